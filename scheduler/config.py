@@ -1,0 +1,279 @@
+"""Configuration: one frozen dataclass filled from defaults, a YAML file, the environment and flags.
+
+Precedence, lowest first: built-in defaults, `--config FILE`, environment
+(`PROMETHEUS_URL`), command-line flags.  Every value is validated once at
+start-up; a bad one raises ConfigError naming the value and what was expected
+(the CLI turns that into exit code 2).
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+
+import yaml
+
+from scheduler.core.model import ModelError, parse_amount
+
+
+class ConfigError(ValueError):
+    """An invalid setting; the message names the setting, the value and what was expected."""
+
+
+DEFAULT_FILTERS: Tuple[str, ...] = (
+    "NodeUnschedulable",
+    "NodeReady",
+    "NodeName",
+    "TaintToleration",
+    "NodeAffinity",
+    "NodePorts",
+    "NodeResourcesFit",
+    "LoadAware",
+)
+DEFAULT_SCORES: Dict[str, float] = {
+    "LeastAllocated": 1.0,
+    "BalancedAllocation": 1.0,
+    "NodeAffinity": 2.0,
+    "TaintToleration": 3.0,
+    "LoadAware": 1.0,
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    # scheduling policy (every subcommand that runs the engine)
+    preemption: bool = False
+    node: str = "node1"
+    cpu: float = 1.0
+    mem: int = 1 << 30
+    priority: int = 10
+    alpha: float = 0.8
+    scheduler_name: str = "preemptive-scheduler"
+    filters: Tuple[str, ...] = DEFAULT_FILTERS
+    scores: Tuple[Tuple[str, float], ...] = tuple(DEFAULT_SCORES.items())
+    backoff_initial: float = 1.0
+    backoff_max: float = 10.0
+    unschedulable_timeout: float = 60.0
+    preemption_min_priority_gap: int = 1
+    max_victims: int = 0
+    preempt_daemonset_pods: bool = False
+    gang_timeout: float = 60.0
+    # load-aware placement
+    prometheus_url: str = ""
+    cpu_query: str = ""
+    memory_query: str = ""
+    metrics_window: str = "5m"
+    metrics_refresh: float = 15.0
+    metrics_max_age: float = 120.0
+    on_missing_metrics: str = "allow"
+    # daemon
+    kubeconfig: str = ""
+    leader_elect: bool = True
+    leader_elect_lease_name: str = "preemptive-scheduler"
+    leader_elect_namespace: str = "kube-system"
+    metrics_port: int = 10260
+    bind_workers: int = 16
+    log_level: str = "info"
+    log_format: str = "text"
+
+    @property
+    def cpu_millis(self) -> int:
+        return int(round(self.cpu * 1000))
+
+    @property
+    def score_weights(self) -> Dict[str, float]:
+        return dict(self.scores)
+
+
+# ------------------------------------------------------------------ parsers
+
+
+def parse_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off"):
+        return False
+    raise ValueError("expected true or false")
+
+
+def _number(kind: Callable[[Any], Any], low: Optional[float] = None, high: Optional[float] = None, low_open: bool = False) -> Callable[[Any], Any]:
+    def parse(value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError("expected a number")
+        try:
+            number = kind(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"expected {'an integer' if kind is int else 'a number'}") from None
+        if low is not None and (number <= low if low_open else number < low):
+            raise ValueError(f"expected a number {'>' if low_open else '>='} {low}" + (f" and <= {high}" if high is not None else ""))
+        if high is not None and number > high:
+            raise ValueError(f"expected a number <= {high}")
+        return number
+
+    return parse
+
+
+def parse_alpha(value: Any) -> float:
+    number = _number(float)(value)
+    if not 0.0 < number <= 1.0:
+        raise ValueError("expected a utilisation threshold in (0, 1]")
+    return number
+
+
+def parse_memory(value: Any) -> int:
+    try:
+        return parse_amount("memory", str(value).strip())
+    except ModelError:
+        raise ValueError("expected a quantity such as 1Gi, 512Mi or a byte count") from None
+
+
+def parse_choice(*choices: str) -> Callable[[Any], str]:
+    def parse(value: Any) -> str:
+        text = str(value).strip().lower()
+        if text not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}")
+        return text
+
+    return parse
+
+
+def parse_name_list(value: Any) -> Tuple[str, ...]:
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)) or not all(isinstance(i, str) and i.strip() for i in items):
+        raise ValueError("expected a list of plugin names")
+    return tuple(i.strip() for i in items)
+
+
+def parse_weights(value: Any) -> Tuple[Tuple[str, float], ...]:
+    if isinstance(value, str):
+        pairs = [item.split("=", 1) for item in value.split(",") if item.strip()]
+        if not all(len(p) == 2 for p in pairs):
+            raise ValueError("expected NAME=WEIGHT[,NAME=WEIGHT...]")
+        value = {k.strip(): v for k, v in pairs}
+    if not isinstance(value, Mapping):
+        raise ValueError("expected a mapping of score plugin name to weight")
+    try:
+        return tuple((str(k), float(v)) for k, v in value.items())
+    except (TypeError, ValueError):
+        raise ValueError("expected numeric weights") from None
+
+
+def _string(value: Any) -> str:
+    if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+        raise ValueError("expected a string")
+    return str(value)
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting: its flag/config-key name, parser and help text."""
+
+    name: str
+    parse: Callable[[Any], Any]
+    help: str
+    scope: str = "engine"  # engine: every engine subcommand; run: the daemon; plan: plan
+    metavar: Optional[str] = None
+
+    @property
+    def attr(self) -> str:
+        return self.name.replace("-", "_")
+
+    @property
+    def flag(self) -> str:
+        return f"--{self.name}"
+
+
+OPTIONS: Tuple[Option, ...] = (
+    Option("preemption", parse_bool, "evict lower-priority pods when a pod fits nowhere (--preemption or --preemption=true|false)"),
+    Option("node", _string, "node that `plan` asks about", metavar="NODE"),
+    Option("cpu", _number(float, 0.0), "cpu cores accounted for a pod that requests none (0 = kube-scheduler behaviour)", metavar="CORES"),
+    Option("mem", parse_memory, "memory accounted for a pod that requests none (quantity or bytes; 0 = kube-scheduler behaviour)", metavar="QUANTITY"),
+    Option("priority", _number(int), "priority of a pod with no priority annotation and no spec.priority", metavar="INT"),
+    Option("alpha", parse_alpha, "utilisation threshold in (0, 1]: nodes measured above it get no new pods", metavar="FRACTION"),
+    Option("scheduler-name", _string, "pods with this spec.schedulerName are ours", metavar="NAME"),
+    Option("filters", parse_name_list, "enabled filter plugins, in order (comma-separated)", metavar="LIST"),
+    Option("scores", parse_weights, "score plugin weights, NAME=WEIGHT,... (weight 0 disables)", metavar="WEIGHTS"),
+    Option("backoff-initial", _number(float, 0.0, low_open=True), "first retry backoff in seconds (doubles per attempt)", metavar="SECONDS"),
+    Option("backoff-max", _number(float, 0.0, low_open=True), "longest retry backoff in seconds", metavar="SECONDS"),
+    Option("unschedulable-timeout", _number(float, 0.0, low_open=True), "retry unschedulable pods at least this often (seconds)", metavar="SECONDS"),
+    Option("preemption-min-priority-gap", _number(int, 1), "victims must be at least this much lower in priority", metavar="INT"),
+    Option("max-victims", _number(int, 0), "most pods one preemption may evict (0 = unlimited)", metavar="INT"),
+    Option("preempt-daemonset-pods", parse_bool, "allow DaemonSet pods as victims (off: they cannot run elsewhere)"),
+    Option("gang-timeout", _number(float, 0.0, low_open=True), "seconds a gang may stay below its minimum before it is rolled back", metavar="SECONDS"),
+    Option("prometheus-url", _string, "Prometheus base URL for load-aware placement (env PROMETHEUS_URL)", metavar="URL"),
+    Option("cpu-query", _string, "PromQL for node cpu utilisation ({window} is substituted)", metavar="PROMQL"),
+    Option("memory-query", _string, "PromQL for node memory utilisation", metavar="PROMQL"),
+    Option("metrics-window", _string, "rate() window used by the default cpu query", metavar="DURATION"),
+    Option("metrics-refresh", _number(float, 0.0, low_open=True), "seconds between Prometheus refreshes", metavar="SECONDS"),
+    Option("metrics-max-age", _number(float, 0.0, low_open=True), "samples older than this (seconds) count as missing", metavar="SECONDS"),
+    Option("on-missing-metrics", parse_choice("allow", "deny"), "nodes without fresh load data: allow (skip the load filter) or deny", metavar="allow|deny"),
+    Option("kubeconfig", _string, "kubeconfig file (default: $KUBECONFIG, then in-cluster)", scope="cluster", metavar="FILE"),
+    Option("leader-elect", parse_bool, "take a Lease before acting, so replicas > 1 are safe", scope="run"),
+    Option("leader-elect-lease-name", _string, "name of the Lease", scope="run", metavar="NAME"),
+    Option("leader-elect-namespace", _string, "namespace of the Lease", scope="run", metavar="NS"),
+    Option("metrics-port", _number(int, 0), "port for /metrics, /healthz and /readyz (0 disables)", scope="run", metavar="PORT"),
+    Option("bind-workers", _number(int, 1), "concurrent binding/eviction API calls", scope="run", metavar="N"),
+    Option("log-level", parse_choice("debug", "info", "warning", "error"), "log verbosity", scope="all"),
+    Option("log-format", parse_choice("text", "json"), "log line format", scope="all"),
+)
+BY_ATTR: Dict[str, Option] = {o.attr: o for o in OPTIONS}
+BOOLEAN_OPTIONS = {o.attr for o in OPTIONS if o.parse is parse_bool}
+
+
+def _apply(values: Dict[str, Any], raw: Mapping[str, Any], source: str) -> None:
+    for key, value in raw.items():
+        attr = str(key).replace("-", "_")
+        option = BY_ATTR.get(attr)
+        if option is None:
+            raise ConfigError(f"{source}: unknown key {key!r} (known: {', '.join(o.name for o in OPTIONS)})")
+        try:
+            values[attr] = option.parse(value)
+        except ValueError as exc:
+            where = option.flag if source == "flags" else f"{source}: {option.name}"
+            raise ConfigError(f"{where} {value!r}: {exc}") from None
+
+
+def read_config_file(path: str) -> Dict[str, Any]:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = yaml.safe_load(handle)
+    except OSError as exc:
+        raise ConfigError(f"--config {path}: cannot read ({exc.strerror})") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--config {path}: not valid YAML ({exc})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"--config {path}: expected a mapping of settings, got {type(data).__name__}")
+    return data
+
+
+def load_config(flags: Mapping[str, Any], config_file: str = "", env: Optional[Mapping[str, str]] = None) -> Config:
+    """Merge defaults < file < environment < flags and validate the result."""
+    env = os.environ if env is None else env
+    values: Dict[str, Any] = {}
+    if config_file:
+        _apply(values, read_config_file(config_file), f"--config {config_file}")
+    if env.get("PROMETHEUS_URL"):
+        _apply(values, {"prometheus-url": env["PROMETHEUS_URL"]}, "environment PROMETHEUS_URL")
+    _apply(values, {k: v for k, v in flags.items() if v is not None}, "flags")
+    config = Config(**values)
+    if config.backoff_initial > config.backoff_max:
+        raise ConfigError(f"--backoff-initial {config.backoff_initial}: expected <= --backoff-max {config.backoff_max}")
+    return config
+
+
+def config_as_dict(config: Config) -> Dict[str, Any]:
+    out = dataclasses.asdict(config)
+    out["scores"] = dict(config.scores)
+    out["filters"] = list(config.filters)
+    return out
+
+
+def known_keys() -> List[str]:
+    return [o.name for o in OPTIONS]
+

@@ -1,0 +1,215 @@
+"""ClusterState: nodes as numpy columns, pods per node, assumed pods.
+
+One thread owns a ClusterState (the scheduling loop); adapters hand it events
+between cycles, so a scheduling cycle always sees a consistent state without
+copying it.  Node rows are stable indices; a removed node's row is marked dead
+and reused by the next node added.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, Iterator, List, Optional, Set, Tuple
+
+import numpy as np
+
+from scheduler.core.model import BASE_RESOURCES, Node, NodeUtilisation, Pod
+
+NAN = float("nan")
+
+
+@dataclass
+class PlacedPod:
+    """A pod that uses resources on a node: bound (confirmed) or assumed (decided, unconfirmed)."""
+
+    pod: Pod
+    row: int
+    assumed: bool
+    assumed_at: float = 0.0
+
+
+class ClusterState:
+    """Incrementally maintained view of nodes and the pods placed on them."""
+
+    def __init__(self, capacity: int = 64) -> None:
+        self.resources: List[str] = list(BASE_RESOURCES)
+        self.column: Dict[str, int] = {name: i for i, name in enumerate(self.resources)}
+        self.nodes: List[Optional[Node]] = []
+        self.row_of: Dict[str, int] = {}
+        self._free_rows: List[int] = []
+        self.alive = np.zeros(capacity, dtype=bool)
+        self.allocatable = np.zeros((capacity, len(self.resources)), dtype=np.int64)
+        self.requested = np.zeros((capacity, len(self.resources)), dtype=np.int64)
+        # measured utilisation (load-aware placement): NaN when unknown
+        self.util = np.full((capacity, 2), NAN)
+        self.util_time = np.zeros(capacity)
+        self.since_sample = np.zeros((capacity, 2), dtype=np.int64)  # cpu millis, memory bytes
+        self.pods_on: List[Dict[str, PlacedPod]] = []
+        self.ports_on: List[Set[Tuple[str, str, int]]] = []
+        self.placed: Dict[str, PlacedPod] = {}
+        self.node_generation = 0  # bumps when any static node property changes
+        self.generation = 0  # bumps on every change (used by callers to detect "cluster changed")
+
+    # ------------------------------------------------------------ columns
+    @property
+    def size(self) -> int:
+        """Number of rows in use (alive or dead); arrays are sliced to this."""
+        return len(self.nodes)
+
+    def free(self, resource: str) -> np.ndarray:
+        """Free amount of one resource per row (0 where unknown)."""
+        col = self.column.get(resource)
+        n = self.size
+        if col is None:
+            return np.zeros(n, dtype=np.int64)
+        return self.allocatable[:n, col] - self.requested[:n, col]
+
+    def _ensure_column(self, resource: str) -> int:
+        col = self.column.get(resource)
+        if col is not None:
+            return col
+        col = len(self.resources)
+        self.resources.append(resource)
+        self.column[resource] = col
+        rows = self.allocatable.shape[0]
+        self.allocatable = np.hstack([self.allocatable, np.zeros((rows, 1), dtype=np.int64)])
+        self.requested = np.hstack([self.requested, np.zeros((rows, 1), dtype=np.int64)])
+        return col
+
+    def _grow(self) -> None:
+        rows = self.allocatable.shape[0] * 2
+        self.alive = _resized(self.alive, rows)
+        self.allocatable = _resized(self.allocatable, rows)
+        self.requested = _resized(self.requested, rows)
+        self.util = _resized(self.util, rows, NAN)
+        self.util_time = _resized(self.util_time, rows)
+        self.since_sample = _resized(self.since_sample, rows)
+
+    # ------------------------------------------------------------ nodes
+    def upsert_node(self, node: Node) -> int:
+        """Add a node or replace its properties; pods on it are kept."""
+        row = self.row_of.get(node.name)
+        if row is None:
+            if self._free_rows:
+                row = self._free_rows.pop()
+            else:
+                row = len(self.nodes)
+                if row >= self.allocatable.shape[0]:
+                    self._grow()
+                self.nodes.append(None)
+                self.pods_on.append({})
+                self.ports_on.append(set())
+            self.row_of[node.name] = row
+            self.requested[row] = 0
+            self.util[row] = NAN
+            self.util_time[row] = 0.0
+            self.since_sample[row] = 0
+        self.nodes[row] = node
+        self.alive[row] = True
+        self.allocatable[row] = 0
+        for name, amount in node.allocatable.items():
+            col = self._ensure_column(name)  # may replace the arrays: index after it
+            self.allocatable[row, col] = amount
+        self.node_generation += 1
+        self.generation += 1
+        return row
+
+    def remove_node(self, name: str) -> List[Pod]:
+        """Drop a node; returns the pods that were placed on it (now orphaned)."""
+        row = self.row_of.pop(name, None)
+        if row is None:
+            return []
+        orphans = [placed.pod for placed in self.pods_on[row].values()]
+        for pod in orphans:
+            self.placed.pop(pod.key, None)
+        self.pods_on[row] = {}
+        self.ports_on[row] = set()
+        self.nodes[row] = None
+        self.alive[row] = False
+        self.allocatable[row] = 0
+        self.requested[row] = 0
+        self._free_rows.append(row)
+        self.node_generation += 1
+        self.generation += 1
+        return orphans
+
+    def node(self, name: str) -> Optional[Node]:
+        row = self.row_of.get(name)
+        return None if row is None else self.nodes[row]
+
+    def live_nodes(self) -> Iterator[Node]:
+        return (node for node in self.nodes if node is not None)
+
+    @property
+    def node_count(self) -> int:
+        return len(self.row_of)
+
+    # ------------------------------------------------------------ pods
+    def place(self, pod: Pod, node_name: str, assumed: bool = False, now: float = 0.0) -> bool:
+        """Account a pod on a node (bound, or assumed by our own decision). Idempotent per pod key."""
+        existing = self.placed.get(pod.key)
+        if existing is not None:
+            if self.row_of.get(node_name) == existing.row:
+                if not assumed:  # the API confirmed it: it is bound now
+                    existing.assumed = False
+                    existing.pod = pod
+                return True
+            self.forget(pod.key)
+        row = self.row_of.get(node_name)
+        if row is None:
+            return False
+        placed = PlacedPod(pod, row, assumed, now)
+        self.placed[pod.key] = placed
+        self.pods_on[row][pod.key] = placed
+        self.ports_on[row].update(pod.host_ports)
+        self._account(row, pod, +1)
+        self.generation += 1
+        return True
+
+    def forget(self, key: str) -> Optional[Pod]:
+        """Remove a pod's usage (deleted, terminal, or an assumption that failed)."""
+        placed = self.placed.pop(key, None)
+        if placed is None:
+            return None
+        row = placed.row
+        self.pods_on[row].pop(key, None)
+        if placed.pod.host_ports:
+            self.ports_on[row] = set().union(*(p.pod.host_ports for p in self.pods_on[row].values())) if self.pods_on[row] else set()
+        self._account(row, placed.pod, -1)
+        self.generation += 1
+        return placed.pod
+
+    def _account(self, row: int, pod: Pod, sign: int) -> None:
+        for name, amount in pod.requests.items():
+            col = self._ensure_column(name)  # may replace the arrays: index after it
+            self.requested[row, col] += sign * amount
+        if sign > 0:
+            self.since_sample[row, 0] += pod.requests.get("cpu", 0)
+            self.since_sample[row, 1] += pod.requests.get("memory", 0)
+
+    def expired_assumptions(self, now: float, ttl: float) -> List[str]:
+        return [key for key, placed in self.placed.items() if placed.assumed and now - placed.assumed_at > ttl]
+
+    def pods_on_node(self, name: str) -> List[Pod]:
+        row = self.row_of.get(name)
+        return [] if row is None else [placed.pod for placed in self.pods_on[row].values()]
+
+    # ------------------------------------------------------------ load
+    def set_utilisation(self, values: Dict[str, NodeUtilisation]) -> None:
+        """Record fresh samples; placements counted since an older sample are reset."""
+        for name, util in values.items():
+            row = self.row_of.get(name)
+            if row is None:
+                continue
+            if util.sampled_at > self.util_time[row]:
+                self.since_sample[row] = 0
+            self.util[row, 0] = NAN if util.cpu is None else util.cpu
+            self.util[row, 1] = NAN if util.memory is None else util.memory
+            self.util_time[row] = util.sampled_at
+        self.generation += 1
+
+
+def _resized(array: np.ndarray, rows: int, fill: float = 0) -> np.ndarray:
+    shape = (rows,) + array.shape[1:]
+    out = np.full(shape, fill, dtype=array.dtype)
+    out[: array.shape[0]] = array
+    return out

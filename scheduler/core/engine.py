@@ -1,0 +1,117 @@
+"""The scheduling engine: filter, score, choose — and hand failures to preemption.
+
+The engine is pure: it reads a ClusterState and returns Decisions; `assume`
+is the only method that changes the state.  The daemon, the simulator and
+`plan` all drive this same class.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Dict, Hashable, List, Optional, Tuple
+
+import numpy as np
+
+from scheduler.core.cache import ClusterState
+from scheduler.core.framework import UNRESOLVABLE, Diagnosis, FilterPlugin, Profile, diagnose
+from scheduler.core.model import Pod
+
+
+@dataclass
+class Decision:
+    """The outcome for one pod: bind to `node`, or not (with kube-style `message`)."""
+
+    pod: Pod
+    node: Optional[str] = None
+    message: str = ""
+    status: str = ""
+    victims: List[Pod] = field(default_factory=list)
+    nominated_node: str = ""
+    diagnosis: Optional[Diagnosis] = None
+
+    @property
+    def scheduled(self) -> bool:
+        return self.node is not None
+
+
+PostFilter = Callable[[Pod, Diagnosis], Optional[Decision]]
+
+
+class Engine:
+    """Runs the profile's plugins over the state's node columns."""
+
+    def __init__(self, state: ClusterState, profile: Profile, clock: Callable[[], float]) -> None:
+        self.state = state
+        self.profile = profile
+        self.clock = clock
+        self.static_filters = [f for f in profile.filters if f.static]
+        self.dynamic_filters = [f for f in profile.filters if not f.static]
+        self.extra_filters: List[FilterPlugin] = []  # added by preemption (nominated room)
+        self.post_filter: Optional[PostFilter] = None  # set by preemption
+        self._static_cache: Dict[Hashable, np.ndarray] = {}
+        self._static_key: Tuple[int, int] = (-1, -1)
+
+    # ------------------------------------------------------------ filtering
+    def static_mask(self, pod: Pod) -> np.ndarray:
+        """Alive nodes passing every static filter; cached per pod shape until a node changes."""
+        state = self.state
+        if (state.node_generation, state.size) != self._static_key:
+            self._static_cache.clear()
+            self._static_key = (state.node_generation, state.size)
+        key = (pod.shape_key, pod.node_name)
+        mask = self._static_cache.get(key)
+        if mask is None:
+            mask = state.alive[: state.size].copy()
+            for plugin in self.static_filters:
+                if plugin.applies(pod):
+                    mask &= plugin.filter(pod, state)
+            self._static_cache[key] = mask
+        return mask
+
+    def feasible(self, pod: Pod, base: Optional[np.ndarray] = None) -> np.ndarray:
+        """Boolean mask of nodes where the pod fits right now."""
+        mask = self.static_mask(pod) if base is None else base
+        for plugin in self.dynamic_filters:
+            if plugin.applies(pod):
+                mask = mask & plugin.filter(pod, self.state)
+        for plugin in self.extra_filters:
+            if plugin.applies(pod):
+                mask = mask & plugin.filter(pod, self.state)
+        return mask
+
+    def diagnose(self, pod: Pod) -> Diagnosis:
+        return diagnose(self.profile, pod, self.state, self.extra_filters)
+
+    # ------------------------------------------------------------ scoring
+    def score(self, pod: Pod, rows: np.ndarray) -> np.ndarray:
+        total = np.zeros(len(rows))
+        for plugin, weight in self.profile.scores:
+            values = plugin.score(pod, self.state, rows)
+            if values is not None:
+                total += weight * values
+        return total
+
+    def select(self, pod: Pod, mask: np.ndarray) -> Optional[int]:
+        """Row of the best feasible node (ties: the lowest row, so results are deterministic)."""
+        rows = np.flatnonzero(mask)
+        if not len(rows):
+            return None
+        if len(rows) == 1:
+            return int(rows[0])
+        return int(rows[int(np.argmax(self.score(pod, rows)))])
+
+    # ------------------------------------------------------------ deciding
+    def schedule(self, pod: Pod) -> Decision:
+        """Decide for one pod without changing the state."""
+        row = self.select(pod, self.feasible(pod))
+        if row is not None:
+            return Decision(pod, node=self.state.nodes[row].name)
+        diagnosis = self.diagnose(pod)
+        if self.post_filter is not None and diagnosis.status != UNRESOLVABLE:
+            decision = self.post_filter(pod, diagnosis)
+            if decision is not None:
+                return decision
+        return Decision(pod, message=diagnosis.message, status=diagnosis.status, diagnosis=diagnosis)
+
+    def assume(self, pod: Pod, node: str) -> bool:
+        """Account the pod on the node before the API confirms it (assume-then-bind)."""
+        return self.state.place(pod, node, assumed=True, now=self.clock())

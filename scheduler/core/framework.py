@@ -1,0 +1,141 @@
+"""Plugin framework: filters yield a boolean mask over all node rows, scores a vector.
+
+Like kube-scheduler, a failure is either *unschedulable* (removing pods could
+help: resources, ports, load) or *unresolvable* (it could not: taints,
+selectors, a cordoned node).  Preemption only looks at the former.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Type
+
+import numpy as np
+
+from scheduler.core.cache import ClusterState
+from scheduler.core.model import Pod
+
+UNSCHEDULABLE = "Unschedulable"
+UNRESOLVABLE = "UnschedulableAndUnresolvable"
+
+
+class FilterPlugin:
+    """Rejects nodes.  `static` filters depend only on node properties and the pod's shape."""
+
+    name = ""
+    resolvable = False  # True when evicting pods from the node could make it pass
+    static = False
+
+    def applies(self, pod: Pod) -> bool:
+        """False when the plugin can reject nothing for this pod (skipped on the hot path)."""
+        return True
+
+    def filter(self, pod: Pod, state: ClusterState) -> np.ndarray:
+        """Boolean mask over `state.size` rows: True where the node passes."""
+        raise NotImplementedError
+
+    def explain(self, pod: Pod, state: ClusterState, rows: np.ndarray) -> Counter:
+        """Reason -> number of nodes, for rows this plugin rejected."""
+        return Counter({self.default_reason: int(len(rows))})
+
+    default_reason = "node(s) were rejected"
+
+
+class ScorePlugin:
+    """Ranks feasible nodes: a vector of 0..100 over the given rows (higher is better)."""
+
+    name = ""
+    default_weight = 1
+
+    def score(self, pod: Pod, state: ClusterState, rows: np.ndarray) -> Optional[np.ndarray]:
+        """None means "every node scores the same" (the plugin has nothing to say)."""
+        raise NotImplementedError
+
+
+FILTERS: Dict[str, Type[FilterPlugin]] = {}
+SCORES: Dict[str, Type[ScorePlugin]] = {}
+
+
+def register_filter(cls: Type[FilterPlugin]) -> Type[FilterPlugin]:
+    FILTERS[cls.name] = cls
+    return cls
+
+
+def register_score(cls: Type[ScorePlugin]) -> Type[ScorePlugin]:
+    SCORES[cls.name] = cls
+    return cls
+
+
+@dataclass
+class Profile:
+    """The enabled plugins, in order, with score weights."""
+
+    filters: List[FilterPlugin]
+    scores: List[Tuple[ScorePlugin, float]]
+
+    def filter_named(self, name: str) -> Optional[FilterPlugin]:
+        return next((f for f in self.filters if f.name == name), None)
+
+
+def build_profile(
+    filter_names: Sequence[str],
+    score_weights: Mapping[str, float],
+    factories: Optional[Mapping[str, Callable[[], object]]] = None,
+) -> Profile:
+    """Instantiate plugins by name; unknown names raise ValueError listing the known ones."""
+    import scheduler.core.plugins  # noqa: F401  (registers the built-in plugins)
+
+    factories = factories or {}
+
+    def make(registry: Mapping[str, type], name: str, kind: str) -> object:
+        if name in factories:
+            return factories[name]()
+        if name not in registry:
+            raise ValueError(f"unknown {kind} plugin {name!r} (known: {', '.join(sorted(registry))})")
+        return registry[name]()
+
+    filters = [make(FILTERS, name, "filter") for name in filter_names]
+    scores = [(make(SCORES, name, "score"), float(w)) for name, w in score_weights.items() if w]
+    return Profile(filters, scores)  # type: ignore[arg-type]
+
+
+@dataclass
+class Diagnosis:
+    """Why a pod fits nowhere: kube-scheduler's `0/N nodes are available: ...` message."""
+
+    total_nodes: int
+    reasons: Counter = field(default_factory=Counter)
+    resolvable_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    rejected_by: Dict[int, str] = field(default_factory=dict)
+
+    @property
+    def status(self) -> str:
+        return UNSCHEDULABLE if len(self.resolvable_rows) else UNRESOLVABLE
+
+    @property
+    def message(self) -> str:
+        parts = ", ".join(f"{count} {reason}" for reason, count in sorted(self.reasons.items()))
+        head = f"0/{self.total_nodes} nodes are available"
+        return f"{head}: {parts}." if parts else f"{head}."
+
+
+def diagnose(profile: Profile, pod: Pod, state: ClusterState, extra: Sequence[FilterPlugin] = ()) -> Diagnosis:
+    """Attribute every node to the first filter that rejects it (kube's order and wording)."""
+    remaining = state.alive[: state.size].copy()
+    diagnosis = Diagnosis(total_nodes=int(remaining.sum()))
+    resolvable: List[np.ndarray] = []
+    for plugin in list(profile.filters) + list(extra):
+        if not remaining.any():
+            break
+        if not plugin.applies(pod):
+            continue
+        rejected = np.flatnonzero(remaining & ~plugin.filter(pod, state))
+        if not len(rejected):
+            continue
+        remaining[rejected] = False
+        diagnosis.reasons.update(plugin.explain(pod, state, rejected))
+        if plugin.resolvable:
+            resolvable.append(rejected)
+    if resolvable:
+        diagnosis.resolvable_rows = np.sort(np.concatenate(resolvable))
+    return diagnosis

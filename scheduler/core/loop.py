@@ -1,0 +1,119 @@
+"""SchedulingLoop: routes cluster events into state and queue, and runs one cycle at a time.
+
+Both the daemon and the simulator feed it the same events and act on the same
+decisions, so `simulate` shows exactly what `run` would post.  It never talks
+to the outside world: `cycle()` returns Decisions and the caller acts on them
+(bind, evict, patch, post Events).
+"""
+from __future__ import annotations
+
+import logging
+from typing import Callable, Dict, List, Optional
+
+from scheduler.core.cache import ClusterState
+from scheduler.core.engine import Decision, Engine
+from scheduler.core.model import Node, Pod
+from scheduler.core.queue import SchedulingQueue, Unit
+
+log = logging.getLogger(__name__)
+
+GangHandler = Callable[[Unit], List[Decision]]
+
+
+class SchedulingLoop:
+    def __init__(self, state: ClusterState, queue: SchedulingQueue, engine: Engine, scheduler_name: str,
+                 clock: Callable[[], float]) -> None:
+        self.state = state
+        self.queue = queue
+        self.engine = engine
+        self.scheduler_name = scheduler_name
+        self.clock = clock
+        self.gang_handler: Optional[GangHandler] = None  # set by the gang module
+        self.pending: Dict[str, Pod] = {}  # our pods waiting for a node (queued or in flight)
+        self.listeners: List[Callable[[str, Pod], None]] = []  # (event kind, pod), e.g. nomination cleanup
+
+    # ------------------------------------------------------------ events in
+    def is_ours(self, pod: Pod) -> bool:
+        return pod.scheduler_name == self.scheduler_name
+
+    def pod_changed(self, pod: Pod) -> None:
+        """A pod was added or modified (from a watch, a relist or the simulator)."""
+        if pod.terminal:
+            self.pod_deleted(pod.key)
+            return
+        if pod.node_name:
+            self.pending.pop(pod.key, None)
+            self.queue.delete(pod.key)
+            self.state.place(pod, pod.node_name, assumed=False)
+            self._notify("placed", pod)
+            return
+        placed = self.state.placed.get(pod.key)
+        if placed is not None and placed.assumed:
+            return  # our own decision, not yet visible in the API: keep the assumption
+        if placed is not None:
+            self.state.forget(pod.key)
+        if self.is_ours(pod) and not pod.deleting:
+            self.pending[pod.key] = pod
+            self.queue.add(pod)
+
+    def pod_deleted(self, key: str) -> None:
+        self.pending.pop(key, None)
+        self.queue.delete(key)
+        removed = self.state.forget(key)
+        if removed is not None:
+            self.queue.move_all_to_active()  # freed room may help parked pods
+            self._notify("removed", removed)
+
+    def node_changed(self, node: Node) -> None:
+        self.state.upsert_node(node)
+        self.queue.move_all_to_active()
+
+    def node_deleted(self, name: str) -> None:
+        for pod in self.state.remove_node(name):
+            self._notify("removed", pod)
+
+    def assumption_failed(self, pod: Pod, retry: bool) -> None:
+        """Binding did not happen: drop the assumption; requeue when the pod is still ours and pending."""
+        placed = self.state.placed.get(pod.key)
+        if placed is not None and placed.assumed:
+            self.state.forget(pod.key)
+        if retry and not pod.node_name:
+            self.pending[pod.key] = pod
+            self.queue.add(pod)
+
+    def _notify(self, kind: str, pod: Pod) -> None:
+        for listener in self.listeners:
+            listener(kind, pod)
+
+    # ------------------------------------------------------------ one cycle
+    def cycle(self) -> Optional[List[Decision]]:
+        """Pop the most important unit and decide for it; None when nothing is ready."""
+        unit = self.queue.pop()
+        if unit is None:
+            return None
+        if unit.is_gang and self.gang_handler is not None:
+            return self.gang_handler(unit)
+        return self._schedule_members(unit)
+
+    def _schedule_members(self, unit: Unit) -> List[Decision]:
+        decisions = []
+        placed = []
+        for pod in unit.pods():
+            decision = self.engine.schedule(pod)
+            if decision.node is not None:
+                self.engine.assume(pod, decision.node)
+                self.pending.pop(pod.key, None)
+                placed.append(pod.key)
+            decisions.append(decision)
+        self.finish(unit, decisions, placed)
+        return decisions
+
+    def finish(self, unit: Unit, decisions: List[Decision], placed: List[str]) -> None:
+        """Return the unit to the queue according to what happened to it."""
+        self.queue.done(unit, placed)
+        if unit.key not in self.queue.units:
+            return
+        if any(d.nominated_node for d in decisions):
+            self.queue.requeue_backoff(unit)  # victims are terminating: retry soon
+        else:
+            self.queue.requeue_unschedulable(unit)

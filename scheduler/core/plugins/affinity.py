@@ -1,0 +1,71 @@
+"""NodeAffinity: nodeSelector and required node affinity filter; preferred affinity scores."""
+from __future__ import annotations
+
+from typing import Dict, Hashable, Optional, Tuple
+
+import numpy as np
+
+from scheduler.core.cache import ClusterState
+from scheduler.core.framework import FilterPlugin, ScorePlugin, register_filter, register_score
+from scheduler.core.model import Node, Pod, term_matches
+from scheduler.core.plugins.static import MaskCache
+
+
+def node_matches(pod: Pod, node: Node) -> bool:
+    labels = node.labels
+    if any(labels.get(key) != value for key, value in pod.node_selector):
+        return False
+    if pod.required_terms and not any(term_matches(term, labels) for term in pod.required_terms):
+        return False
+    return True
+
+
+@register_filter
+class NodeAffinity(FilterPlugin):
+    name = "NodeAffinity"
+    static = True
+    default_reason = "node(s) didn't match Pod's node affinity/selector"
+
+    def __init__(self) -> None:
+        self._cache = MaskCache()
+
+    def applies(self, pod: Pod) -> bool:
+        return bool(pod.node_selector or pod.required_terms)
+
+    def filter(self, pod: Pod, state: ClusterState) -> np.ndarray:
+        key = (pod.node_selector, pod.required_terms)
+        return self._cache.get(state, key, lambda node: node_matches(pod, node))
+
+
+@register_score
+class PreferredAffinity(ScorePlugin):
+    """Sum of the weights of matching preferred terms, scaled so the best node gets 100."""
+
+    name = "NodeAffinity"
+    default_weight = 2
+
+    def __init__(self) -> None:
+        self._cache: Dict[Hashable, np.ndarray] = {}
+        self._key: Tuple[int, int] = (-1, -1)
+
+    def score(self, pod: Pod, state: ClusterState, rows: np.ndarray) -> Optional[np.ndarray]:
+        if not pod.preferred_terms:
+            return None
+        if (state.node_generation, state.size) != self._key:
+            self._cache.clear()
+            self._key = (state.node_generation, state.size)
+        sums = self._cache.get(pod.preferred_terms)
+        if sums is None:
+            sums = np.array(
+                [
+                    0 if node is None else sum(w for w, term in pod.preferred_terms if term_matches(term, node.labels))
+                    for node in state.nodes
+                ],
+                dtype=float,
+            )
+            self._cache[pod.preferred_terms] = sums
+        picked = sums[rows]
+        best = picked.max() if len(picked) else 0
+        if best <= 0:
+            return None
+        return picked * 100.0 / best

@@ -1,0 +1,39 @@
+"""NodeResourcesFit: every requested resource (and one pod slot) must be free on the node."""
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+
+from scheduler.core.cache import ClusterState
+from scheduler.core.framework import FilterPlugin, register_filter
+from scheduler.core.model import PODS, Pod
+
+
+def insufficient_reason(resource: str) -> str:
+    return "Too many pods" if resource == PODS else f"Insufficient {resource}"
+
+
+@register_filter
+class ResourceFit(FilterPlugin):
+    name = "NodeResourcesFit"
+    resolvable = True
+
+    def filter(self, pod: Pod, state: ClusterState) -> np.ndarray:
+        n = state.size
+        mask = None
+        for resource, amount in pod.requests.items():
+            col = state.column.get(resource)
+            if col is None:
+                return np.zeros(n, dtype=bool)  # no node offers this resource at all
+            ok = state.allocatable[:n, col] - state.requested[:n, col] >= amount
+            mask = ok if mask is None else (mask & ok)
+        return np.ones(n, dtype=bool) if mask is None else mask
+
+    def explain(self, pod: Pod, state: ClusterState, rows: np.ndarray) -> Counter:
+        reasons: Counter = Counter()
+        for resource, amount in pod.requests.items():
+            short = int((state.free(resource)[rows] < amount).sum())
+            if short:
+                reasons[insufficient_reason(resource)] += short
+        return reasons

@@ -1,0 +1,76 @@
+"""TaintToleration: NoSchedule/NoExecute taints must be tolerated; PreferNoSchedule lowers the score."""
+from __future__ import annotations
+
+from collections import Counter
+from typing import Dict, Hashable, Optional, Tuple
+
+import numpy as np
+
+from scheduler.core.cache import ClusterState
+from scheduler.core.framework import FilterPlugin, ScorePlugin, register_filter, register_score
+from scheduler.core.model import Node, Pod, Taint
+from scheduler.core.plugins.static import MaskCache
+
+HARD_EFFECTS = ("NoSchedule", "NoExecute")
+
+
+def first_untolerated(pod: Pod, node: Node) -> Optional[Taint]:
+    for taint in node.taints:
+        if taint.effect in HARD_EFFECTS and not any(t.tolerates(taint) for t in pod.tolerations):
+            return taint
+    return None
+
+
+def intolerable_preferences(pod: Pod, node: Node) -> int:
+    return sum(
+        1
+        for taint in node.taints
+        if taint.effect == "PreferNoSchedule" and not any(t.tolerates(taint) for t in pod.tolerations)
+    )
+
+
+@register_filter
+class TaintToleration(FilterPlugin):
+    name = "TaintToleration"
+    static = True
+
+    def __init__(self) -> None:
+        self._cache = MaskCache()
+
+    def filter(self, pod: Pod, state: ClusterState) -> np.ndarray:
+        return self._cache.get(state, pod.tolerations, lambda node: first_untolerated(pod, node) is None)
+
+    def explain(self, pod: Pod, state: ClusterState, rows: np.ndarray) -> Counter:
+        reasons: Counter = Counter()
+        for row in rows:
+            taint = first_untolerated(pod, state.nodes[row])
+            reasons[f"node(s) had untolerated taint {taint}"] += 1
+        return reasons
+
+
+@register_score
+class TaintPreference(ScorePlugin):
+    """Fewer untolerated PreferNoSchedule taints score higher (kube's TaintToleration score)."""
+
+    name = "TaintToleration"
+    default_weight = 3
+
+    def __init__(self) -> None:
+        self._cache: Dict[Hashable, np.ndarray] = {}
+        self._key: Tuple[int, int] = (-1, -1)
+
+    def score(self, pod: Pod, state: ClusterState, rows: np.ndarray) -> Optional[np.ndarray]:
+        if (state.node_generation, state.size) != self._key:
+            self._cache.clear()
+            self._key = (state.node_generation, state.size)
+        counts = self._cache.get(pod.tolerations)
+        if counts is None:
+            counts = np.array(
+                [0 if node is None else intolerable_preferences(pod, node) for node in state.nodes], dtype=float
+            )
+            self._cache[pod.tolerations] = counts
+        picked = counts[rows]
+        worst = picked.max() if len(picked) else 0
+        if not worst:
+            return None
+        return 100.0 - picked * 100.0 / worst

@@ -1,0 +1,44 @@
+"""Wire the core from a Config: state, queue, plugins, engine, preemption, gangs.
+
+The daemon, the simulator, `plan` and `bench` all build their engine here, so
+one policy (flags or config file) means the same behaviour everywhere.
+"""
+from __future__ import annotations
+
+from typing import Callable, Dict
+
+from scheduler.config import Config
+from scheduler.core.cache import ClusterState
+from scheduler.core.engine import Engine
+from scheduler.core.framework import Profile, build_profile
+from scheduler.core.loop import SchedulingLoop
+from scheduler.core.model import Defaults
+from scheduler.core.plugins.load import LoadAware, LoadScore
+from scheduler.core.queue import SchedulingQueue
+
+LOAD_PLUGIN = "LoadAware"
+
+
+def defaults_from(config: Config) -> Defaults:
+    return Defaults(cpu_millis=config.cpu_millis, memory_bytes=config.mem, priority=config.priority)
+
+
+def profile_from(config: Config, clock: Callable[[], float], load_enabled: bool) -> Profile:
+    """Plugins named in the config; the load plugins only when a load source exists."""
+    filters = [f for f in config.filters if load_enabled or f != LOAD_PLUGIN]
+    weights: Dict[str, float] = {k: v for k, v in config.scores if load_enabled or k != LOAD_PLUGIN}
+    factories = {
+        "LoadAware": lambda: LoadAware(config.alpha, config.metrics_max_age, config.on_missing_metrics, clock),
+    }
+    profile = build_profile(filters, {}, factories)
+    score_factories = {"LoadAware": lambda: LoadScore(config.metrics_max_age, clock)}
+    profile.scores = build_profile([], weights, score_factories).scores
+    return profile
+
+
+def build_loop(config: Config, clock: Callable[[], float], load_enabled: bool = False) -> SchedulingLoop:
+    state = ClusterState()
+    queue = SchedulingQueue(clock, config.backoff_initial, config.backoff_max, config.unschedulable_timeout)
+    engine = Engine(state, profile_from(config, clock, load_enabled), clock)
+    loop = SchedulingLoop(state, queue, engine, config.scheduler_name, clock)
+    return loop
