@@ -62,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     plan = sub.add_parser("plan", parents=[_options_parser(("engine", "cluster", "all"))],
                           help="what-if: would a pod of this size and priority fit on --node now? (read-only)")
     plan.add_argument("--scenario", default=None, help="cluster to ask about (default: the bundled scenario at its end)")
+    plan.add_argument("--at", type=float, default=None, help="scenario time to ask at (default: its last arrival)")
     plan.add_argument("--gang-size", type=int, default=1, help="ask about a gang of N such pods")
     plan.add_argument("--json", action="store_true", help="print JSON (fits, reasons, ...)")
     plan.set_defaults(handler="scheduler.plan:main")

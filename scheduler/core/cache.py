@@ -36,13 +36,17 @@ class ClusterState:
         self.nodes: List[Optional[Node]] = []
         self.row_of: Dict[str, int] = {}
         self._free_rows: List[int] = []
+        # Columns are resource-major (resource, row) so each resource is one contiguous vector.
+        r = len(self.resources)
         self.alive = np.zeros(capacity, dtype=bool)
-        self.allocatable = np.zeros((capacity, len(self.resources)), dtype=np.int64)
-        self.requested = np.zeros((capacity, len(self.resources)), dtype=np.int64)
-        # measured utilisation (load-aware placement): NaN when unknown
-        self.util = np.full((capacity, 2), NAN)
+        self.allocatable = np.zeros((r, capacity), dtype=np.int64)
+        self.requested = np.zeros((r, capacity), dtype=np.int64)
+        self.free_ = np.zeros((r, capacity), dtype=np.int64)  # allocatable - requested, kept current
+        self.inv_allocatable = np.zeros((r, capacity))  # 1/allocatable (0 where none), for fractions
+        # measured utilisation (load-aware placement), rows (cpu, memory): NaN when unknown
+        self.util = np.full((2, capacity), NAN)
         self.util_time = np.zeros(capacity)
-        self.since_sample = np.zeros((capacity, 2), dtype=np.int64)  # cpu millis, memory bytes
+        self.since_sample = np.zeros((2, capacity), dtype=np.int64)  # cpu millis, memory bytes
         self.pods_on: List[Dict[str, PlacedPod]] = []
         self.ports_on: List[Set[Tuple[str, str, int]]] = []
         self.placed: Dict[str, PlacedPod] = {}
@@ -58,10 +62,9 @@ class ClusterState:
     def free(self, resource: str) -> np.ndarray:
         """Free amount of one resource per row (0 where unknown)."""
         col = self.column.get(resource)
-        n = self.size
         if col is None:
-            return np.zeros(n, dtype=np.int64)
-        return self.allocatable[:n, col] - self.requested[:n, col]
+            return np.zeros(self.size, dtype=np.int64)
+        return self.free_[col, : self.size]
 
     def _ensure_column(self, resource: str) -> int:
         col = self.column.get(resource)
@@ -70,19 +73,18 @@ class ClusterState:
         col = len(self.resources)
         self.resources.append(resource)
         self.column[resource] = col
-        rows = self.allocatable.shape[0]
-        self.allocatable = np.hstack([self.allocatable, np.zeros((rows, 1), dtype=np.int64)])
-        self.requested = np.hstack([self.requested, np.zeros((rows, 1), dtype=np.int64)])
+        for name in ("allocatable", "requested", "free_", "inv_allocatable"):
+            array = getattr(self, name)
+            setattr(self, name, np.vstack([array, np.zeros((1, array.shape[1]), dtype=array.dtype)]))
         return col
 
     def _grow(self) -> None:
-        rows = self.allocatable.shape[0] * 2
+        rows = self.alive.shape[0] * 2
         self.alive = _resized(self.alive, rows)
-        self.allocatable = _resized(self.allocatable, rows)
-        self.requested = _resized(self.requested, rows)
-        self.util = _resized(self.util, rows, NAN)
         self.util_time = _resized(self.util_time, rows)
-        self.since_sample = _resized(self.since_sample, rows)
+        for name in ("allocatable", "requested", "free_", "inv_allocatable", "since_sample"):
+            setattr(self, name, _resized(getattr(self, name), rows))
+        self.util = _resized(self.util, rows, NAN)
 
     # ------------------------------------------------------------ nodes
     def upsert_node(self, node: Node) -> int:
@@ -93,22 +95,26 @@ class ClusterState:
                 row = self._free_rows.pop()
             else:
                 row = len(self.nodes)
-                if row >= self.allocatable.shape[0]:
+                if row >= self.alive.shape[0]:
                     self._grow()
                 self.nodes.append(None)
                 self.pods_on.append({})
                 self.ports_on.append(set())
             self.row_of[node.name] = row
-            self.requested[row] = 0
-            self.util[row] = NAN
+            self.requested[:, row] = 0
+            self.util[:, row] = NAN
             self.util_time[row] = 0.0
-            self.since_sample[row] = 0
+            self.since_sample[:, row] = 0
         self.nodes[row] = node
         self.alive[row] = True
-        self.allocatable[row] = 0
+        for name in node.allocatable:
+            self._ensure_column(name)  # may replace the arrays: index after it
+        self.allocatable[:, row] = 0
         for name, amount in node.allocatable.items():
-            col = self._ensure_column(name)  # may replace the arrays: index after it
-            self.allocatable[row, col] = amount
+            self.allocatable[self.column[name], row] = amount
+        alloc = self.allocatable[:, row]
+        self.free_[:, row] = alloc - self.requested[:, row]
+        self.inv_allocatable[:, row] = np.where(alloc > 0, 1.0 / np.maximum(alloc, 1), 0.0)
         self.node_generation += 1
         self.generation += 1
         return row
@@ -125,8 +131,8 @@ class ClusterState:
         self.ports_on[row] = set()
         self.nodes[row] = None
         self.alive[row] = False
-        self.allocatable[row] = 0
-        self.requested[row] = 0
+        for array in (self.allocatable, self.requested, self.free_, self.inv_allocatable):
+            array[:, row] = 0
         self._free_rows.append(row)
         self.node_generation += 1
         self.generation += 1
@@ -179,12 +185,15 @@ class ClusterState:
         return placed.pod
 
     def _account(self, row: int, pod: Pod, sign: int) -> None:
+        for name in pod.requests:
+            self._ensure_column(name)  # may replace the arrays: index after it
         for name, amount in pod.requests.items():
-            col = self._ensure_column(name)  # may replace the arrays: index after it
-            self.requested[row, col] += sign * amount
+            col = self.column[name]
+            self.requested[col, row] += sign * amount
+            self.free_[col, row] -= sign * amount
         if sign > 0:
-            self.since_sample[row, 0] += pod.requests.get("cpu", 0)
-            self.since_sample[row, 1] += pod.requests.get("memory", 0)
+            self.since_sample[0, row] += pod.requests.get("cpu", 0)
+            self.since_sample[1, row] += pod.requests.get("memory", 0)
 
     def expired_assumptions(self, now: float, ttl: float) -> List[str]:
         return [key for key, placed in self.placed.items() if placed.assumed and now - placed.assumed_at > ttl]
@@ -201,15 +210,15 @@ class ClusterState:
             if row is None:
                 continue
             if util.sampled_at > self.util_time[row]:
-                self.since_sample[row] = 0
-            self.util[row, 0] = NAN if util.cpu is None else util.cpu
-            self.util[row, 1] = NAN if util.memory is None else util.memory
+                self.since_sample[:, row] = 0
+            self.util[0, row] = NAN if util.cpu is None else util.cpu
+            self.util[1, row] = NAN if util.memory is None else util.memory
             self.util_time[row] = util.sampled_at
         self.generation += 1
 
 
 def _resized(array: np.ndarray, rows: int, fill: float = 0) -> np.ndarray:
-    shape = (rows,) + array.shape[1:]
-    out = np.full(shape, fill, dtype=array.dtype)
-    out[: array.shape[0]] = array
+    """Grow the last (row) axis to `rows`."""
+    out = np.full(array.shape[:-1] + (rows,), fill, dtype=array.dtype)
+    out[..., : array.shape[-1]] = array
     return out

@@ -19,16 +19,16 @@ def node_rows(state: ClusterState) -> List[Dict[str, Any]]:
 
         def frac(resource: str) -> float:
             col = state.column[resource]
-            alloc = state.allocatable[row, col]
-            return round(float(state.requested[row, col]) / alloc, 4) if alloc else 0.0
+            alloc = state.allocatable[col, row]
+            return round(float(state.requested[col, row]) / alloc, 4) if alloc else 0.0
 
-        util = state.util[row]
+        util = state.util[:, row]
         rows.append({
             "name": node.name,
             "pods": len(state.pods_on[row]),
             "cpu_requested": frac(CPU),
             "memory_requested": frac(MEMORY),
-            "pod_slots_used": int(state.requested[row, state.column[PODS]]),
+            "pod_slots_used": int(state.requested[state.column[PODS], row]),
             "measured_cpu": None if util[0] != util[0] else round(float(util[0]), 4),
             "measured_memory": None if util[1] != util[1] else round(float(util[1]), 4),
         })

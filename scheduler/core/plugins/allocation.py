@@ -14,15 +14,25 @@ from scheduler.core.framework import ScorePlugin, register_score
 from scheduler.core.model import CPU, MEMORY, Pod
 
 
+class _Memo:
+    """The last pod's fractions: least-allocated and balanced share one computation per cycle."""
+
+    key: tuple = ()
+    value: Tuple[np.ndarray, np.ndarray] = (np.zeros(0), np.zeros(0))
+
+
 def fractions_after(pod: Pod, state: ClusterState, rows: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    """Requested/allocatable for cpu and memory on each row, counting this pod."""
+    """Requested/allocatable for cpu and memory on each row, counting this pod, capped at 1."""
+    key = (id(pod), pod.key, state.generation, id(rows))
+    if _Memo.key == key:
+        return _Memo.value
+    n = state.size
     out = []
     for resource in (CPU, MEMORY):
         col = state.column[resource]
-        alloc = state.allocatable[rows, col]
-        used = state.requested[rows, col] + pod.requests.get(resource, 0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out.append(np.where(alloc > 0, used / np.maximum(alloc, 1), 1.0))
+        fraction = (state.requested[col, :n] + pod.requests.get(resource, 0)) * state.inv_allocatable[col, :n]
+        out.append(np.minimum(fraction[rows], 1.0))
+    _Memo.key, _Memo.value = key, (out[0], out[1])
     return out[0], out[1]
 
 
@@ -32,7 +42,7 @@ class LeastAllocated(ScorePlugin):
 
     def score(self, pod: Pod, state: ClusterState, rows: np.ndarray) -> Optional[np.ndarray]:
         cpu, mem = fractions_after(pod, state, rows)
-        return (2.0 - np.minimum(cpu, 1.0) - np.minimum(mem, 1.0)) * 50.0
+        return (2.0 - cpu - mem) * 50.0
 
 
 @register_score
@@ -41,7 +51,7 @@ class MostAllocated(ScorePlugin):
 
     def score(self, pod: Pod, state: ClusterState, rows: np.ndarray) -> Optional[np.ndarray]:
         cpu, mem = fractions_after(pod, state, rows)
-        return (np.minimum(cpu, 1.0) + np.minimum(mem, 1.0)) * 50.0
+        return (cpu + mem) * 50.0
 
 
 @register_score
@@ -50,4 +60,4 @@ class BalancedAllocation(ScorePlugin):
 
     def score(self, pod: Pod, state: ClusterState, rows: np.ndarray) -> Optional[np.ndarray]:
         cpu, mem = fractions_after(pod, state, rows)
-        return (1.0 - np.abs(np.minimum(cpu, 1.0) - np.minimum(mem, 1.0)) / 2.0) * 100.0
+        return (1.0 - np.abs(cpu - mem) / 2.0) * 100.0

@@ -26,7 +26,7 @@ class ResourceFit(FilterPlugin):
             col = state.column.get(resource)
             if col is None:
                 return np.zeros(n, dtype=bool)  # no node offers this resource at all
-            ok = state.allocatable[:n, col] - state.requested[:n, col] >= amount
+            ok = state.free_[col, :n] >= amount
             mask = ok if mask is None else (mask & ok)
         return np.ones(n, dtype=bool) if mask is None else mask
 

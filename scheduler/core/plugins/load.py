@@ -20,14 +20,13 @@ RESOURCES = (CPU, MEMORY)
 
 
 def projected_utilisation(pod: Optional[Pod], state: ClusterState, now: float, max_age: float) -> np.ndarray:
-    """(rows, 2) utilisation after placing `pod` (None: as is); NaN where the sample is stale or absent."""
+    """(2, rows) cpu and memory utilisation after placing `pod` (None: as is); NaN where stale or absent."""
     n = state.size
-    util = state.util[:n].copy()
-    util[now - state.util_time[:n] > max_age] = np.nan
+    util = state.util[:, :n].copy()
+    util[:, now - state.util_time[:n] > max_age] = np.nan
     for i, resource in enumerate(RESOURCES):
-        alloc = np.maximum(state.allocatable[:n, state.column[resource]], 1)
-        extra = state.since_sample[:n, i] + (pod.requests.get(resource, 0) if pod is not None else 0)
-        util[:, i] += extra / alloc
+        extra = state.since_sample[i, :n] + (pod.requests.get(resource, 0) if pod is not None else 0)
+        util[i] += extra * state.inv_allocatable[state.column[resource], :n]
     return util
 
 
@@ -48,20 +47,20 @@ class LoadAware(FilterPlugin):
 
     def filter(self, pod: Pod, state: ClusterState) -> np.ndarray:
         util = projected_utilisation(pod, state, self.clock(), self.max_age)
-        missing = np.isnan(util).any(axis=1)
+        missing = np.isnan(util[0]) | np.isnan(util[1])
         with np.errstate(invalid="ignore"):
-            under = (util <= self.alpha + 1e-9).all(axis=1)
+            under = (util[0] <= self.alpha + 1e-9) & (util[1] <= self.alpha + 1e-9)
         return np.where(missing, self.on_missing == "allow", under)
 
     def explain(self, pod: Pod, state: ClusterState, rows: np.ndarray) -> Counter:
-        util = projected_utilisation(pod, state, self.clock(), self.max_age)[rows]
+        util = projected_utilisation(pod, state, self.clock(), self.max_age)[:, rows]
         reasons: Counter = Counter()
-        missing = np.isnan(util).any(axis=1)
+        missing = np.isnan(util[0]) | np.isnan(util[1])
         if missing.any():
             reasons["node(s) had no fresh load metrics"] += int(missing.sum())
         for i, resource in enumerate(RESOURCES):
             with np.errstate(invalid="ignore"):
-                over = int((~missing & (util[:, i] > self.alpha + 1e-9)).sum())
+                over = int((~missing & (util[i] > self.alpha + 1e-9)).sum())
             if over:
                 reasons[f"node(s) would exceed {resource} utilisation threshold {self.alpha:g}"] += over
         return reasons
@@ -78,9 +77,9 @@ class LoadScore(ScorePlugin):
         self.clock = clock
 
     def score(self, pod: Pod, state: ClusterState, rows: np.ndarray) -> Optional[np.ndarray]:
-        util = projected_utilisation(pod, state, self.clock(), self.max_age)[rows]
+        util = projected_utilisation(pod, state, self.clock(), self.max_age)[:, rows]
         if np.isnan(util).all():
             return None
         clipped = np.clip(util, 0.0, 1.0)
-        scores = (1.0 - np.fmax(clipped[:, 0], clipped[:, 1])) * 100.0
+        scores = (1.0 - np.fmax(clipped[0], clipped[1])) * 100.0
         return np.where(np.isnan(scores), 50.0, scores)

@@ -1,0 +1,135 @@
+"""`preemptive-scheduler bench`: run a workload and print throughput, latency and memory.
+
+Targets (this 2-core machine): SchedulingBasic >= 5000 pods/s at 5000 nodes in
+the simulator; 500 nodes no more than 2x faster than 5000.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+from typing import Any, Callable, Dict, List
+
+import numpy as np
+
+from scheduler.bench import workloads
+from scheduler.config import Config
+from scheduler.core.loop import SchedulingLoop
+from scheduler.core.model import parse_node, parse_pod
+from scheduler.stack import build_loop, defaults_from
+
+
+def peak_rss_mb() -> float:
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024, 1)
+
+
+def latency_figures(durations: List[float]) -> Dict[str, float]:
+    if not durations:
+        return {"p50_decision_ms": 0.0, "p99_decision_ms": 0.0}
+    values = np.array(durations) * 1000.0
+    return {"p50_decision_ms": round(float(np.percentile(values, 50)), 4),
+            "p99_decision_ms": round(float(np.percentile(values, 99)), 4)}
+
+
+def new_cluster(config: Config, node_count: int) -> SchedulingLoop:
+    loop = build_loop(config, time.monotonic)
+    for raw in workloads.nodes(node_count):
+        loop.node_changed(parse_node(raw))
+    return loop
+
+
+def place_initial(loop: SchedulingLoop, config: Config, count: int, node_count: int, **pod_args: Any) -> None:
+    defaults = defaults_from(config)
+    for i in range(count):
+        raw = workloads.pod(f"init-{i}", config.scheduler_name, node_name=f"node-{i % node_count}", **pod_args)
+        loop.pod_changed(parse_pod(raw, defaults))
+
+
+def drain(loop: SchedulingLoop, on_decision: Callable[[Any], None] = lambda d: None) -> List[float]:
+    """Run cycles until nothing is ready; returns the duration of every cycle."""
+    durations = []
+    clock = time.perf_counter
+    while True:
+        start = clock()
+        decisions = loop.cycle()
+        durations.append(clock() - start)
+        if decisions is None:
+            durations.pop()
+            return durations
+        for decision in decisions:
+            on_decision(decision)
+
+
+def scheduling_basic(args: argparse.Namespace, config: Config) -> Dict[str, Any]:
+    """kube's SchedulingBasic: 32-core/128Gi nodes, initial pods, then measured small pods."""
+    initial = args.initial_pods if args.initial_pods is not None else 1000
+    loop = new_cluster(config, args.nodes)
+    place_initial(loop, config, initial, args.nodes)
+    defaults = defaults_from(config)
+    parse_start = time.perf_counter()
+    pods = [parse_pod(workloads.pod(f"pod-{i}", config.scheduler_name), defaults) for i in range(args.pods)]
+    parse_seconds = time.perf_counter() - parse_start
+    start = time.perf_counter()
+    for pod in pods:
+        loop.pod_changed(pod)
+    durations = drain(loop)
+    elapsed = time.perf_counter() - start
+    scheduled = sum(1 for pod in pods if pod.key in loop.state.placed)
+    return {
+        "workload": "SchedulingBasic",
+        "target": "sim",
+        "nodes": args.nodes,
+        "pods": args.pods,
+        "initial_pods": initial,
+        "scheduled": scheduled,
+        "seconds": round(elapsed, 3),
+        "throughput_pods_per_s": round(scheduled / elapsed, 1) if elapsed else 0.0,
+        **latency_figures(durations),
+        "parse_pods_per_s": round(args.pods / parse_seconds, 1) if parse_seconds else 0.0,
+        "load_filter": "LoadAware" in [f.name for f in loop.engine.profile.filters],
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+WORKLOADS: Dict[str, Callable[[argparse.Namespace, Config], Dict[str, Any]]] = {
+    "SchedulingBasic": scheduling_basic,
+}
+
+
+def register(name: str, func: Callable[[argparse.Namespace, Config], Dict[str, Any]]) -> None:
+    WORKLOADS[name] = func
+
+
+def render(result: Dict[str, Any]) -> str:
+    return "\n".join(f"{key:>24}: {value}" for key, value in result.items())
+
+
+def main(args: argparse.Namespace, config: Config) -> int:
+    from scheduler.cli import UsageError
+
+    _load_optional_workloads()
+    key = args.workload if args.target == "sim" else f"{args.workload}@{args.target}"
+    func = WORKLOADS.get(key)
+    if func is None:
+        raise UsageError(f"--workload {args.workload} --target {args.target}: unknown (known: {', '.join(sorted(WORKLOADS))})")
+    for name in ("nodes", "pods", "gangs", "gang_size"):
+        if getattr(args, name) < 1:
+            raise UsageError(f"--{name.replace('_', '-')} {getattr(args, name)}: expected a positive integer")
+    result = func(args, config)
+    print(json.dumps(result, indent=2) if args.json else render(result))
+    return 0
+
+
+def _load_optional_workloads() -> None:
+    """Workloads of other modules register themselves on import."""
+    import importlib
+
+    for module in ("scheduler.bench.preemption", "scheduler.bench.gangs", "scheduler.bench.standin", "scheduler.bench.load"):
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise

@@ -1,0 +1,144 @@
+"""`preemptive-scheduler plan`: would a pod of this size and priority fit on --node now, and why not?
+
+Read-only.  The cluster comes from a scenario (run in the simulator up to
+`--at`, default just after its last arrival) or, with `--kubeconfig`, from
+the live cluster.  The answer runs the same plugins the scheduler runs.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+
+from scheduler.config import Config
+from scheduler.core.engine import Decision
+from scheduler.core.loop import SchedulingLoop
+from scheduler.core.model import PRIORITY_ANNOTATION, Pod, parse_pod
+from scheduler.stack import defaults_from
+
+PLAN_POD = "plan-what-if"
+
+
+def what_if_pod(config: Config, index: int = 0, namespace: str = "default") -> Pod:
+    """The hypothetical pod: --cpu/--mem are its requests, --priority its priority."""
+    raw = {
+        "metadata": {"name": f"{PLAN_POD}-{index}", "namespace": namespace,
+                     "annotations": {PRIORITY_ANNOTATION: str(config.priority)}},
+        "spec": {
+            "schedulerName": config.scheduler_name,
+            "containers": [{"name": "c", "resources": {"requests": {"cpu": f"{config.cpu_millis}m", "memory": str(config.mem)}}}],
+        },
+    }
+    return parse_pod(raw, defaults_from(config))
+
+
+def node_reasons(loop: SchedulingLoop, pod: Pod, node: str) -> List[str]:
+    """Every filter's objection to this one node (not only the first, unlike the pod-level message)."""
+    state = loop.state
+    row = state.row_of[node]
+    reasons: List[str] = []
+    for plugin in list(loop.engine.profile.filters) + list(loop.engine.extra_filters):
+        if plugin.name == "NodeName" or not plugin.applies(pod):
+            continue
+        if not plugin.filter(pod, state)[row]:
+            reasons.extend(sorted(plugin.explain(pod, state, np.array([row])).keys()))
+    return reasons
+
+
+def utilisation_rows(loop: SchedulingLoop, config: Config) -> List[Dict[str, Any]]:
+    state = loop.state
+    rows = []
+    for node in state.live_nodes():
+        row = state.row_of[node.name]
+        cpu, mem = state.util[0, row], state.util[1, row]
+        rows.append({
+            "node": node.name,
+            "cpu": None if np.isnan(cpu) else round(float(cpu), 4),
+            "memory": None if np.isnan(mem) else round(float(mem), 4),
+            "alpha": config.alpha,
+        })
+    return rows
+
+
+def plan(loop: SchedulingLoop, config: Config, gang_size: int = 1) -> Dict[str, Any]:
+    if gang_size < 1:
+        from scheduler.cli import UsageError
+
+        raise UsageError(f"--gang-size {gang_size}: expected a positive integer")
+    node = config.node
+    if loop.state.node(node) is None:
+        from scheduler.cli import UsageError
+
+        known = ", ".join(sorted(n.name for n in loop.state.live_nodes())[:10])
+        raise UsageError(f"--node {node}: no such node (known: {known})")
+    pod = what_if_pod(config)
+    reasons = node_reasons(loop, pod, node)
+    decision: Decision = loop.engine.schedule(pod)
+    answer: Dict[str, Any] = {
+        "node": node,
+        "pod": {"cpu_millis": pod.requests.get("cpu", 0), "memory_bytes": pod.requests.get("memory", 0), "priority": pod.priority},
+        "fits": not reasons,
+        "reasons": reasons,
+        "best_node": decision.node,
+        "cluster_message": "" if decision.node else decision.message,
+    }
+    if decision.victims or decision.nominated_node:
+        answer["preemption"] = {
+            "node": decision.nominated_node,
+            "victims": [{"pod": v.key, "priority": v.priority} for v in decision.victims],
+        }
+    if "LoadAware" in [f.name for f in loop.engine.profile.filters]:
+        answer["utilisation"] = utilisation_rows(loop, config)
+    return answer
+
+
+def render_text(answer: Dict[str, Any]) -> str:
+    pod = answer["pod"]
+    lines = [f"A pod requesting {pod['cpu_millis']}m cpu, {pod['memory_bytes']} bytes memory, priority {pod['priority']}:"]
+    if answer["fits"]:
+        lines.append(f"  fits on {answer['node']}")
+    else:
+        lines.append(f"  does NOT fit on {answer['node']}: " + "; ".join(answer["reasons"]))
+    if answer["best_node"]:
+        lines.append(f"  the scheduler would choose {answer['best_node']}")
+    else:
+        lines.append(f"  anywhere in the cluster: {answer['cluster_message']}")
+    if "preemption" in answer:
+        pre = answer["preemption"]
+        lines.append(f"  preemption would nominate {pre['node']} and evict {len(pre['victims'])} pod(s):")
+        lines += [f"    - {v['pod']} (priority {v['priority']})" for v in pre["victims"]]
+    for row in answer.get("utilisation", []):
+        def pct(v: Optional[float]) -> str:
+            return "unknown" if v is None else f"{v:.0%}"
+        lines.append(f"  {row['node']}: cpu {pct(row['cpu'])}, memory {pct(row['memory'])} (alpha {row['alpha']:.0%})")
+    return "\n".join(lines)
+
+
+def _loop_from_scenario(args: argparse.Namespace, config: Config) -> SchedulingLoop:
+    from scheduler.sim.cluster import Simulator
+    from scheduler.sim.scenario import load_scenario
+
+    # --cpu/--mem describe the what-if pod here; the cluster's own pods keep the built-in defaults
+    cluster_config = dataclasses.replace(config, cpu=Config.cpu, mem=Config.mem)
+    scenario = load_scenario(args.scenario, config.scheduler_name)
+    last_arrival = max((p.at for p in scenario.pods), default=0.0)
+    scenario.until = args.at if getattr(args, "at", None) is not None else last_arrival
+    simulator = Simulator(scenario, cluster_config)
+    simulator.run()
+    return simulator.loop
+
+
+def main(args: argparse.Namespace, config: Config) -> int:
+    if config.kubeconfig:
+        from scheduler.k8s.snapshot import loop_from_cluster
+
+        loop = loop_from_cluster(config)
+    else:
+        loop = _loop_from_scenario(args, config)
+    answer = plan(loop, config, args.gang_size)
+    print(json.dumps(answer, indent=2) if args.json else render_text(answer))
+    return 0
+
