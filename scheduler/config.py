@@ -57,6 +57,7 @@ class Config:
     unschedulable_timeout: float = 60.0
     preemption_min_priority_gap: int = 1
     max_victims: int = 0
+    nomination_timeout: float = 120.0
     preempt_daemonset_pods: bool = False
     gang_timeout: float = 60.0
     # load-aware placement
@@ -202,6 +203,7 @@ OPTIONS: Tuple[Option, ...] = (
     Option("unschedulable-timeout", _number(float, 0.0, low_open=True), "retry unschedulable pods at least this often (seconds)", metavar="SECONDS"),
     Option("preemption-min-priority-gap", _number(int, 1), "victims must be at least this much lower in priority", metavar="INT"),
     Option("max-victims", _number(int, 0), "most pods one preemption may evict (0 = unlimited)", metavar="INT"),
+    Option("nomination-timeout", _number(float, 0.0, low_open=True), "seconds a preemptor waits for its victims before re-planning", metavar="SECONDS"),
     Option("preempt-daemonset-pods", parse_bool, "allow DaemonSet pods as victims (off: they cannot run elsewhere)"),
     Option("gang-timeout", _number(float, 0.0, low_open=True), "seconds a gang may stay below its minimum before it is rolled back", metavar="SECONDS"),
     Option("prometheus-url", _string, "Prometheus base URL for load-aware placement (env PROMETHEUS_URL)", metavar="URL"),

@@ -14,6 +14,7 @@ from scheduler.core.framework import Profile, build_profile
 from scheduler.core.loop import SchedulingLoop
 from scheduler.core.model import Defaults
 from scheduler.core.plugins.load import LoadAware, LoadScore
+from scheduler.core.preemption import PreemptionPolicy, Preemptor
 from scheduler.core.queue import SchedulingQueue
 
 LOAD_PLUGIN = "LoadAware"
@@ -41,4 +42,12 @@ def build_loop(config: Config, clock: Callable[[], float], load_enabled: bool = 
     queue = SchedulingQueue(clock, config.backoff_initial, config.backoff_max, config.unschedulable_timeout)
     engine = Engine(state, profile_from(config, clock, load_enabled), clock)
     loop = SchedulingLoop(state, queue, engine, config.scheduler_name, clock)
+    if config.preemption:
+        policy = PreemptionPolicy(
+            min_gap=config.preemption_min_priority_gap,
+            max_victims=config.max_victims,
+            preempt_daemonset_pods=config.preempt_daemonset_pods,
+            nomination_timeout=config.nomination_timeout,
+        )
+        loop.preemptor = Preemptor(engine, policy, clock)
     return loop

@@ -8,7 +8,7 @@ and reused by the next node added.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, Iterator, List, Optional, Set, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Set, Tuple
 
 import numpy as np
 
@@ -25,6 +25,7 @@ class PlacedPod:
     row: int
     assumed: bool
     assumed_at: float = 0.0
+    evictable: bool = False  # counted in ClusterState.by_priority
 
 
 class ClusterState:
@@ -50,6 +51,11 @@ class ClusterState:
         self.pods_on: List[Dict[str, PlacedPod]] = []
         self.ports_on: List[Set[Tuple[str, str, int]]] = []
         self.placed: Dict[str, PlacedPod] = {}
+        # preemption support: requests of evictable pods per priority level, so candidate
+        # nodes for a preemptor can be found with a few vector operations
+        self.is_evictable: Callable[[Pod], bool] = lambda pod: False
+        self.by_priority: Dict[int, np.ndarray] = {}
+        self.evicting: Set[str] = set()
         self.node_generation = 0  # bumps when any static node property changes
         self.generation = 0  # bumps on every change (used by callers to detect "cluster changed")
 
@@ -76,6 +82,8 @@ class ClusterState:
         for name in ("allocatable", "requested", "free_", "inv_allocatable"):
             array = getattr(self, name)
             setattr(self, name, np.vstack([array, np.zeros((1, array.shape[1]), dtype=array.dtype)]))
+        for prio, array in self.by_priority.items():
+            self.by_priority[prio] = np.vstack([array, np.zeros((1, array.shape[1]), dtype=array.dtype)])
         return col
 
     def _grow(self) -> None:
@@ -85,6 +93,8 @@ class ClusterState:
         for name in ("allocatable", "requested", "free_", "inv_allocatable", "since_sample"):
             setattr(self, name, _resized(getattr(self, name), rows))
         self.util = _resized(self.util, rows, NAN)
+        for prio, array in self.by_priority.items():
+            self.by_priority[prio] = _resized(array, rows)
 
     # ------------------------------------------------------------ nodes
     def upsert_node(self, node: Node) -> int:
@@ -131,7 +141,7 @@ class ClusterState:
         self.ports_on[row] = set()
         self.nodes[row] = None
         self.alive[row] = False
-        for array in (self.allocatable, self.requested, self.free_, self.inv_allocatable):
+        for array in (self.allocatable, self.requested, self.free_, self.inv_allocatable, *self.by_priority.values()):
             array[:, row] = 0
         self._free_rows.append(row)
         self.node_generation += 1
@@ -155,9 +165,12 @@ class ClusterState:
         existing = self.placed.get(pod.key)
         if existing is not None:
             if self.row_of.get(node_name) == existing.row:
-                if not assumed:  # the API confirmed it: it is bound now
+                if not assumed:  # the API confirmed it: it is bound now (or changed, e.g. terminating)
                     existing.assumed = False
+                    self._bucket(existing, -1)
                     existing.pod = pod
+                    self._bucket(existing, +1)
+                    self.generation += 1
                 return True
             self.forget(pod.key)
         row = self.row_of.get(node_name)
@@ -168,6 +181,7 @@ class ClusterState:
         self.pods_on[row][pod.key] = placed
         self.ports_on[row].update(pod.host_ports)
         self._account(row, pod, +1)
+        self._bucket(placed, +1)
         self.generation += 1
         return True
 
@@ -181,6 +195,8 @@ class ClusterState:
         if placed.pod.host_ports:
             self.ports_on[row] = set().union(*(p.pod.host_ports for p in self.pods_on[row].values())) if self.pods_on[row] else set()
         self._account(row, placed.pod, -1)
+        self._bucket(placed, -1)
+        self.evicting.discard(key)
         self.generation += 1
         return placed.pod
 
@@ -194,6 +210,36 @@ class ClusterState:
         if sign > 0:
             self.since_sample[0, row] += pod.requests.get("cpu", 0)
             self.since_sample[1, row] += pod.requests.get("memory", 0)
+
+    def _bucket(self, placed: PlacedPod, sign: int) -> None:
+        """Add (+1) or remove (-1) an evictable pod's requests in its priority level."""
+        pod = placed.pod
+        if sign > 0:
+            placed.evictable = self.is_evictable(pod) and not pod.deleting and pod.key not in self.evicting
+        if not placed.evictable:
+            return
+        if sign < 0:
+            placed.evictable = False
+        bucket = self.by_priority.get(pod.priority)
+        if bucket is None:
+            bucket = self.by_priority[pod.priority] = np.zeros_like(self.requested)
+        for name, amount in pod.requests.items():
+            bucket[self.column[name], placed.row] += sign * amount
+
+    def mark_evicting(self, key: str) -> None:
+        """Our own eviction is under way: the pod is no longer a candidate victim."""
+        placed = self.placed.get(key)
+        self.evicting.add(key)
+        if placed is not None:
+            self._bucket(placed, -1)
+            self.generation += 1
+
+    def refresh_evictability(self) -> None:
+        """Recompute the priority buckets (after the evictability rule changed)."""
+        self.by_priority = {}
+        for placed in self.placed.values():
+            placed.evictable = False
+            self._bucket(placed, +1)
 
     def expired_assumptions(self, now: float, ttl: float) -> List[str]:
         return [key for key, placed in self.placed.items() if placed.assumed and now - placed.assumed_at > ttl]

@@ -8,12 +8,15 @@ to the outside world: `cycle()` returns Decisions and the caller acts on them
 from __future__ import annotations
 
 import logging
-from typing import Callable, Dict, List, Optional
+from typing import TYPE_CHECKING, Callable, Dict, List, Optional
 
 from scheduler.core.cache import ClusterState
 from scheduler.core.engine import Decision, Engine
 from scheduler.core.model import Node, Pod
 from scheduler.core.queue import SchedulingQueue, Unit
+
+if TYPE_CHECKING:  # pragma: no cover
+    from scheduler.core.preemption import Preemptor
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +32,8 @@ class SchedulingLoop:
         self.scheduler_name = scheduler_name
         self.clock = clock
         self.gang_handler: Optional[GangHandler] = None  # set by the gang module
+        self.preemptor: Optional["Preemptor"] = None  # set when preemption is on
+        self.cleared_nominations: List[Pod] = []  # pods whose nominatedNodeName must be cleared
         self.pending: Dict[str, Pod] = {}  # our pods waiting for a node (queued or in flight)
         self.listeners: List[Callable[[str, Pod], None]] = []  # (event kind, pod), e.g. nomination cleanup
 
@@ -45,7 +50,7 @@ class SchedulingLoop:
             self.pending.pop(pod.key, None)
             self.queue.delete(pod.key)
             self.state.place(pod, pod.node_name, assumed=False)
-            self._notify("placed", pod)
+            self._placed(pod, pod.node_name)
             return
         placed = self.state.placed.get(pod.key)
         if placed is not None and placed.assumed:
@@ -60,6 +65,8 @@ class SchedulingLoop:
         self.pending.pop(key, None)
         self.queue.delete(key)
         removed = self.state.forget(key)
+        if self.preemptor is not None:
+            self.preemptor.clear(key)
         if removed is not None:
             self.queue.move_all_to_active()  # freed room may help parked pods
             self._notify("removed", removed)
@@ -81,6 +88,29 @@ class SchedulingLoop:
             self.pending[pod.key] = pod
             self.queue.add(pod)
 
+    def _placed(self, pod: Pod, node: str) -> None:
+        """A pod now holds room on a node: its own nomination ends; lower ones it displaced are re-planned."""
+        if self.preemptor is not None:
+            nomination = self.preemptor.clear(pod.key)
+            if nomination is not None and pod.nominated_node:
+                self.cleared_nominations.append(pod)
+            for displaced in self.preemptor.displaced_by(pod, node):
+                self._renominate(displaced.pod)
+        self._notify("placed", pod)
+
+    def _renominate(self, pod: Pod) -> None:
+        self.cleared_nominations.append(pod)
+        if pod.key in self.queue:
+            self.queue.add(self.queue.pod(pod.key) or pod)
+
+    def expire_nominations(self) -> None:
+        """Nominations whose node vanished or whose victims never went: re-plan those pods."""
+        if self.preemptor is None:
+            return
+        for nomination in self.preemptor.stale_nominations():
+            log.info("nomination of %s on %s expired; re-planning", nomination.pod.key, nomination.node)
+            self._renominate(nomination.pod)
+
     def _notify(self, kind: str, pod: Pod) -> None:
         for listener in self.listeners:
             listener(kind, pod)
@@ -88,6 +118,7 @@ class SchedulingLoop:
     # ------------------------------------------------------------ one cycle
     def cycle(self) -> Optional[List[Decision]]:
         """Pop the most important unit and decide for it; None when nothing is ready."""
+        self.expire_nominations()
         unit = self.queue.pop()
         if unit is None:
             return None
@@ -104,6 +135,7 @@ class SchedulingLoop:
                 self.engine.assume(pod, decision.node)
                 self.pending.pop(pod.key, None)
                 placed.append(pod.key)
+                self._placed(pod, decision.node)
             decisions.append(decision)
         self.finish(unit, decisions, placed)
         return decisions

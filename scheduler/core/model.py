@@ -411,3 +411,36 @@ class NodeUtilisation:
     cpu: Optional[float]
     memory: Optional[float]
     sampled_at: float
+
+
+@dataclass(frozen=True)
+class DisruptionBudget:
+    """A PodDisruptionBudget as preemption needs it: which pods, and how many may go now."""
+
+    namespace: str
+    name: str
+    selector: NodeSelectorTerm
+    disruptions_allowed: int
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    def covers(self, pod: Pod) -> bool:
+        return pod.namespace == self.namespace and term_matches(self.selector, pod.labels)
+
+
+def parse_pdb(obj: Mapping[str, Any]) -> DisruptionBudget:
+    meta = obj.get("metadata") or {}
+    spec = obj.get("spec") or {}
+    if not meta.get("name"):
+        raise ModelError("PodDisruptionBudget has no metadata.name")
+    selector = spec.get("selector") or {}
+    where = f"PodDisruptionBudget {meta.get('namespace', 'default')}/{meta['name']}"
+    match_labels = tuple(Requirement(str(k), "In", (str(v),)) for k, v in (selector.get("matchLabels") or {}).items())
+    return DisruptionBudget(
+        namespace=meta.get("namespace") or "default",
+        name=meta["name"],
+        selector=match_labels + _parse_requirements(selector.get("matchExpressions"), where),
+        disruptions_allowed=int((obj.get("status") or {}).get("disruptionsAllowed") or 0),
+    )

@@ -1,0 +1,343 @@
+"""Preemption: when a pod fits nowhere, evict the fewest, least important lower-priority pods.
+
+Follows kube-scheduler's DefaultPreemption, made safer:
+
+1. Only nodes rejected for reasons eviction can fix (resources, pod slots, host
+   ports, the load threshold) are candidates.
+2. On a node, remove every eligible victim (priority at least `min_gap` below
+   the preemptor; never mirror, terminating, DaemonSet (unless allowed) or gang
+   pods), check the preemptor fits, then give pods back most important first,
+   PDB-protected pods first.
+3. Choose the node by: fewest PDB violations, lowest highest-victim priority,
+   smallest priority sum, fewest victims, latest start among the top victims,
+   then node name (deterministic).
+
+To stay fast on large clusters, a vector pass over per-priority request sums
+(ClusterState.by_priority) finds every node where eviction could help and the
+lowest priority level that suffices; the exact reprieve runs only on the most
+promising nodes (all of them when a PodDisruptionBudget is in play, because
+PDB violations rank first).
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from scheduler.core.cache import ClusterState
+from scheduler.core.engine import Decision, Engine
+from scheduler.core.framework import UNSCHEDULABLE, Diagnosis, FilterPlugin
+from scheduler.core.model import CPU, MEMORY, DisruptionBudget, Pod
+from scheduler.core.plugins.ports import ports_conflict
+
+log = logging.getLogger(__name__)
+
+PRIORITY_OFFSET = 1 << 31  # kube sums priority + MaxInt32 + 1 so negative priorities still add up
+EXACT_CANDIDATES = 16
+
+
+@dataclass
+class Nomination:
+    pod: Pod
+    node: str
+    since: float
+    victims: Tuple[str, ...] = ()
+
+
+@dataclass(order=True)
+class Candidate:
+    """A node and the victims that would make room there; orders best first."""
+
+    sort_key: tuple
+    node: str = field(compare=False)
+    victims: List[Pod] = field(compare=False, default_factory=list)
+    pdb_violations: int = field(compare=False, default=0)
+
+
+@dataclass
+class PreemptionPolicy:
+    min_gap: int = 1
+    max_victims: int = 0  # 0 = unlimited
+    preempt_daemonset_pods: bool = False
+    nomination_timeout: float = 120.0
+
+
+def may_be_victim(pod: Pod, policy: PreemptionPolicy) -> bool:
+    """Pods that are never chosen whatever the preemptor's priority."""
+    if pod.mirror or pod.deleting or pod.gang_name:
+        return False
+    if pod.owner_kind == "DaemonSet" and not policy.preempt_daemonset_pods:
+        return False
+    return True
+
+
+class NominatedRoom(FilterPlugin):
+    """Keeps the room made for nominated preemptors: equal or lower priority pods may not take it."""
+
+    name = "NominatedRoom"
+    resolvable = True
+    default_reason = "node(s) had room reserved for a higher-priority nominated pod"
+
+    def __init__(self, nominations: Dict[str, Nomination]) -> None:
+        self.nominations = nominations
+
+    def applies(self, pod: Pod) -> bool:
+        return bool(self.nominations)
+
+    def filter(self, pod: Pod, state: ClusterState) -> np.ndarray:
+        mask = np.ones(state.size, dtype=bool)
+        reserved: Dict[int, Dict[str, int]] = {}
+        for key, nomination in self.nominations.items():
+            if key == pod.key or nomination.pod.priority < pod.priority:
+                continue
+            row = state.row_of.get(nomination.node)
+            if row is None:
+                continue
+            bucket = reserved.setdefault(row, {})
+            for resource, amount in nomination.pod.requests.items():
+                bucket[resource] = bucket.get(resource, 0) + amount
+        for row, amounts in reserved.items():
+            for resource, amount in pod.requests.items():
+                col = state.column.get(resource)
+                free = 0 if col is None else int(state.free_[col, row])
+                if free - amounts.get(resource, 0) < amount:
+                    mask[row] = False
+                    break
+        return mask
+
+
+class Preemptor:
+    """The engine's post-filter: plans victims and keeps nominations."""
+
+    def __init__(self, engine: Engine, policy: PreemptionPolicy, clock: Callable[[], float]) -> None:
+        self.engine = engine
+        self.state = engine.state
+        self.policy = policy
+        self.clock = clock
+        self.pdbs: Dict[str, DisruptionBudget] = {}
+        self.nominations: Dict[str, Nomination] = {}
+        self.room = NominatedRoom(self.nominations)
+        self.state.is_evictable = lambda pod: may_be_victim(pod, policy)
+        self.state.refresh_evictability()
+        engine.extra_filters.append(self.room)
+        engine.post_filter = self.post_filter
+
+    # ------------------------------------------------------------ nominations
+    def clear(self, pod_key: str) -> Optional[Nomination]:
+        return self.nominations.pop(pod_key, None)
+
+    def stale_nominations(self) -> List[Nomination]:
+        """Nominations whose node is gone or that waited longer than the timeout."""
+        now = self.clock()
+        stale = [
+            n for n in self.nominations.values()
+            if self.state.node(n.node) is None or now - n.since > self.policy.nomination_timeout
+        ]
+        for nomination in stale:
+            self.nominations.pop(nomination.pod.key, None)
+        return stale
+
+    def displaced_by(self, pod: Pod, node: str) -> List[Nomination]:
+        """Lower-priority nominations on `node` that no longer fit after `pod` took room there."""
+        row = self.state.row_of.get(node)
+        displaced = []
+        for nomination in list(self.nominations.values()):
+            if nomination.node != node or nomination.pod.key == pod.key or nomination.pod.priority >= pod.priority:
+                continue
+            if row is None or not self._fits_row(nomination.pod, row, {}, exclude=nomination.pod.key):
+                displaced.append(self.nominations.pop(nomination.pod.key))
+        return displaced
+
+    def _terminating_victims(self, nomination: Nomination) -> int:
+        row = self.state.row_of.get(nomination.node)
+        if row is None:
+            return 0
+        return sum(
+            1 for placed in self.state.pods_on[row].values()
+            if (placed.pod.deleting or placed.pod.key in self.state.evicting) and placed.pod.priority < nomination.pod.priority
+        )
+
+    # ------------------------------------------------------------ post-filter
+    def post_filter(self, pod: Pod, diagnosis: Diagnosis) -> Optional[Decision]:
+        if pod.preemption_policy == "Never":
+            return Decision(pod, message=f"{diagnosis.message} preemption: not attempted, preemptionPolicy is Never.",
+                            status=diagnosis.status, diagnosis=diagnosis)
+        waiting = self._still_waiting(pod)
+        if waiting is not None:
+            return waiting
+        candidate = self.best_candidate(pod, diagnosis.resolvable_rows)
+        if candidate is None:
+            return Decision(pod, message=f"{diagnosis.message} preemption: 0/{diagnosis.total_nodes} nodes are "
+                            "available: no node can make room by evicting lower-priority pods.",
+                            status=diagnosis.status, diagnosis=diagnosis)
+        for victim in candidate.victims:
+            self.state.mark_evicting(victim.key)
+        self.nominations[pod.key] = Nomination(pod, candidate.node, self.clock(), tuple(v.key for v in candidate.victims))
+        names = ", ".join(v.key for v in candidate.victims)
+        return Decision(
+            pod,
+            message=f"{diagnosis.message} preemption: evicting {len(candidate.victims)} lower-priority pod(s) on "
+                    f"{candidate.node}: {names}",
+            status=UNSCHEDULABLE,
+            victims=candidate.victims,
+            nominated_node=candidate.node,
+            diagnosis=diagnosis,
+        )
+
+    def _still_waiting(self, pod: Pod) -> Optional[Decision]:
+        """A nominated pod whose victims are still terminating waits rather than preempting again."""
+        nomination = self.nominations.get(pod.key)
+        if nomination is None:
+            return None
+        node = self.state.node(nomination.node)
+        usable = node is not None and bool(self.engine.static_mask(pod)[self.state.row_of[nomination.node]])
+        terminating = self._terminating_victims(nomination) if usable else 0
+        if usable and terminating:
+            return Decision(pod, message=f"waiting for {terminating} preempted pod(s) to terminate on {nomination.node}",
+                            status=UNSCHEDULABLE, nominated_node=nomination.node)
+        self.nominations.pop(pod.key, None)  # victims gone yet still no fit, or node unusable: re-plan
+        return None
+
+    # ------------------------------------------------------------ candidates
+    def potential_rows(self, pod: Pod, rows: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        """Rows where evicting eligible pods could free enough resources, and the lowest priority level that suffices."""
+        state = self.state
+        threshold = pod.priority - self.policy.min_gap
+        levels = sorted(p for p in state.by_priority if p <= threshold)
+        if not levels or not len(rows):
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        columns = [(state.column[r], amount) for r, amount in pod.requests.items() if r in state.column]
+        if len(columns) < len(pod.requests):
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        freed = np.zeros((len(columns), len(rows)), dtype=np.int64)
+        level_needed = np.full(len(rows), np.iinfo(np.int64).max)
+        reserved = self._reserved_for_others(pod, rows)
+        for level in levels:
+            bucket = state.by_priority[level]
+            ok = np.ones(len(rows), dtype=bool)
+            for i, (col, amount) in enumerate(columns):
+                freed[i] += bucket[col, rows]
+                ok &= state.free_[col, rows] - reserved[i] + freed[i] >= amount
+            newly = ok & (level_needed == np.iinfo(np.int64).max)
+            level_needed[newly] = level
+        reachable = level_needed != np.iinfo(np.int64).max
+        return rows[reachable], level_needed[reachable]
+
+    def _reserved_for_others(self, pod: Pod, rows: np.ndarray) -> np.ndarray:
+        reserved = np.zeros((len(pod.requests), len(rows)), dtype=np.int64)
+        if not self.nominations:
+            return reserved
+        position = {int(r): i for i, r in enumerate(rows)}
+        for nomination in self.nominations.values():
+            row = self.state.row_of.get(nomination.node)
+            if nomination.pod.key == pod.key or row not in position or nomination.pod.priority < pod.priority:
+                continue
+            for i, resource in enumerate(pod.requests):
+                reserved[i, position[row]] += nomination.pod.requests.get(resource, 0)
+        return reserved
+
+    def best_candidate(self, pod: Pod, rows: np.ndarray) -> Optional[Candidate]:
+        rows, levels = self.potential_rows(pod, np.asarray(rows, dtype=np.int64))
+        if not len(rows):
+            return None
+        if not self.pdbs and len(rows) > EXACT_CANDIDATES:
+            order = np.lexsort((rows, levels))[: EXACT_CANDIDATES]
+            rows = rows[order]
+        candidates = [c for c in (self.victims_on(pod, int(row)) for row in rows) if c is not None]
+        return min(candidates) if candidates else None
+
+    # ------------------------------------------------------------ victims on one node
+    def _pdb_allowance(self) -> Dict[str, int]:
+        return {key: pdb.disruptions_allowed for key, pdb in self.pdbs.items()}
+
+    def _violates(self, pod: Pod, allowance: Dict[str, int]) -> bool:
+        """Would evicting this pod break a PodDisruptionBudget (given what this plan already evicts)?"""
+        violated = False
+        for key, pdb in self.pdbs.items():
+            if pdb.covers(pod):
+                allowance[key] -= 1
+                violated = violated or allowance[key] < 0
+        return violated
+
+    def _fits_row(self, pod: Pod, row: int, freed: Dict[str, int], exclude: str = "", removed_ports: Sequence[Pod] = ()) -> bool:
+        """Would `pod` fit on `row` if `freed` resources were released (nominations of others respected)?"""
+        state = self.state
+        reserved: Dict[str, int] = {}
+        for key, nomination in self.nominations.items():
+            if key in (pod.key, exclude) or nomination.pod.priority < pod.priority or state.row_of.get(nomination.node) != row:
+                continue
+            for resource, amount in nomination.pod.requests.items():
+                reserved[resource] = reserved.get(resource, 0) + amount
+        for resource, amount in pod.requests.items():
+            col = state.column.get(resource)
+            free = 0 if col is None else int(state.free_[col, row])
+            if free + freed.get(resource, 0) - reserved.get(resource, 0) < amount:
+                return False
+        if pod.host_ports:
+            remaining = [p.pod for p in state.pods_on[row].values() if p.pod not in removed_ports]
+            if any(ports_conflict(pod.host_ports, other.host_ports) for other in remaining):
+                return False
+        return self._load_ok(pod, row, freed)
+
+    def _load_ok(self, pod: Pod, row: int, freed: Dict[str, int]) -> bool:
+        load = self.engine.profile.filter_named("LoadAware")
+        if load is None:
+            return True
+        state = self.state
+        now = self.clock()
+        for i, resource in enumerate((CPU, MEMORY)):
+            util = state.util[i, row]
+            if np.isnan(util) or now - state.util_time[row] > load.max_age:  # type: ignore[attr-defined]
+                if load.on_missing == "deny":  # type: ignore[attr-defined]
+                    return False
+                continue
+            extra = state.since_sample[i, row] + pod.requests.get(resource, 0) - freed.get(resource, 0)
+            if util + extra * state.inv_allocatable[state.column[resource], row] > load.alpha + 1e-9:  # type: ignore[attr-defined]
+                return False
+        return True
+
+    def victims_on(self, pod: Pod, row: int) -> Optional[Candidate]:
+        """The minimal victim set on one node (remove all eligible, then reprieve), or None."""
+        state = self.state
+        threshold = pod.priority - self.policy.min_gap
+        eligible = [p.pod for p in state.pods_on[row].values()
+                    if p.evictable and p.pod.priority <= threshold]
+        if not eligible:
+            return None
+        freed: Dict[str, int] = {}
+        for victim in eligible:
+            for resource, amount in victim.requests.items():
+                freed[resource] = freed.get(resource, 0) + amount
+        if not self._fits_row(pod, row, freed, removed_ports=eligible):
+            return None
+        allowance = self._pdb_allowance()
+        protected = [v for v in eligible if any(pdb.covers(v) for pdb in self.pdbs.values())]
+        unprotected = [v for v in eligible if v not in protected]
+        importance = lambda v: (-v.priority, v.started, v.key)  # noqa: E731 - most important first
+        victims: List[Pod] = []
+        violations = 0
+        for victim in sorted(protected, key=importance) + sorted(unprotected, key=importance):
+            without = {r: freed[r] - victim.requests.get(r, 0) for r in freed}
+            still_removed = [v for v in eligible if v is not victim]
+            if self._fits_row(pod, row, without, removed_ports=still_removed):
+                freed = without  # reprieved: it stays
+                eligible = [v for v in eligible if v is not victim]
+                continue
+            victims.append(victim)
+            if self._violates(victim, allowance):
+                violations += 1
+        if not victims:
+            return None
+        if self.policy.max_victims and len(victims) > self.policy.max_victims:
+            return None
+        top = max(v.priority for v in victims)
+        latest_start = min(v.started for v in victims if v.priority == top)
+        name = state.nodes[row].name
+        sort_key = (violations, top, sum(v.priority + PRIORITY_OFFSET for v in victims), len(victims), -latest_start, name)
+        return Candidate(sort_key, name, victims, violations)
+
+
+def attach(engine: Engine, policy: PreemptionPolicy, clock: Callable[[], float]) -> Preemptor:
+    return Preemptor(engine, policy, clock)
