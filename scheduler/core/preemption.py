@@ -46,6 +46,47 @@ class Nomination:
     victims: Tuple[str, ...] = ()
 
 
+class Nominations:
+    """Nominated preemptors, indexed by pod and by node (lookups stay cheap with many outstanding)."""
+
+    def __init__(self) -> None:
+        self.by_pod: Dict[str, Nomination] = {}
+        self.by_node: Dict[str, Dict[str, Nomination]] = {}
+
+    def add(self, nomination: Nomination) -> None:
+        self.pop(nomination.pod.key)
+        self.by_pod[nomination.pod.key] = nomination
+        self.by_node.setdefault(nomination.node, {})[nomination.pod.key] = nomination
+
+    def pop(self, pod_key: str) -> Optional[Nomination]:
+        nomination = self.by_pod.pop(pod_key, None)
+        if nomination is not None:
+            on_node = self.by_node.get(nomination.node, {})
+            on_node.pop(pod_key, None)
+            if not on_node:
+                self.by_node.pop(nomination.node, None)
+        return nomination
+
+    def get(self, pod_key: str) -> Optional[Nomination]:
+        return self.by_pod.get(pod_key)
+
+    def values(self) -> List[Nomination]:
+        return list(self.by_pod.values())
+
+    def reserved_on(self, node: str, pod: Pod, exclude: str = "") -> Dict[str, int]:
+        """Requests held on `node` for nominated pods at least as important as `pod` (other than it)."""
+        reserved: Dict[str, int] = {}
+        for key, nomination in self.by_node.get(node, {}).items():
+            if key in (pod.key, exclude) or nomination.pod.priority < pod.priority:
+                continue
+            for resource, amount in nomination.pod.requests.items():
+                reserved[resource] = reserved.get(resource, 0) + amount
+        return reserved
+
+    def __len__(self) -> int:
+        return len(self.by_pod)
+
+
 @dataclass(order=True)
 class Candidate:
     """A node and the victims that would make room there; orders best first."""
@@ -80,25 +121,19 @@ class NominatedRoom(FilterPlugin):
     resolvable = True
     default_reason = "node(s) had room reserved for a higher-priority nominated pod"
 
-    def __init__(self, nominations: Dict[str, Nomination]) -> None:
+    def __init__(self, nominations: Nominations) -> None:
         self.nominations = nominations
 
     def applies(self, pod: Pod) -> bool:
-        return bool(self.nominations)
+        return bool(len(self.nominations))
 
     def filter(self, pod: Pod, state: ClusterState) -> np.ndarray:
         mask = np.ones(state.size, dtype=bool)
-        reserved: Dict[int, Dict[str, int]] = {}
-        for key, nomination in self.nominations.items():
-            if key == pod.key or nomination.pod.priority < pod.priority:
+        for node in self.nominations.by_node:
+            row = state.row_of.get(node)
+            amounts = self.nominations.reserved_on(node, pod)
+            if row is None or not amounts:
                 continue
-            row = state.row_of.get(nomination.node)
-            if row is None:
-                continue
-            bucket = reserved.setdefault(row, {})
-            for resource, amount in nomination.pod.requests.items():
-                bucket[resource] = bucket.get(resource, 0) + amount
-        for row, amounts in reserved.items():
             for resource, amount in pod.requests.items():
                 col = state.column.get(resource)
                 free = 0 if col is None else int(state.free_[col, row])
@@ -117,8 +152,9 @@ class Preemptor:
         self.policy = policy
         self.clock = clock
         self.pdbs: Dict[str, DisruptionBudget] = {}
-        self.nominations: Dict[str, Nomination] = {}
+        self.nominations = Nominations()
         self.room = NominatedRoom(self.nominations)
+        self._last_expiry_check = float("-inf")
         self.state.is_evictable = lambda pod: may_be_victim(pod, policy)
         self.state.refresh_evictability()
         engine.extra_filters.append(self.room)
@@ -126,25 +162,28 @@ class Preemptor:
 
     # ------------------------------------------------------------ nominations
     def clear(self, pod_key: str) -> Optional[Nomination]:
-        return self.nominations.pop(pod_key, None)
+        return self.nominations.pop(pod_key)
 
     def stale_nominations(self) -> List[Nomination]:
         """Nominations whose node is gone or that waited longer than the timeout."""
         now = self.clock()
+        if now - self._last_expiry_check < 1.0:
+            return []
+        self._last_expiry_check = now
         stale = [
             n for n in self.nominations.values()
             if self.state.node(n.node) is None or now - n.since > self.policy.nomination_timeout
         ]
         for nomination in stale:
-            self.nominations.pop(nomination.pod.key, None)
+            self.nominations.pop(nomination.pod.key)
         return stale
 
     def displaced_by(self, pod: Pod, node: str) -> List[Nomination]:
         """Lower-priority nominations on `node` that no longer fit after `pod` took room there."""
         row = self.state.row_of.get(node)
         displaced = []
-        for nomination in list(self.nominations.values()):
-            if nomination.node != node or nomination.pod.key == pod.key or nomination.pod.priority >= pod.priority:
+        for nomination in list(self.nominations.by_node.get(node, {}).values()):
+            if nomination.pod.key == pod.key or nomination.pod.priority >= pod.priority:
                 continue
             if row is None or not self._fits_row(nomination.pod, row, {}, exclude=nomination.pod.key):
                 displaced.append(self.nominations.pop(nomination.pod.key))
@@ -174,7 +213,7 @@ class Preemptor:
                             status=diagnosis.status, diagnosis=diagnosis)
         for victim in candidate.victims:
             self.state.mark_evicting(victim.key)
-        self.nominations[pod.key] = Nomination(pod, candidate.node, self.clock(), tuple(v.key for v in candidate.victims))
+        self.nominations.add(Nomination(pod, candidate.node, self.clock(), tuple(v.key for v in candidate.victims)))
         names = ", ".join(v.key for v in candidate.victims)
         return Decision(
             pod,
@@ -197,7 +236,7 @@ class Preemptor:
         if usable and terminating:
             return Decision(pod, message=f"waiting for {terminating} preempted pod(s) to terminate on {nomination.node}",
                             status=UNSCHEDULABLE, nominated_node=nomination.node)
-        self.nominations.pop(pod.key, None)  # victims gone yet still no fit, or node unusable: re-plan
+        self.nominations.pop(pod.key)  # victims gone yet still no fit, or node unusable: re-plan
         return None
 
     # ------------------------------------------------------------ candidates
@@ -230,12 +269,13 @@ class Preemptor:
         if not self.nominations:
             return reserved
         position = {int(r): i for i, r in enumerate(rows)}
-        for nomination in self.nominations.values():
-            row = self.state.row_of.get(nomination.node)
-            if nomination.pod.key == pod.key or row not in position or nomination.pod.priority < pod.priority:
+        for node in self.nominations.by_node:
+            row = self.state.row_of.get(node)
+            if row not in position:
                 continue
+            amounts = self.nominations.reserved_on(node, pod)
             for i, resource in enumerate(pod.requests):
-                reserved[i, position[row]] += nomination.pod.requests.get(resource, 0)
+                reserved[i, position[row]] += amounts.get(resource, 0)
         return reserved
 
     def best_candidate(self, pod: Pod, rows: np.ndarray) -> Optional[Candidate]:
@@ -264,12 +304,7 @@ class Preemptor:
     def _fits_row(self, pod: Pod, row: int, freed: Dict[str, int], exclude: str = "", removed_ports: Sequence[Pod] = ()) -> bool:
         """Would `pod` fit on `row` if `freed` resources were released (nominations of others respected)?"""
         state = self.state
-        reserved: Dict[str, int] = {}
-        for key, nomination in self.nominations.items():
-            if key in (pod.key, exclude) or nomination.pod.priority < pod.priority or state.row_of.get(nomination.node) != row:
-                continue
-            for resource, amount in nomination.pod.requests.items():
-                reserved[resource] = reserved.get(resource, 0) + amount
+        reserved = self.nominations.reserved_on(state.nodes[row].name, pod, exclude)
         for resource, amount in pod.requests.items():
             col = state.column.get(resource)
             free = 0 if col is None else int(state.free_[col, row])
