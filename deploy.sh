@@ -176,6 +176,8 @@ fi
 if [[ "$UNINSTALL" == true ]]; then
   log "deleting $APP from namespace $NAMESPACE"
   render | "${KUBECTL[@]}" delete --ignore-not-found=true --wait=true -f -
+  # The leader-election Lease is created by the scheduler, not by the manifests.
+  "${KUBECTL[@]}" -n "$NAMESPACE" delete lease "$APP" --ignore-not-found=true >/dev/null 2>&1 || true
   log "done; the image $IMAGE (if any) was left in its registry"
   exit 0
 fi
