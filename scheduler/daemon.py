@@ -1,13 +1,368 @@
-"""`preemptive-scheduler run`: the long-running scheduler (see the daemon issue)."""
+"""`preemptive-scheduler run`: the long-running scheduler.
+
+Threads and who owns what:
+
+- reflectors (one per resource) list+watch and put raw objects in the inbox;
+- the Prometheus refresher puts load readings in the inbox;
+- the actuator's workers call the API and put outcomes in the inbox;
+- the main thread alone owns the core (state, queue, engine): it drains the
+  inbox, runs one scheduling cycle at a time and hands decisions to the
+  actuator.  No locks around the core, and a cycle always sees a consistent
+  cluster.
+"""
 from __future__ import annotations
 
 import argparse
-import sys
+import logging
+import queue as queue_module
+import signal
+import threading
+import time
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from scheduler.config import Config
+from scheduler.core.engine import Decision
+from scheduler.core.loop import SchedulingLoop
+from scheduler.core.model import ModelError, Pod, parse_node, parse_pdb, parse_pod, set_quantity_parser
+from scheduler.k8s.actuator import Actuator, Outcome
+from scheduler.k8s.api import WATCHED, ApiError, KubeApi
+from scheduler.k8s.events import WARNING, EventRecorder
+from scheduler.k8s.informer import RESYNC, Reflector
+from scheduler.k8s.leader import LeaderElector
+from scheduler.metrics.exporter import HealthServer, SchedulerMetrics
+from scheduler.stack import build_loop, defaults_from
+
+log = logging.getLogger(__name__)
+
+ASSUME_TTL = 60.0  # an assumed pod the watch never confirms is dropped after this long
+SHUTDOWN_GRACE = 10.0
+WATCH_STALE_AFTER = 600.0  # healthz fails when a watch has been silent (no events, no bookmarks) this long
+
+
+class Daemon:
+    def __init__(self, config: Config, api: KubeApi, metrics: Optional[SchedulerMetrics] = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        from kubernetes.utils import parse_quantity
+
+        set_quantity_parser(parse_quantity)
+        self.config = config
+        self.api = api
+        self.clock = clock
+        self.metrics = metrics or SchedulerMetrics()
+        self.defaults = defaults_from(config)
+        self.stop = threading.Event()
+        self.inbox: "queue_module.Queue[Tuple[str, Any]]" = queue_module.Queue()
+        self.loop: SchedulingLoop = build_loop(config, clock, load_enabled=bool(config.prometheus_url))
+        self.known: Dict[str, Dict[str, Dict[str, Any]]] = {kind: {} for kind in WATCHED}
+        self.bad_pods: Dict[str, str] = {}  # key -> resourceVersion of an object we could not parse
+        self.elector: Optional[LeaderElector] = None
+        self.reflectors: List[Reflector] = []
+        self.recorder = EventRecorder(api, config.scheduler_name)
+        self.actuator = Actuator(api, self.recorder, self.metrics, config.bind_workers, self._report,
+                                 may_act=self.is_leader, eviction_version=self._eviction_version())
+        self.refresher: Any = None
+        self.health: Optional[HealthServer] = None
+        self._last_housekeeping = 0.0
+
+    # ------------------------------------------------------------ wiring
+    def _eviction_version(self) -> str:
+        try:
+            major, minor = self.api.server_version()
+        except ApiError:
+            return "v1"
+        return "v1" if (major, minor) >= (1, 22) else "v1beta1"
+
+    def is_leader(self) -> bool:
+        return self.elector is None or self.elector.is_leader()
+
+    def _sink(self, resource: str, kind: str, obj: Any) -> None:
+        self.inbox.put((resource, (kind, obj)))
+
+    def _report(self, outcome: Outcome) -> None:
+        self.inbox.put(("outcome", outcome))
+
+    def _on_restart(self, resource: str, cause: str) -> None:
+        self.metrics.watch_restarts.labels(resource=resource, cause=cause).inc()
+
+    def start(self) -> None:
+        for resource, (path, _) in WATCHED.items():
+            reflector = Reflector(self.api, resource, path, self._sink, self.stop, self._on_restart,
+                                  optional=resource in ("podgroups", "poddisruptionbudgets"))
+            self.reflectors.append(reflector.start())
+        if self.config.leader_elect:
+            self.elector = LeaderElector(self.api, self.config.leader_elect_namespace, self.config.leader_elect_lease_name,
+                                         on_change=lambda leading: self.metrics.is_leader.set(1 if leading else 0)).start()
+        else:
+            self.metrics.is_leader.set(1)
+        if self.config.prometheus_url:
+            self._start_load_refresher()
+        if self.config.metrics_port:
+            self.health = HealthServer(self.metrics, self.healthz, self.readyz, self.config.metrics_port).start()
+
+    def _start_load_refresher(self) -> None:
+        from scheduler.metrics.prometheus_source import LoadRefresher, PrometheusLoadSource
+
+        kwargs: Dict[str, Any] = {"window": self.config.metrics_window}
+        if self.config.cpu_query:
+            kwargs["cpu_query"] = self.config.cpu_query
+        if self.config.memory_query:
+            kwargs["memory_query"] = self.config.memory_query
+        source = PrometheusLoadSource(self.config.prometheus_url, **kwargs)
+        nodes = lambda: list(self.loop.state.live_nodes())  # noqa: E731 - read-only snapshot of the list
+        self.refresher = LoadRefresher(source, nodes, lambda reading: self.inbox.put(("load", reading)),
+                                       interval=self.config.metrics_refresh)
+        self.refresher.start()
+
+    # ------------------------------------------------------------ health
+    @property
+    def synced(self) -> bool:
+        return all(r.synced.is_set() for r in self.reflectors)
+
+    def healthz(self) -> Tuple[bool, str]:
+        dead = [r.resource for r in self.reflectors if not r.alive]
+        stale = [r.resource for r in self.reflectors if r.available and self.clock() - r.last_contact > WATCH_STALE_AFTER]
+        if dead or stale:
+            return False, f"watches not alive: {', '.join(dead + stale)}"
+        return True, "ok"
+
+    def readyz(self) -> Tuple[bool, str]:
+        if not self.synced:
+            return False, "caches not synced"
+        return True, "ok (leader)" if self.is_leader() else "ok (standby)"
+
+    # ------------------------------------------------------------ inbox
+    def drain_inbox(self, timeout: float) -> int:
+        """Apply everything waiting (waiting up to `timeout` for the first item)."""
+        handled = 0
+        try:
+            item = self.inbox.get(timeout=timeout) if timeout > 0 else self.inbox.get_nowait()
+        except queue_module.Empty:
+            return 0
+        while True:
+            self._apply(*item)
+            handled += 1
+            try:
+                item = self.inbox.get_nowait()
+            except queue_module.Empty:
+                return handled
+
+    def _apply(self, source: str, payload: Any) -> None:
+        if source == "outcome":
+            self._outcome(payload)
+        elif source == "load":
+            self._load(payload)
+        else:
+            kind, obj = payload
+            if kind == RESYNC:
+                self._resync(source, obj)
+            else:
+                self._object(source, kind, obj)
+
+    def _resync(self, resource: str, items: List[Dict[str, Any]]) -> None:
+        """A fresh list: apply every object, and delete what vanished while we were not watching."""
+        current = {_key(obj): obj for obj in items}
+        for key in [k for k in self.known[resource] if k not in current]:
+            self._object(resource, "DELETED", self.known[resource][key])
+        for obj in items:
+            self._object(resource, "MODIFIED", obj)
+
+    def _object(self, resource: str, kind: str, obj: Dict[str, Any]) -> None:
+        key = _key(obj)
+        if kind == "DELETED":
+            self.known[resource].pop(key, None)
+        else:
+            self.known[resource][key] = obj
+        handler = getattr(self, f"_on_{resource}")
+        handler(kind, key, obj)
+
+    def _on_pods(self, kind: str, key: str, obj: Dict[str, Any]) -> None:
+        if kind == "DELETED":
+            self.bad_pods.pop(key, None)
+            self.loop.pod_deleted(key)
+            return
+        try:
+            pod = parse_pod(obj, self.defaults)
+        except ModelError as exc:
+            self._bad_pod(key, obj, str(exc))
+            return
+        if self.bad_pods.pop(key, None) is not None:
+            log.info("pod %s is valid again; scheduling it", key)
+        if pod.warnings and self.loop.is_ours(pod) and not pod.node_name and key not in self.loop.pending:
+            for warning in pod.warnings:
+                self.actuator.event(pod, WARNING, "InvalidPriority", "Scheduling", warning)
+        self.loop.pod_changed(pod)
+
+    def _bad_pod(self, key: str, obj: Dict[str, Any], error: str) -> None:
+        """Unparsable: report once per version, forget any old state, retry when the object changes."""
+        version = str((obj.get("metadata") or {}).get("resourceVersion") or "")
+        if self.bad_pods.get(key) == version:
+            return
+        self.bad_pods[key] = version
+        self.metrics.parse_errors.labels(resource="pods").inc()
+        log.warning("cannot schedule pod %s: %s (will retry when it changes)", key, error)
+        self.loop.pod_deleted(key)
+        spec = obj.get("spec") or {}
+        if spec.get("schedulerName") == self.config.scheduler_name and not spec.get("nodeName"):
+            meta = obj.get("metadata") or {}
+            stub = Pod(meta.get("namespace") or "default", meta.get("name") or "", meta.get("uid") or "", {}, 0)
+            self.actuator.event(stub, WARNING, "FailedScheduling", "Scheduling", f"pod cannot be scheduled: {error}")
+
+    def _on_nodes(self, kind: str, key: str, obj: Dict[str, Any]) -> None:
+        if kind == "DELETED":
+            self.loop.node_deleted(key)
+            return
+        try:
+            self.loop.node_changed(parse_node(obj))
+        except ModelError as exc:
+            self.metrics.parse_errors.labels(resource="nodes").inc()
+            log.warning("ignoring node %s until it changes: %s", key, exc)
+            self.loop.node_deleted(key)
+
+    def _on_poddisruptionbudgets(self, kind: str, key: str, obj: Dict[str, Any]) -> None:
+        preemptor = self.loop.preemptor
+        if preemptor is None:
+            return
+        if kind == "DELETED":
+            preemptor.pdbs.pop(key, None)
+            return
+        try:
+            preemptor.pdbs[key] = parse_pdb(obj)
+        except (ModelError, ValueError, TypeError) as exc:
+            self.metrics.parse_errors.labels(resource="poddisruptionbudgets").inc()
+            log.warning("ignoring PodDisruptionBudget %s: %s", key, exc)
+
+    def _on_podgroups(self, kind: str, key: str, obj: Dict[str, Any]) -> None:
+        gangs = getattr(self.loop, "gangs", None)
+        if gangs is not None:
+            gangs.podgroup_changed(kind, key, obj)
+
+    def _load(self, reading: Any) -> None:
+        self.metrics.load_metrics_up.set(1 if reading.up else 0)
+        if reading.up:
+            self.loop.state.set_utilisation(reading.values)
+            self.metrics.load_nodes_unknown.set(len(reading.missing))
+            self.loop.queue.move_all_to_active()
+
+    def _outcome(self, outcome: Outcome) -> None:
+        pod = outcome.pod
+        if outcome.kind == "bind":
+            result = "scheduled" if outcome.ok else "error"
+            if not outcome.ok:
+                self.metrics.schedule_attempts.labels(result=result).inc()
+                current = self.loop.queue.pod(pod.key) or pod
+                self.loop.assumption_failed(current, retry=outcome.retry and pod.key in self.known["pods"])
+            return
+        if outcome.kind == "evict" and not outcome.ok:
+            # the victim stays (PDB said no, or an error): it counts as a victim candidate again and
+            # the preemptor re-plans on its next attempt instead of evicting more elsewhere blindly
+            self.loop.state.evicting.discard(pod.key)
+            if pod.key in self.loop.state.placed:
+                self.loop.state.refresh_evictability()
+            if self.loop.preemptor is not None and outcome.preemptor is not None:
+                self.loop.preemptor.clear(outcome.preemptor.key)
+
+    # ------------------------------------------------------------ acting
+    def act(self, decision: Decision) -> None:
+        pod = decision.pod
+        if decision.node is not None:
+            self.metrics.schedule_attempts.labels(result="scheduled").inc()
+            self.actuator.bind(pod, decision.node)
+            return
+        self.metrics.schedule_attempts.labels(result="unschedulable").inc()
+        if decision.victims:
+            self.metrics.preemption_attempts.inc()
+            self.metrics.preemption_victims.observe(len(decision.victims))
+            self.actuator.unschedulable(pod, decision.message, decision.nominated_node)
+            for victim in decision.victims:
+                self.actuator.evict(victim, pod, decision.nominated_node)
+            return
+        self.actuator.unschedulable(pod, decision.message, decision.nominated_node)
+
+    def housekeeping(self) -> None:
+        now = self.clock()
+        if now - self._last_housekeeping < 1.0:
+            return
+        self._last_housekeeping = now
+        for key in self.loop.state.expired_assumptions(now, ASSUME_TTL):
+            placed = self.loop.state.placed.get(key)
+            if placed is not None:
+                log.warning("binding of %s was never confirmed; forgetting the assumption", key)
+                self.loop.assumption_failed(placed.pod, retry=key in self.known["pods"])
+        for pod in self.loop.cleared_nominations:
+            self.actuator.clear_nomination(pod)
+        self.loop.cleared_nominations.clear()
+        counts = self.loop.queue.counts
+        for name in ("active", "backoff", "unschedulable"):
+            self.metrics.pending_pods.labels(queue=name).set(counts.get(name, 0))
+
+    def run_cycle(self) -> bool:
+        """One scheduling attempt; False when nothing was ready."""
+        start = time.perf_counter()
+        decisions = self.loop.cycle()
+        if decisions is None:
+            return False
+        elapsed = time.perf_counter() - start
+        for decision in decisions:
+            self.metrics.attempt_duration.labels(result="scheduled" if decision.node else "unschedulable").observe(
+                elapsed / max(1, len(decisions)))
+            self.act(decision)
+        return True
+
+    def serve(self) -> None:
+        """The main loop, until `stop` is set."""
+        while not self.stop.is_set():
+            self.drain_inbox(0)
+            self.housekeeping()
+            if not self.synced or not self.is_leader():
+                self.drain_inbox(0.2)
+                continue
+            if not self.run_cycle():
+                wait = self.loop.queue.next_ready_in()
+                self.drain_inbox(min(0.5, wait) if wait is not None else 0.5)
+
+    def shutdown(self) -> None:
+        """Stop taking pods, finish in-flight calls (bounded), release the Lease."""
+        self.stop.set()
+        finished = self.actuator.shutdown(SHUTDOWN_GRACE)
+        if not finished:
+            log.warning("shutting down with %d API calls still in flight", self.actuator.inflight)
+        if self.refresher is not None:
+            self.refresher.stop(2.0)
+        if self.elector is not None:
+            self.elector.stop(release=True)
+        if self.health is not None:
+            self.health.stop()
+        for reflector in self.reflectors:
+            reflector.join(0.5)
+        log.info("stopped")
+
+
+def _key(obj: Dict[str, Any]) -> str:
+    meta = obj.get("metadata") or {}
+    namespace = meta.get("namespace")
+    return f"{namespace}/{meta.get('name')}" if namespace else str(meta.get("name"))
 
 
 def main(args: argparse.Namespace, config: Config) -> int:
-    print("preemptive-scheduler: error: `run` (the cluster daemon) is not available in this build yet; "
-          "use `simulate` or `plan`", file=sys.stderr)
-    return 1
+    try:
+        api = KubeApi.from_kubeconfig(config.kubeconfig, pool_size=config.bind_workers + 8)
+    except ApiError as exc:
+        from scheduler.cli import UsageError
+
+        raise UsageError(str(exc)) from None
+    daemon = Daemon(config, api)
+
+    def on_signal(signum: int, frame: Any) -> None:
+        log.info("received %s; shutting down", signal.Signals(signum).name)
+        daemon.stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    log.info("starting %s (preemption=%s, alpha=%s, leader election=%s)", config.scheduler_name,
+             config.preemption, config.alpha, config.leader_elect)
+    daemon.start()
+    try:
+        daemon.serve()
+    finally:
+        daemon.shutdown()
+    return 0

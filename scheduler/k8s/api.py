@@ -1,0 +1,230 @@
+"""Raw-JSON access to the Kubernetes API.
+
+The `kubernetes` package provides configuration (kubeconfig, in-cluster, exec
+plugins), auth and the TLS-configured urllib3 pool; we send and read plain
+JSON through that pool.  This works the same with client 35 and 37 (whose
+generated layers differ) and avoids the generated models, which are slow and
+cannot read a binding response (kubernetes-client/python #547, #825).
+Every response body is read, so connections return to the pool.
+
+Each call names the permission it needs (scheduler/k8s/permissions.py); the
+deploy manifests grant exactly that table.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+from typing import Any, Dict, Iterator, Optional, Tuple
+from urllib.parse import quote, urlencode
+
+import urllib3
+
+from scheduler.k8s import permissions as perm
+
+log = logging.getLogger(__name__)
+
+JSON = "application/json"
+STRATEGIC_MERGE = "application/strategic-merge-patch+json"
+MERGE = "application/merge-patch+json"
+CONNECT_TIMEOUT = 5.0
+READ_TIMEOUT = 30.0
+
+
+class ApiError(Exception):
+    """A non-2xx answer (status code, Status reason and message) or a transport failure (status 0)."""
+
+    def __init__(self, status: int, reason: str = "", message: str = "", body: Optional[dict] = None) -> None:
+        super().__init__(f"{status} {reason}: {message}".strip())
+        self.status = status
+        self.reason = reason
+        self.message = message
+        self.body = body or {}
+
+
+def load_configuration(kubeconfig: str = "", pool_size: int = 24) -> Any:
+    """A kubernetes.client.Configuration from --kubeconfig, $KUBECONFIG, in-cluster or ~/.kube/config."""
+    from kubernetes import client, config
+
+    configuration = client.Configuration()
+    path = kubeconfig or os.environ.get("KUBECONFIG", "")
+    try:
+        if not path and os.environ.get("KUBERNETES_SERVICE_HOST"):
+            config.load_incluster_config(client_configuration=configuration)
+        else:
+            config.load_kube_config(config_file=path or None, client_configuration=configuration)
+    except (config.ConfigException, OSError, TypeError) as exc:
+        raise ApiError(0, "ConfigError", f"cannot load Kubernetes configuration ({path or 'default'}): {exc}") from None
+    configuration.connection_pool_maxsize = max(pool_size, 4)
+    return configuration
+
+
+class KubeApi:
+    """A thin raw-JSON client: request, list, watch and the scheduler's write calls."""
+
+    def __init__(self, configuration: Any) -> None:
+        from kubernetes.client import rest
+
+        self.configuration = configuration
+        self.host = configuration.host.rstrip("/")
+        self.pool = rest.RESTClientObject(configuration).pool_manager
+
+    @classmethod
+    def from_kubeconfig(cls, kubeconfig: str = "", pool_size: int = 24) -> "KubeApi":
+        return cls(load_configuration(kubeconfig, pool_size))
+
+    # ------------------------------------------------------------ transport
+    def _headers(self, content_type: Optional[str]) -> Dict[str, str]:
+        headers = {"Accept": JSON, "User-Agent": "preemptive-scheduler"}
+        if content_type:
+            headers["Content-Type"] = content_type
+        for setting in self.configuration.auth_settings().values():
+            if setting.get("in") == "header" and setting.get("value"):
+                headers[setting["key"]] = setting["value"]
+        return headers
+
+    def _url(self, path: str, query: Optional[Dict[str, Any]]) -> str:
+        if not query:
+            return self.host + path
+        return self.host + path + "?" + urlencode({k: v for k, v in query.items() if v is not None})
+
+    def open(self, method: str, path: str, query: Optional[Dict[str, Any]] = None, body: Any = None,
+             content_type: Optional[str] = None, read_timeout: float = READ_TIMEOUT) -> urllib3.HTTPResponse:
+        """Send a request and return the raw, unread response (the caller must read or release it)."""
+        data = None if body is None else json.dumps(body).encode()
+        if data is not None and content_type is None:
+            content_type = JSON
+        try:
+            return self.pool.request(
+                method, self._url(path, query), body=data, headers=self._headers(content_type),
+                preload_content=False, retries=False,
+                timeout=urllib3.Timeout(connect=CONNECT_TIMEOUT, read=read_timeout),
+            )
+        except urllib3.exceptions.HTTPError as exc:
+            raise ApiError(0, "ConnectionError", str(exc)) from None
+
+    def request(self, method: str, path: str, query: Optional[Dict[str, Any]] = None, body: Any = None,
+                content_type: Optional[str] = None, read_timeout: float = READ_TIMEOUT) -> Dict[str, Any]:
+        response = self.open(method, path, query, body, content_type, read_timeout)
+        try:
+            raw = response.data  # always read: the connection goes back to the pool
+        except urllib3.exceptions.HTTPError as exc:
+            raise ApiError(0, "ConnectionError", str(exc)) from None
+        finally:
+            response.release_conn()
+        try:
+            payload = json.loads(raw) if raw else {}
+        except ValueError:
+            payload = {"message": raw[:200].decode(errors="replace")}
+        if not 200 <= response.status < 300:
+            raise ApiError(response.status, str(payload.get("reason", "")), str(payload.get("message", "")), payload)
+        return payload
+
+    # ------------------------------------------------------------ reads
+    def list(self, path: str, **query: Any) -> Dict[str, Any]:
+        for watched_path, permission in WATCHED.values():
+            if path == watched_path:
+                _uses(permission)
+        return self.request("GET", path, query)
+
+    def watch(self, path: str, resource_version: str, timeout_seconds: int = 300) -> Iterator[Dict[str, Any]]:
+        """Yield watch events from `resource_version`; ends when the server closes the stream."""
+        query = {"watch": "true", "resourceVersion": resource_version, "allowWatchBookmarks": "true",
+                 "timeoutSeconds": timeout_seconds}
+        response = self.open("GET", path, query, read_timeout=timeout_seconds + 30)
+        try:
+            if response.status != 200:
+                payload = _safe_json(response.data)
+                raise ApiError(response.status, str(payload.get("reason", "")), str(payload.get("message", "")), payload)
+            buffer = b""
+            for chunk in response.stream(64 * 1024, decode_content=True):
+                buffer += chunk
+                while b"\n" in buffer:
+                    line, buffer = buffer.split(b"\n", 1)
+                    if line.strip():
+                        yield json.loads(line)
+            if buffer.strip():
+                yield json.loads(buffer)
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise ApiError(0, "ConnectionError", f"watch {path} broke: {exc}") from None
+        finally:
+            response.release_conn()
+
+    def server_version(self) -> Tuple[int, int]:
+        info = self.request("GET", "/version")
+        try:
+            return int(info.get("major", "1")), int("".join(ch for ch in str(info.get("minor", "0")) if ch.isdigit()) or 0)
+        except ValueError:
+            return 1, 0
+
+    # ------------------------------------------------------------ writes (each names its permission)
+    def bind(self, namespace: str, name: str, node: str, uid: str = "") -> None:
+        _uses(perm.PODS_BIND)
+        body = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": name, "namespace": namespace},
+                "target": {"apiVersion": "v1", "kind": "Node", "name": node}}
+        if uid:
+            body["metadata"]["uid"] = uid
+        self.request("POST", f"/api/v1/namespaces/{q(namespace)}/pods/{q(name)}/binding", body=body)
+
+    def evict(self, namespace: str, name: str, policy_version: str = "v1", grace_seconds: Optional[int] = None) -> None:
+        _uses(perm.PODS_EVICT)
+        body: Dict[str, Any] = {"apiVersion": f"policy/{policy_version}", "kind": "Eviction",
+                                "metadata": {"name": name, "namespace": namespace}}
+        if grace_seconds is not None:
+            body["deleteOptions"] = {"gracePeriodSeconds": grace_seconds}
+        self.request("POST", f"/api/v1/namespaces/{q(namespace)}/pods/{q(name)}/eviction", body=body)
+
+    def patch_pod_status(self, namespace: str, name: str, status: Dict[str, Any]) -> None:
+        _uses(perm.PODS_STATUS)
+        self.request("PATCH", f"/api/v1/namespaces/{q(namespace)}/pods/{q(name)}/status",
+                     body={"status": status}, content_type=STRATEGIC_MERGE)
+
+    def create_event(self, namespace: str, body: Dict[str, Any]) -> Dict[str, Any]:
+        _uses(perm.EVENTS)
+        return self.request("POST", f"/apis/events.k8s.io/v1/namespaces/{q(namespace)}/events", body=body)
+
+    def patch_event(self, namespace: str, name: str, patch: Dict[str, Any]) -> Dict[str, Any]:
+        _uses(perm.EVENTS)
+        return self.request("PATCH", f"/apis/events.k8s.io/v1/namespaces/{q(namespace)}/events/{q(name)}",
+                            body=patch, content_type=MERGE)
+
+    def get_lease(self, namespace: str, name: str) -> Dict[str, Any]:
+        _uses(perm.LEASES)
+        return self.request("GET", f"/apis/coordination.k8s.io/v1/namespaces/{q(namespace)}/leases/{q(name)}")
+
+    def create_lease(self, namespace: str, body: Dict[str, Any]) -> Dict[str, Any]:
+        _uses(perm.LEASES)
+        return self.request("POST", f"/apis/coordination.k8s.io/v1/namespaces/{q(namespace)}/leases", body=body,
+                            read_timeout=5.0)
+
+    def update_lease(self, namespace: str, name: str, body: Dict[str, Any]) -> Dict[str, Any]:
+        _uses(perm.LEASES)
+        return self.request("PUT", f"/apis/coordination.k8s.io/v1/namespaces/{q(namespace)}/leases/{q(name)}",
+                            body=body, read_timeout=5.0)
+
+
+WATCHED = {
+    "pods": ("/api/v1/pods", perm.PODS_LIST_WATCH),
+    "nodes": ("/api/v1/nodes", perm.NODES),
+    "poddisruptionbudgets": ("/apis/policy/v1/poddisruptionbudgets", perm.PDBS),
+    "podgroups": ("/apis/scheduling.x-k8s.io/v1alpha1/podgroups", perm.PODGROUPS),
+}
+
+
+def q(segment: str) -> str:
+    return quote(segment, safe="")
+
+
+USED_PERMISSIONS: set = set()
+
+
+def _uses(permission: perm.Permission) -> None:
+    """Record which RBAC rule a call relies on (tests compare this with the table and the manifests)."""
+    USED_PERMISSIONS.add(permission)
+
+
+def _safe_json(raw: bytes) -> Dict[str, Any]:
+    try:
+        return json.loads(raw) if raw else {}
+    except ValueError:
+        return {}

@@ -1,0 +1,104 @@
+"""Events as kube-scheduler posts them (events.k8s.io/v1), with repeats folded into a series.
+
+An identical event (same pod, reason and note) seen again within the
+series window is not posted anew: its count grows and the existing Event is
+patched at most once per `patch_interval`, so a pod that stays unschedulable
+does not flood the API.
+"""
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Callable, Dict, Optional, Tuple
+
+from scheduler.core.model import Pod
+from scheduler.k8s.api import ApiError, KubeApi
+
+log = logging.getLogger(__name__)
+
+NORMAL, WARNING = "Normal", "Warning"
+
+
+def micro_time(epoch: Optional[float] = None) -> str:
+    """MicroTime: RFC 3339 with exactly six fractional digits, as the API server requires."""
+    moment = datetime.fromtimestamp(time.time() if epoch is None else epoch, tz=timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass
+class _Series:
+    name: str
+    namespace: str
+    count: int
+    first: float
+    last_patch: float
+
+
+class EventRecorder:
+    def __init__(self, api: KubeApi, controller: str, series_window: float = 300.0, patch_interval: float = 30.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.api = api
+        self.controller = controller
+        self.instance = f"{controller}-{socket.gethostname()}"
+        self.series_window = series_window
+        self.patch_interval = patch_interval
+        self.clock = clock
+        self._series: Dict[Tuple[str, str, str], _Series] = {}
+        self._lock = threading.Lock()
+        self.posted = 0
+        self.folded = 0
+
+    def body(self, pod: Pod, event_type: str, reason: str, action: str, note: str) -> Dict[str, Any]:
+        return {
+            "apiVersion": "events.k8s.io/v1",
+            "kind": "Event",
+            "metadata": {"name": f"{pod.name}.{uuid.uuid4().hex[:16]}", "namespace": pod.namespace},
+            "eventTime": micro_time(),
+            "reportingController": self.controller,
+            "reportingInstance": self.instance[:128],
+            "action": action,
+            "reason": reason,
+            "note": note[:1024],
+            "type": event_type,
+            "regarding": {"apiVersion": "v1", "kind": "Pod", "namespace": pod.namespace, "name": pod.name, "uid": pod.uid},
+        }
+
+    def record(self, pod: Pod, event_type: str, reason: str, action: str, note: str) -> None:
+        """Post (or fold into a series); API errors are logged, never raised: events are best effort."""
+        key = (pod.uid or pod.key, reason, note)
+        now = self.clock()
+        with self._lock:
+            series = self._series.get(key)
+            if series is not None and now - series.first < self.series_window:
+                series.count += 1
+                due = now - series.last_patch >= self.patch_interval
+                if due:
+                    series.last_patch = now
+                count, name, namespace = series.count, series.name, series.namespace
+            else:
+                series = None
+        try:
+            if series is None:
+                created = self.api.create_event(pod.namespace, self.body(pod, event_type, reason, action, note))
+                name = (created.get("metadata") or {}).get("name") or ""
+                with self._lock:
+                    self._series[key] = _Series(name, pod.namespace, 1, now, now)
+                    self._prune(now)
+                self.posted += 1
+            elif due:
+                self.api.patch_event(namespace, name, {"series": {"count": count, "lastObservedTime": micro_time()}})
+                self.posted += 1
+            else:
+                self.folded += 1
+        except ApiError as exc:
+            log.warning("could not post %s event for %s: %s", reason, pod.key, exc)
+
+    def _prune(self, now: float) -> None:
+        if len(self._series) > 10000:
+            for key in [k for k, s in self._series.items() if now - s.first >= self.series_window]:
+                del self._series[key]
