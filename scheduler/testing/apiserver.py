@@ -1683,4 +1683,6 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # run the canonical module's main so NodeAgent and the server share one copy
+    from scheduler.testing.apiserver import main as _main
+    sys.exit(_main())
