@@ -258,8 +258,8 @@ class Daemon:
             self.loop.state.evicting.discard(pod.key)
             if pod.key in self.loop.state.placed:
                 self.loop.state.refresh_evictability()
-            if self.loop.preemptor is not None and outcome.preemptor is not None:
-                self.loop.preemptor.clear(outcome.preemptor.key)
+            if outcome.preemptor is not None:
+                self.loop.nominations.pop(outcome.preemptor.key)
 
     # ------------------------------------------------------------ acting
     def act(self, decision: Decision) -> None:

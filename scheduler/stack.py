@@ -42,12 +42,12 @@ def build_loop(config: Config, clock: Callable[[], float], load_enabled: bool = 
     queue = SchedulingQueue(clock, config.backoff_initial, config.backoff_max, config.unschedulable_timeout)
     engine = Engine(state, profile_from(config, clock, load_enabled), clock)
     loop = SchedulingLoop(state, queue, engine, config.scheduler_name, clock)
+    loop.nomination_timeout = config.nomination_timeout
     if config.preemption:
         policy = PreemptionPolicy(
             min_gap=config.preemption_min_priority_gap,
             max_victims=config.max_victims,
             preempt_daemonset_pods=config.preempt_daemonset_pods,
-            nomination_timeout=config.nomination_timeout,
         )
-        loop.preemptor = Preemptor(engine, policy, clock)
+        loop.preemptor = Preemptor(engine, policy, clock, loop.nominations)
     return loop

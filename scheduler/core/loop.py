@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Callable, Dict, List, Optional
 from scheduler.core.cache import ClusterState
 from scheduler.core.engine import Decision, Engine
 from scheduler.core.model import Node, Pod
+from scheduler.core.nomination import NominatedRoom, Nominations
 from scheduler.core.queue import SchedulingQueue, Unit
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -33,6 +34,10 @@ class SchedulingLoop:
         self.clock = clock
         self.gang_handler: Optional[GangHandler] = None  # set by the gang module
         self.preemptor: Optional["Preemptor"] = None  # set when preemption is on
+        self.nominations = Nominations()
+        self.nomination_timeout = 120.0
+        self._last_nomination_check = float("-inf")
+        engine.extra_filters.append(NominatedRoom(self.nominations))
         self.cleared_nominations: List[Pod] = []  # pods whose nominatedNodeName must be cleared
         self.pending: Dict[str, Pod] = {}  # our pods waiting for a node (queued or in flight)
         self.listeners: List[Callable[[str, Pod], None]] = []  # (event kind, pod), e.g. nomination cleanup
@@ -65,8 +70,7 @@ class SchedulingLoop:
         self.pending.pop(key, None)
         self.queue.delete(key)
         removed = self.state.forget(key)
-        if self.preemptor is not None:
-            self.preemptor.clear(key)
+        self.nominations.pop(key)
         if removed is not None:
             self.queue.move_all_to_active()  # freed room may help parked pods
             self._notify("removed", removed)
@@ -90,12 +94,11 @@ class SchedulingLoop:
 
     def _placed(self, pod: Pod, node: str) -> None:
         """A pod now holds room on a node: its own nomination ends; lower ones it displaced are re-planned."""
-        if self.preemptor is not None:
-            nomination = self.preemptor.clear(pod.key)
-            if nomination is not None and pod.nominated_node:
-                self.cleared_nominations.append(pod)
-            for displaced in self.preemptor.displaced_by(pod, node):
-                self._renominate(displaced.pod)
+        nomination = self.nominations.pop(pod.key)
+        if nomination is not None and pod.nominated_node:
+            self.cleared_nominations.append(pod)
+        for displaced in self.nominations.displaced_by(pod, self.state):
+            self._renominate(displaced.pod)
         self._notify("placed", pod)
 
     def _renominate(self, pod: Pod) -> None:
@@ -105,9 +108,11 @@ class SchedulingLoop:
 
     def expire_nominations(self) -> None:
         """Nominations whose node vanished or whose victims never went: re-plan those pods."""
-        if self.preemptor is None:
+        now = self.clock()
+        if not len(self.nominations) or now - self._last_nomination_check < 1.0:
             return
-        for nomination in self.preemptor.stale_nominations():
+        self._last_nomination_check = now
+        for nomination in self.nominations.stale(self.state, now, self.nomination_timeout):
             log.info("nomination of %s on %s expired; re-planning", nomination.pod.key, nomination.node)
             self._renominate(nomination.pod)
 

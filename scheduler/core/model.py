@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Callable, Dict, FrozenSet, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, FrozenSet, Mapping, Optional, Tuple
 
 PRIORITY_ANNOTATION = "scheduler.alpha.kubernetes.io/priority"
 POD_GROUP_LABEL = "scheduling.x-k8s.io/pod-group"

@@ -26,65 +26,16 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from scheduler.core.cache import ClusterState
 from scheduler.core.engine import Decision, Engine
-from scheduler.core.framework import UNSCHEDULABLE, Diagnosis, FilterPlugin
+from scheduler.core.framework import UNSCHEDULABLE, Diagnosis
 from scheduler.core.model import CPU, MEMORY, DisruptionBudget, Pod
+from scheduler.core.nomination import Nomination, Nominations
 from scheduler.core.plugins.ports import ports_conflict
 
 log = logging.getLogger(__name__)
 
 PRIORITY_OFFSET = 1 << 31  # kube sums priority + MaxInt32 + 1 so negative priorities still add up
 EXACT_CANDIDATES = 16
-
-
-@dataclass
-class Nomination:
-    pod: Pod
-    node: str
-    since: float
-    victims: Tuple[str, ...] = ()
-
-
-class Nominations:
-    """Nominated preemptors, indexed by pod and by node (lookups stay cheap with many outstanding)."""
-
-    def __init__(self) -> None:
-        self.by_pod: Dict[str, Nomination] = {}
-        self.by_node: Dict[str, Dict[str, Nomination]] = {}
-
-    def add(self, nomination: Nomination) -> None:
-        self.pop(nomination.pod.key)
-        self.by_pod[nomination.pod.key] = nomination
-        self.by_node.setdefault(nomination.node, {})[nomination.pod.key] = nomination
-
-    def pop(self, pod_key: str) -> Optional[Nomination]:
-        nomination = self.by_pod.pop(pod_key, None)
-        if nomination is not None:
-            on_node = self.by_node.get(nomination.node, {})
-            on_node.pop(pod_key, None)
-            if not on_node:
-                self.by_node.pop(nomination.node, None)
-        return nomination
-
-    def get(self, pod_key: str) -> Optional[Nomination]:
-        return self.by_pod.get(pod_key)
-
-    def values(self) -> List[Nomination]:
-        return list(self.by_pod.values())
-
-    def reserved_on(self, node: str, pod: Pod, exclude: str = "") -> Dict[str, int]:
-        """Requests held on `node` for nominated pods at least as important as `pod` (other than it)."""
-        reserved: Dict[str, int] = {}
-        for key, nomination in self.by_node.get(node, {}).items():
-            if key in (pod.key, exclude) or nomination.pod.priority < pod.priority:
-                continue
-            for resource, amount in nomination.pod.requests.items():
-                reserved[resource] = reserved.get(resource, 0) + amount
-        return reserved
-
-    def __len__(self) -> int:
-        return len(self.by_pod)
 
 
 @dataclass(order=True)
@@ -102,7 +53,6 @@ class PreemptionPolicy:
     min_gap: int = 1
     max_victims: int = 0  # 0 = unlimited
     preempt_daemonset_pods: bool = False
-    nomination_timeout: float = 120.0
 
 
 def may_be_victim(pod: Pod, policy: PreemptionPolicy) -> bool:
@@ -114,80 +64,23 @@ def may_be_victim(pod: Pod, policy: PreemptionPolicy) -> bool:
     return True
 
 
-class NominatedRoom(FilterPlugin):
-    """Keeps the room made for nominated preemptors: equal or lower priority pods may not take it."""
-
-    name = "NominatedRoom"
-    resolvable = True
-    default_reason = "node(s) had room reserved for a higher-priority nominated pod"
-
-    def __init__(self, nominations: Nominations) -> None:
-        self.nominations = nominations
-
-    def applies(self, pod: Pod) -> bool:
-        return bool(len(self.nominations))
-
-    def filter(self, pod: Pod, state: ClusterState) -> np.ndarray:
-        mask = np.ones(state.size, dtype=bool)
-        for node in self.nominations.by_node:
-            row = state.row_of.get(node)
-            amounts = self.nominations.reserved_on(node, pod)
-            if row is None or not amounts:
-                continue
-            for resource, amount in pod.requests.items():
-                col = state.column.get(resource)
-                free = 0 if col is None else int(state.free_[col, row])
-                if free - amounts.get(resource, 0) < amount:
-                    mask[row] = False
-                    break
-        return mask
-
-
 class Preemptor:
     """The engine's post-filter: plans victims and keeps nominations."""
 
-    def __init__(self, engine: Engine, policy: PreemptionPolicy, clock: Callable[[], float]) -> None:
+    def __init__(self, engine: Engine, policy: PreemptionPolicy, clock: Callable[[], float],
+                 nominations: Nominations) -> None:
         self.engine = engine
         self.state = engine.state
         self.policy = policy
         self.clock = clock
         self.pdbs: Dict[str, DisruptionBudget] = {}
-        self.nominations = Nominations()
-        self.room = NominatedRoom(self.nominations)
-        self._last_expiry_check = float("-inf")
+        self.nominations = nominations
         self.state.is_evictable = lambda pod: may_be_victim(pod, policy)
         self.state.refresh_evictability()
-        engine.extra_filters.append(self.room)
         engine.post_filter = self.post_filter
 
-    # ------------------------------------------------------------ nominations
     def clear(self, pod_key: str) -> Optional[Nomination]:
         return self.nominations.pop(pod_key)
-
-    def stale_nominations(self) -> List[Nomination]:
-        """Nominations whose node is gone or that waited longer than the timeout."""
-        now = self.clock()
-        if now - self._last_expiry_check < 1.0:
-            return []
-        self._last_expiry_check = now
-        stale = [
-            n for n in self.nominations.values()
-            if self.state.node(n.node) is None or now - n.since > self.policy.nomination_timeout
-        ]
-        for nomination in stale:
-            self.nominations.pop(nomination.pod.key)
-        return stale
-
-    def displaced_by(self, pod: Pod, node: str) -> List[Nomination]:
-        """Lower-priority nominations on `node` that no longer fit after `pod` took room there."""
-        row = self.state.row_of.get(node)
-        displaced = []
-        for nomination in list(self.nominations.by_node.get(node, {}).values()):
-            if nomination.pod.key == pod.key or nomination.pod.priority >= pod.priority:
-                continue
-            if row is None or not self._fits_row(nomination.pod, row, {}, exclude=nomination.pod.key):
-                displaced.append(self.nominations.pop(nomination.pod.key))
-        return displaced
 
     def _terminating_victims(self, nomination: Nomination) -> int:
         row = self.state.row_of.get(nomination.node)
@@ -373,6 +266,3 @@ class Preemptor:
         sort_key = (violations, top, sum(v.priority + PRIORITY_OFFSET for v in victims), len(victims), -latest_start, name)
         return Candidate(sort_key, name, victims, violations)
 
-
-def attach(engine: Engine, policy: PreemptionPolicy, clock: Callable[[], float]) -> Preemptor:
-    return Preemptor(engine, policy, clock)
