@@ -141,9 +141,12 @@ class ApiError(Exception):
     """An API error answered as a Status object."""
 
     def __init__(self, code: int, message: str, reason: Optional[str] = None,
-                 details: Optional[JSON] = None) -> None:
+                 details: Optional[JSON] = None, retry_after: Optional[int] = None) -> None:
         super().__init__(message)
         self.code = code
+        self.retry_after = retry_after
+        if retry_after is not None:
+            details = dict(details or {}, retryAfterSeconds=retry_after)
         self.status = status_object(code, message, reason, details)
 
 
@@ -546,12 +549,17 @@ class Faults:
         self._srv._expire_history()
 
     def fail_next(self, method: Optional[str], path_regex: str, status: int,
-                  count: int = 1, message: Optional[str] = None) -> None:
+                  count: int = 1, message: Optional[str] = None,
+                  retry_after: Optional[int] = None) -> None:
         """Answer the next ``count`` requests whose METHOD matches (None/"*" = any) and
-        whose URL path (no query) matches ``path_regex`` (re.search) with ``status``."""
+        whose URL path (no query) matches ``path_regex`` (re.search) with ``status``.
+
+        ``retry_after`` adds a Retry-After header (note: urllib3, hence the
+        kubernetes client, silently retries 413/429/503 answers that carry one)."""
         with self._lock:
             self._fail.append([None if method in (None, "*") else method.upper(),
-                               re.compile(path_regex), int(status), int(count), message])
+                               re.compile(path_regex), int(status), int(count), message,
+                               retry_after])
 
     def delay(self, seconds: float, path_regex: Optional[str] = None) -> None:
         """Add ``seconds`` of latency to matching requests (all when path_regex is None).
@@ -574,12 +582,13 @@ class Faults:
         with self._lock:
             d = sum(s for r, s in self._delays if r is None or r.search(path))
             for rule in self._fail:
-                m, rx, st, left, msg = rule
+                m, rx, st, left, msg, retry = rule
                 if left > 0 and (m is None or m == method) and rx.search(path):
                     rule[3] -= 1
                     if rule[3] <= 0:
                         self._fail.remove(rule)
-                    return d, ApiError(st, msg or f"injected fault: {_REASONS.get(st, st)}")
+                    return d, ApiError(st, msg or f"injected fault: {_REASONS.get(st, st)}",
+                                       retry_after=retry)
             return d, None
 
 
@@ -1244,10 +1253,17 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + data)
 
     def _send_error(self, e: ApiError) -> None:
-        extra = {"Retry-After": "1"} if e.code == 429 else None
+        extra = {"Retry-After": str(e.retry_after)} if e.retry_after is not None else None
         self._send(e.code, e.status, extra=extra)
 
     def _read_body(self) -> bytes:
+        # read once, up front, so that an early error never leaves body bytes on a
+        # keep-alive connection
+        if self._body is None:
+            self._body = self._read_body_raw()
+        return self._body
+
+    def _read_body_raw(self) -> bytes:
         n = self.headers.get("Content-Length")
         if n is not None:
             return self.rfile.read(int(n)) if int(n) > 0 else b""
@@ -1295,12 +1311,13 @@ class _Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         path = parts.path.rstrip("/") or "/"
         q = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+        self._body: Optional[bytes] = None
         try:
+            self._read_body()
             d, fault = srv.faults._check(method, path)
             if d:
                 time.sleep(d)
             if fault is not None:
-                self._read_body()
                 raise fault
             self._route(method, path, q)
         except ApiError as e:

@@ -324,3 +324,131 @@ def test_fail_next_injects_500(srv: FakeApiServer, core: client.CoreV1Api) -> No
     assert e.value.status == 500 and json.loads(e.value.body)["kind"] == "Status"
     r = core.create_namespaced_pod_binding("p", "default", binding("p", "n1"), _preload_content=False)
     assert r.status == 201
+
+
+def test_concurrent_binds_of_one_pod_bind_once(srv: FakeApiServer, core: client.CoreV1Api) -> None:
+    srv.create(pod("p"))
+    codes: List[int] = []
+
+    def bind(i: int) -> None:
+        try:
+            codes.append(core.create_namespaced_pod_binding(
+                "p", "default", binding("p", f"n{i}"), _preload_content=False).status)
+        except ApiException as e:
+            codes.append(e.status)
+
+    ts = [threading.Thread(target=bind, args=(i,)) for i in range(8)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert sorted(codes) == [201] + [409] * 7
+    assert srv.bindings_count("default/p") == 1
+
+
+def test_crud_semantics(srv: FakeApiServer, core: client.CoreV1Api) -> None:
+    created = raw(core.create_namespaced_pod("default", pod("p"), _preload_content=False))
+    assert created["metadata"]["uid"] and created["metadata"]["creationTimestamp"]
+    assert created["status"]["phase"] == "Pending"
+    with pytest.raises(ApiException) as e:
+        core.create_namespaced_pod("default", pod("p"), _preload_content=False)
+    assert e.value.status == 409 and json.loads(e.value.body)["reason"] == "AlreadyExists"
+    gen = dict(pod(""), metadata={"generateName": "web-"})
+    assert raw(core.create_namespaced_pod("default", gen, _preload_content=False))["metadata"]["name"].startswith("web-")
+    # the pod spec is immutable apart from a few fields, like the real server
+    with pytest.raises(ApiException) as e:
+        core.patch_namespaced_pod("p", "default", {"spec": {"nodeName": "n1"}}, _preload_content=False)
+    assert e.value.status == 422
+    # stale resourceVersion on PUT
+    stale = dict(created)
+    core.patch_namespaced_pod("p", "default", {"metadata": {"labels": {"a": "b"}}}, _preload_content=False)
+    with pytest.raises(ApiException) as e:
+        core.replace_namespaced_pod("p", "default", stale, _preload_content=False)
+    assert e.value.status == 409
+    # JSON patch
+    core.patch_namespaced_pod("p", "default", [{"op": "add", "path": "/metadata/annotations",
+                                                "value": {"k": "v"}}], _preload_content=False)
+    assert srv.get("Pod", "default", "p")["metadata"]["annotations"] == {"k": "v"}
+    # python API
+    n = srv.create(make_node("n1"))
+    n["metadata"]["labels"]["zone"] = "z1"
+    srv.update(n)
+    assert srv.get("Node", None, "n1")["metadata"]["labels"]["zone"] == "z1"
+    assert [x["metadata"]["name"] for x in srv.list("Node")] == ["n1"]
+    srv.delete("Node", None, "n1")
+    assert srv.get("Node", None, "n1") is None
+
+
+def test_selectors_and_paging(srv: FakeApiServer, core: client.CoreV1Api) -> None:
+    for i in range(5):
+        srv.create(pod(f"p{i}", {"tier": "a" if i < 3 else "b", "i": str(i)}))
+    names = lambda r: [p["metadata"]["name"] for p in raw(r)["items"]]  # noqa: E731
+    assert names(core.list_namespaced_pod("default", label_selector="tier=a,i!=1",
+                                          _preload_content=False)) == ["p0", "p2"]
+    assert names(core.list_namespaced_pod("default", label_selector="i in (3, 4)",
+                                          _preload_content=False)) == ["p3", "p4"]
+    assert names(core.list_pod_for_all_namespaces(field_selector="metadata.name=p1",
+                                                  _preload_content=False)) == ["p1"]
+    got: List[str] = []
+    cont = None
+    while True:
+        page = raw(core.list_namespaced_pod("default", limit=2, _continue=cont, _preload_content=False))
+        got += [p["metadata"]["name"] for p in page["items"]]
+        cont = page["metadata"].get("continue")
+        if not cont:
+            break
+    assert got == [f"p{i}" for i in range(5)]
+
+
+def test_pdb_percent_and_unhealthy_pods(srv: FakeApiServer, core: client.CoreV1Api) -> None:
+    agent = NodeAgent(srv, start_delay=0.0).start()
+    try:
+        for i in range(4):
+            srv.create(pod(f"w{i}", {"app": "w"}))
+        for i in range(3):
+            core.create_namespaced_pod_binding(f"w{i}", "default", binding(f"w{i}", "n1"),
+                                               _preload_content=False)
+        srv.create({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "w"},
+                    "spec": {"maxUnavailable": "50%",
+                             "selector": {"matchExpressions": [{"key": "app", "operator": "In",
+                                                                "values": ["w"]}]}}})
+        wait_for(lambda: srv.get("PodDisruptionBudget", "default", "w")["status"]["currentHealthy"] == 3)
+        st = srv.get("PodDisruptionBudget", "default", "w")["status"]
+        assert (st["expectedPods"], st["desiredHealthy"], st["disruptionsAllowed"]) == (4, 2, 1)
+        # a Pending (unbound) pod is not protected by the budget
+        assert core.create_namespaced_pod_eviction("w3", "default", _eviction("w3"),
+                                                   _preload_content=False).status == 201
+        assert srv.get("Pod", "default", "w3") is None
+    finally:
+        agent.stop()
+
+
+def test_watch_sees_binding_and_send_initial_events(srv: FakeApiServer, core: client.CoreV1Api) -> None:
+    srv.create(pod("p"))
+    resp = core.list_namespaced_pod("default", watch=True, send_initial_events=True,
+                                    resource_version_match="NotOlderThan", allow_watch_bookmarks=True,
+                                    _preload_content=False, timeout_seconds=5)
+    lines = iter(resp)
+    first = json.loads(next(lines))
+    assert first["type"] == "ADDED"
+    bm = json.loads(next(lines))
+    assert bm["type"] == "BOOKMARK"
+    assert bm["object"]["metadata"]["annotations"] == {"k8s.io/initial-events-end": "true"}
+    core.create_namespaced_binding("default", binding("p", "n1"), _preload_content=False)
+    ev = json.loads(next(lines))
+    assert ev["type"] == "MODIFIED" and ev["object"]["spec"]["nodeName"] == "n1"
+    resp.close()
+
+
+def test_delay_fault(srv: FakeApiServer, core: client.CoreV1Api) -> None:
+    srv.faults.delay(0.3, r"^/api/v1/nodes$")
+    t0 = time.time()
+    core.list_node(_preload_content=False).data
+    assert time.time() - t0 >= 0.3
+    srv.faults.clear()
+    srv.faults.fail_next(None, r"/nodes", 429, count=2)
+    for _ in range(2):
+        with pytest.raises(ApiException) as e:
+            core.list_node(_preload_content=False)
+        assert e.value.status == 429
+    assert core.list_node(_preload_content=False).status == 200
