@@ -79,6 +79,7 @@ import json
 import math
 import queue
 import re
+import select
 import signal
 import socket
 import sys
@@ -708,10 +709,15 @@ class FakeApiServer:
         return _clone(self._create(res, ns, _clone(obj)))
 
     def get(self, kind: str, namespace: Optional[str], name: str) -> Optional[JSON]:
-        res = self._res_for(kind)
+        """kind: "Pod", "pods" or "events.k8s.io/events"; namespace ignored for cluster kinds."""
         with self._lock:
-            o = self._objs[res.rid].get(((namespace or "") if res.namespaced else "", name))
-            return _clone(o) if o is not None else None
+            for res in _resolve_kind(kind):
+                o = self._objs[res.rid].get(((namespace or "default") if res.namespaced else "", name))
+                if o is not None:
+                    return _clone(o)
+            if not _resolve_kind(kind):
+                raise KeyError(f"unsupported kind {kind!r}")
+            return None
 
     def list(self, kind: str, namespace: Optional[str] = None) -> List[JSON]:
         out: List[JSON] = []
@@ -1498,6 +1504,16 @@ class _Handler(BaseHTTPRequestHandler):
             return
         raise ApiError(405, f"{method} is not supported", "MethodNotAllowed")
 
+    def _client_gone(self) -> bool:
+        """True when the client closed its end of an idle watch connection."""
+        try:
+            r, _, _ = select.select([self.connection], [], [], 0)
+            if r:
+                return self.connection.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            return True
+        return False
+
     def _selectors(self, q: Dict[str, str]) -> Tuple[List[LabelReq], List[FieldReq]]:
         try:
             labels = parse_label_selector(q.get("labelSelector", ""))
@@ -1591,12 +1607,15 @@ class _Handler(BaseHTTPRequestHandler):
                 nowm = time.monotonic()
                 if nowm >= deadline:
                     break
-                wait = deadline - nowm
+                wait = min(deadline - nowm, 1.0)
                 if bookmarks:
                     wait = min(wait, max(0.0, next_bm - nowm))
                 try:
                     item = w.q.get(timeout=wait)
                 except queue.Empty:
+                    if self._client_gone():
+                        self.close_connection = True
+                        return
                     if bookmarks and time.monotonic() >= next_bm:
                         with srv._lock:
                             rv = srv._rv

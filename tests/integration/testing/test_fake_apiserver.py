@@ -452,3 +452,10 @@ def test_delay_fault(srv: FakeApiServer, core: client.CoreV1Api) -> None:
             core.list_node(_preload_content=False)
         assert e.value.status == 429
     assert core.list_node(_preload_content=False).status == 200
+
+
+def test_closed_watch_is_unregistered(srv: FakeApiServer, core: client.CoreV1Api) -> None:
+    resp = core.list_namespaced_pod("default", watch=True, _preload_content=False, timeout_seconds=30)
+    wait_for(lambda: srv.watcher_count("pods") == 1)
+    resp.close()
+    wait_for(lambda: srv.watcher_count("pods") == 0, timeout=3)
