@@ -1438,8 +1438,18 @@ class _Handler(BaseHTTPRequestHandler):
                                         f"match the resource ({res.kind})")
                 self._send(201, srv._create(res, nskey, body))
                 return
-            if method == "DELETE":
-                raise ApiError(405, "deletecollection is not supported by the fake apiserver", "MethodNotAllowed")
+            if method == "DELETE":   # deletecollection
+                labels, fields = self._selectors(q)
+                opts = self._json_body(required=False)
+                if "gracePeriodSeconds" in q:
+                    opts.setdefault("gracePeriodSeconds", int(q["gracePeriodSeconds"]))
+                w = _Watcher(res, ns, labels, fields)
+                with srv._lock:
+                    keys = [k for k, o in srv._objs[res.rid].items() if w.matches(o)]
+                    items = [srv._delete(res, k[0], k[1], opts)[0] for k in keys]
+                self._send(200, {"kind": res.list_kind, "apiVersion": res.api_version,
+                                 "metadata": {"resourceVersion": str(srv._rv)}, "items": items})
+                return
             raise ApiError(405, f"{method} is not supported on a collection", "MethodNotAllowed")
 
         if sub == "binding":
@@ -1481,8 +1491,8 @@ class _Handler(BaseHTTPRequestHandler):
                 raise ApiError(415, "server-side apply is not supported by the fake apiserver",
                                "UnsupportedMediaType")
             else:
-                raise ApiError(415, f"the body of the request was in an unknown format - accepted "
-                                    f"media types include: application/json-patch+json, "
+                raise ApiError(415, f"the body of the request was in an unknown format ({ctype}) - "
+                                    f"accepted media types include: application/json-patch+json, "
                                     f"application/merge-patch+json, "
                                     f"application/strategic-merge-patch+json", "UnsupportedMediaType")
             if not isinstance(body, (dict, list)):

@@ -459,3 +459,10 @@ def test_closed_watch_is_unregistered(srv: FakeApiServer, core: client.CoreV1Api
     wait_for(lambda: srv.watcher_count("pods") == 1)
     resp.close()
     wait_for(lambda: srv.watcher_count("pods") == 0, timeout=3)
+
+
+def test_delete_collection(srv: FakeApiServer, core: client.CoreV1Api) -> None:
+    for i in range(3):
+        srv.create(pod(f"p{i}", {"x": "1" if i else "0"}))
+    core.delete_collection_namespaced_pod("default", label_selector="x=1", _preload_content=False)
+    assert [p["metadata"]["name"] for p in srv.list("Pod")] == ["p0"]
