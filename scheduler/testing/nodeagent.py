@@ -51,9 +51,10 @@ class NodeAgent:
 
     def start(self) -> "NodeAgent":
         res = _BY_RID["pods"]
-        self._watcher, first, _, _ = self.srv._register_watch(res, None, [], [], "0", False)
-        with self.srv._lock:
+        with self.srv._lock:   # list + watch from the same resourceVersion, no gap
             pods = list(self.srv._objs["pods"].values())
+            self._watcher, _, _, _ = self.srv._register_watch(
+                res, None, [], [], str(self.srv.resource_version), False)
         for p in pods:
             self._observe(p)
         self._stopping = False
