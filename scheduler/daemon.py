@@ -232,9 +232,9 @@ class Daemon:
             log.warning("ignoring PodDisruptionBudget %s: %s", key, exc)
 
     def _on_podgroups(self, kind: str, key: str, obj: Dict[str, Any]) -> None:
-        gangs = getattr(self.loop, "gangs", None)
-        if gangs is not None:
-            gangs.podgroup_changed(kind, key, obj)
+        if self.loop.gangs is not None:
+            self.loop.gangs.registry.podgroup_changed(kind, key, obj)
+            self.loop.queue.move_all_to_active()  # a new minimum may let a waiting gang go
 
     def _load(self, reading: Any) -> None:
         self.metrics.load_metrics_up.set(1 if reading.up else 0)
@@ -291,9 +291,26 @@ class Daemon:
         for pod in self.loop.cleared_nominations:
             self.actuator.clear_nomination(pod)
         self.loop.cleared_nominations.clear()
+        self._gang_actions()
         counts = self.loop.queue.counts
         for name in ("active", "backoff", "unschedulable"):
             self.metrics.pending_pods.labels(queue=name).set(counts.get(name, 0))
+
+    def _gang_actions(self) -> None:
+        """Evict the members of gangs rolled back after their timeout; post gang warnings."""
+        gangs = self.loop.gangs
+        if gangs is None:
+            return
+        for name, members in gangs.rollbacks:
+            for member in members:
+                node = member.node_name or ""
+                self.actuator.evict(member, member, node)
+                self.actuator.event(member, WARNING, "GangTimeout", "Scheduling",
+                                    f"gang {name} stayed below its minimum past its timeout; evicting its placed members")
+        gangs.rollbacks.clear()
+        for pod, reason, message in gangs.notices:
+            self.actuator.event(pod, WARNING, reason, "Scheduling", message)
+        gangs.notices.clear()
 
     def run_cycle(self) -> bool:
         """One scheduling attempt; False when nothing was ready."""

@@ -11,6 +11,7 @@ from scheduler.config import Config
 from scheduler.core.cache import ClusterState
 from scheduler.core.engine import Engine
 from scheduler.core.framework import Profile, build_profile
+from scheduler.core.gang import GangScheduler
 from scheduler.core.loop import SchedulingLoop
 from scheduler.core.model import Defaults
 from scheduler.core.plugins.load import LoadAware, LoadScore
@@ -43,6 +44,7 @@ def build_loop(config: Config, clock: Callable[[], float], load_enabled: bool = 
     engine = Engine(state, profile_from(config, clock, load_enabled), clock)
     loop = SchedulingLoop(state, queue, engine, config.scheduler_name, clock)
     loop.nomination_timeout = config.nomination_timeout
+    loop.gangs = GangScheduler(loop, engine, loop.nominations, clock, config.gang_timeout)
     if config.preemption:
         policy = PreemptionPolicy(
             min_gap=config.preemption_min_priority_gap,

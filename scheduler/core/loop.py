@@ -17,11 +17,10 @@ from scheduler.core.nomination import NominatedRoom, Nominations
 from scheduler.core.queue import SchedulingQueue, Unit
 
 if TYPE_CHECKING:  # pragma: no cover
+    from scheduler.core.gang import GangScheduler
     from scheduler.core.preemption import Preemptor
 
 log = logging.getLogger(__name__)
-
-GangHandler = Callable[[Unit], List[Decision]]
 
 
 class SchedulingLoop:
@@ -32,7 +31,7 @@ class SchedulingLoop:
         self.engine = engine
         self.scheduler_name = scheduler_name
         self.clock = clock
-        self.gang_handler: Optional[GangHandler] = None  # set by the gang module
+        self.gangs: Optional["GangScheduler"] = None  # set by build_loop
         self.preemptor: Optional["Preemptor"] = None  # set when preemption is on
         self.nominations = Nominations()
         self.nomination_timeout = 120.0
@@ -51,11 +50,13 @@ class SchedulingLoop:
         if pod.terminal:
             self.pod_deleted(pod.key)
             return
+        if pod.gang_name and self.gangs is not None:
+            self.gangs.registry.track(pod)
         if pod.node_name:
             self.pending.pop(pod.key, None)
             self.queue.delete(pod.key)
             self.state.place(pod, pod.node_name, assumed=False)
-            self._placed(pod, pod.node_name)
+            self.note_placed(pod, pod.node_name)
             return
         placed = self.state.placed.get(pod.key)
         if placed is not None and placed.assumed:
@@ -71,6 +72,11 @@ class SchedulingLoop:
         self.queue.delete(key)
         removed = self.state.forget(key)
         self.nominations.pop(key)
+        if self.gangs is not None:
+            gang = self.gangs.registry.gang_of(key)
+            self.gangs.registry.untrack(key)
+            if gang:
+                self.gangs.refresh(gang)
         if removed is not None:
             self.queue.move_all_to_active()  # freed room may help parked pods
             self._notify("removed", removed)
@@ -88,17 +94,21 @@ class SchedulingLoop:
         placed = self.state.placed.get(pod.key)
         if placed is not None and placed.assumed:
             self.state.forget(pod.key)
+            if pod.gang_name and self.gangs is not None:
+                self.gangs.refresh(pod.gang_name)
         if retry and not pod.node_name:
             self.pending[pod.key] = pod
             self.queue.add(pod)
 
-    def _placed(self, pod: Pod, node: str) -> None:
+    def note_placed(self, pod: Pod, node: str) -> None:
         """A pod now holds room on a node: its own nomination ends; lower ones it displaced are re-planned."""
         nomination = self.nominations.pop(pod.key)
         if nomination is not None and pod.nominated_node:
             self.cleared_nominations.append(pod)
         for displaced in self.nominations.displaced_by(pod, self.state):
             self._renominate(displaced.pod)
+        if pod.gang_name and self.gangs is not None:
+            self.gangs.refresh(pod.gang_name)
         self._notify("placed", pod)
 
     def _renominate(self, pod: Pod) -> None:
@@ -124,11 +134,13 @@ class SchedulingLoop:
     def cycle(self) -> Optional[List[Decision]]:
         """Pop the most important unit and decide for it; None when nothing is ready."""
         self.expire_nominations()
+        if self.gangs is not None:
+            self.gangs.expire()
         unit = self.queue.pop()
         if unit is None:
             return None
-        if unit.is_gang and self.gang_handler is not None:
-            return self.gang_handler(unit)
+        if unit.is_gang and self.gangs is not None:
+            return self.gangs.schedule(unit)
         return self._schedule_members(unit)
 
     def _schedule_members(self, unit: Unit) -> List[Decision]:
@@ -140,7 +152,7 @@ class SchedulingLoop:
                 self.engine.assume(pod, decision.node)
                 self.pending.pop(pod.key, None)
                 placed.append(pod.key)
-                self._placed(pod, decision.node)
+                self.note_placed(pod, decision.node)
             decisions.append(decision)
         self.finish(unit, decisions, placed)
         return decisions

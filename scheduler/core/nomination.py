@@ -58,6 +58,8 @@ class Nominations:
         for key, nomination in self.by_node.get(node, {}).items():
             if key in (pod.key, exclude) or nomination.pod.priority < pod.priority:
                 continue
+            if pod.gang_name and nomination.pod.gang_name == pod.gang_name:
+                continue  # a gang's own held room is for its members
             for resource, amount in nomination.pod.requests.items():
                 reserved[resource] = reserved.get(resource, 0) + amount
         return reserved

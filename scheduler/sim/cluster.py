@@ -16,7 +16,9 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from scheduler.config import Config
 from scheduler.core.engine import Decision
-from scheduler.core.model import Defaults, ModelError, NodeUtilisation, parse_node, parse_pod
+from scheduler.core.model import (
+    MIN_AVAILABLE_ANNOTATION, POD_GROUP_LABEL, Defaults, ModelError, NodeUtilisation, parse_node, parse_pod,
+)
 from scheduler.sim.scenario import Scenario, SimNode, SimPod
 from scheduler.stack import build_loop, defaults_from
 
@@ -198,10 +200,26 @@ class Simulator:
     def _drain(self) -> None:
         while True:
             decisions = self.loop.cycle()
+            self._gang_actions()
             if decisions is None:
                 return
             for decision in decisions:
                 self.apply(decision)
+
+    def _gang_actions(self) -> None:
+        """Roll back gangs stuck below their minimum, and record gang warnings."""
+        gangs = self.loop.gangs
+        if gangs is None:
+            return
+        for name, members in gangs.rollbacks:
+            for member in members:
+                self._evict(member.key, f"gang {name} timeout", self.raw[member.key]["spec"].get("nodeName", ""))
+        gangs.rollbacks.clear()
+        for pod, _reason, message in gangs.notices:
+            record = self.records.get(pod.key)
+            if record is not None and message not in record.warnings:
+                record.warnings.append(message)
+        gangs.notices.clear()
 
     def _next_time(self, until: Optional[float]) -> Optional[float]:
         candidates = []
@@ -237,4 +255,34 @@ class Simulator:
         from scheduler.sim.report import node_rows
 
         pods = sorted(self.records.values(), key=lambda r: (r.arrived, r.key))
-        return SimResult(self.scenario.name, self.now, pods, self.evictions, node_rows(self.loop.state))
+        return SimResult(self.scenario.name, self.now, pods, self.evictions, node_rows(self.loop.state), self.gang_rows())
+
+    def gang_rows(self) -> List[Dict[str, Any]]:
+        """Each gang's state for the report (finished gangs are summarised from their pods)."""
+        gangs = self.loop.gangs
+        by_gang: Dict[str, List[PodRecord]] = {}
+        for record in self.records.values():
+            name = self._gang_of(record.key)
+            if name:
+                by_gang.setdefault(name, []).append(record)
+        rows = []
+        for name, members in sorted(by_gang.items()):
+            gang = gangs.registry.gangs.get(name) if gangs is not None else None
+            minimum = self.raw[members[0].key]["metadata"].get("annotations", {}).get(MIN_AVAILABLE_ANNOTATION)
+            if gang is not None and gangs is not None:
+                spec = gangs.registry.spec(gang)
+                minimum = spec.min_available or minimum
+            rows.append({
+                "name": name,
+                "members": len(members),
+                "min_available": minimum,
+                "scheduled": sum(1 for r in members if r.scheduled_at is not None),
+                "running": sum(1 for r in members if r.state == "Running"),
+                "state": gang.state if gang is not None else "Finished",
+                "message": gang.message if gang is not None else "",
+            })
+        return rows
+
+    def _gang_of(self, key: str) -> str:
+        group = self.raw[key]["metadata"].get("labels", {}).get(POD_GROUP_LABEL, "")
+        return f"{key.split('/')[0]}/{group}" if group else ""

@@ -1,0 +1,337 @@
+"""Gang scheduling: the pods of a group are placed all together or not at all.
+
+A pod joins gang `<namespace>/<group>` with the label
+`scheduling.x-k8s.io/pod-group: <group>`; the minimum comes from a PodGroup
+object of that name (`spec.minMember`, `spec.scheduleTimeoutSeconds`) when one
+exists, else from the members' `scheduling.x-k8s.io/min-available`
+annotation.  The queue hands the pending members over as one unit.
+
+One attempt is a transaction on the current state: members are assumed one
+after another; if at least the missing minimum fit, every placed member is
+kept (and bound by the caller), otherwise every assumption is undone and
+nothing is bound.  With preemption on, victims are planned for the whole gang
+at once and nothing is evicted unless the minimum can then be placed.
+
+Starvation: the most important blocked gang (highest priority, then oldest)
+holds the room its members would use as nominations, so pods of equal or
+lower priority cannot take it; everything else is backfilled.  Only one gang
+holds room at a time, so two gangs can never deadlock on partial holds.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from scheduler.core.engine import Decision, Engine
+from scheduler.core.framework import UNRESOLVABLE, UNSCHEDULABLE
+from scheduler.core.model import MIN_AVAILABLE_ANNOTATION, Pod
+from scheduler.core.nomination import Nomination, Nominations
+from scheduler.core.queue import Unit
+
+log = logging.getLogger(__name__)
+
+WAITING, SCHEDULED, RUNNING, INVALID, ROLLED_BACK = "Waiting", "Scheduled", "Running", "Invalid", "RolledBack"
+
+
+@dataclass(frozen=True)
+class GangSpec:
+    min_available: int
+    timeout: float
+    source: str
+    error: str = ""
+
+
+@dataclass
+class Gang:
+    name: str
+    members: Dict[str, Pod] = field(default_factory=dict)
+    below_min_since: Optional[float] = None
+    state: str = WAITING
+    message: str = ""
+
+
+@dataclass
+class PodGroupInfo:
+    min_member: Optional[int]
+    timeout: Optional[float]
+    error: str = ""
+
+
+def parse_podgroup(obj: Dict[str, Any]) -> PodGroupInfo:
+    spec = obj.get("spec") or {}
+    raw_min, raw_timeout = spec.get("minMember"), spec.get("scheduleTimeoutSeconds")
+    if not isinstance(raw_min, int) or isinstance(raw_min, bool) or raw_min < 1:
+        return PodGroupInfo(None, None, f"PodGroup spec.minMember {raw_min!r} is not a positive integer")
+    if raw_timeout is not None and (not isinstance(raw_timeout, (int, float)) or raw_timeout <= 0):
+        return PodGroupInfo(raw_min, None, f"PodGroup spec.scheduleTimeoutSeconds {raw_timeout!r} is not a positive number")
+    return PodGroupInfo(raw_min, None if raw_timeout is None else float(raw_timeout))
+
+
+class GangRegistry:
+    """Every known gang, its members (pending and placed) and its PodGroup, if any."""
+
+    def __init__(self, default_timeout: float) -> None:
+        self.default_timeout = default_timeout
+        self.gangs: Dict[str, Gang] = {}
+        self.podgroups: Dict[str, PodGroupInfo] = {}
+        self._member_of: Dict[str, str] = {}
+
+    def track(self, pod: Pod) -> None:
+        gang = self.gangs.setdefault(pod.gang_name, Gang(pod.gang_name))
+        gang.members[pod.key] = pod
+        self._member_of[pod.key] = pod.gang_name
+
+    def gang_of(self, pod_key: str) -> str:
+        return self._member_of.get(pod_key, "")
+
+    def untrack(self, pod_key: str) -> None:
+        name = self._member_of.pop(pod_key, "")
+        gang = self.gangs.get(name)
+        if gang is None:
+            return
+        gang.members.pop(pod_key, None)
+        if not gang.members and gang.name not in self.podgroups:
+            del self.gangs[gang.name]
+
+    def podgroup_changed(self, kind: str, key: str, obj: Dict[str, Any]) -> None:
+        if kind == "DELETED":
+            self.podgroups.pop(key, None)
+        else:
+            self.podgroups[key] = parse_podgroup(obj)
+
+    def spec(self, gang: Gang) -> GangSpec:
+        group = self.podgroups.get(gang.name)
+        if group is not None:
+            if group.error:
+                return GangSpec(0, self.default_timeout, "PodGroup", group.error)
+            return GangSpec(int(group.min_member or 1), group.timeout or self.default_timeout, "PodGroup")
+        values = {p.annotations.get(MIN_AVAILABLE_ANNOTATION) for p in gang.members.values()}
+        values.discard(None)
+        if not values:
+            return GangSpec(0, self.default_timeout, "annotation",
+                            f"no {MIN_AVAILABLE_ANNOTATION} annotation and no PodGroup named {gang.name}")
+        if len(values) > 1:
+            return GangSpec(0, self.default_timeout, "annotation",
+                            f"members disagree on {MIN_AVAILABLE_ANNOTATION}: {', '.join(sorted(map(str, values)))}")
+        raw = values.pop()
+        try:
+            minimum = int(str(raw).strip())
+        except ValueError:
+            minimum = 0
+        if minimum < 1:
+            return GangSpec(0, self.default_timeout, "annotation",
+                            f"{MIN_AVAILABLE_ANNOTATION}={raw!r} is not a positive integer")
+        return GangSpec(minimum, self.default_timeout, "annotation")
+
+
+class GangScheduler:
+    """The loop's handler for gang units."""
+
+    def __init__(self, loop: Any, engine: Engine, nominations: Nominations, clock: Callable[[], float],
+                 default_timeout: float = 60.0) -> None:
+        self.loop = loop
+        self.engine = engine
+        self.state = engine.state
+        self.nominations = nominations
+        self.clock = clock
+        self.registry = GangRegistry(default_timeout)
+        self.holding: Optional[Tuple[str, int, float]] = None  # (gang, priority, queued_at) that holds room
+        self.rollbacks: List[Tuple[str, List[Pod]]] = []  # gangs whose bound members must be evicted
+        self.notices: List[Tuple[Pod, str, str]] = []  # (pod, reason, message) for Warning Events
+        self._last_expiry = float("-inf")
+
+    # ------------------------------------------------------------ bookkeeping
+    def placed_members(self, gang: Gang) -> List[Pod]:
+        return [p for key, p in gang.members.items() if key in self.state.placed]
+
+    def refresh(self, gang_name: str) -> None:
+        """Recompute a gang's state after a member changed; start or stop its below-minimum clock."""
+        gang = self.registry.gangs.get(gang_name)
+        if gang is None:
+            return
+        spec = self.registry.spec(gang)
+        placed = len(self.placed_members(gang))
+        if spec.error:
+            gang.state, gang.message = INVALID, spec.error
+            return
+        if placed >= spec.min_available:
+            gang.below_min_since = None
+            gang.state = RUNNING if all(not self.state.placed[p.key].assumed for p in self.placed_members(gang)) else SCHEDULED
+            gang.message = ""
+            self._release_hold(gang.name)
+        elif placed > 0:
+            if gang.below_min_since is None:
+                gang.below_min_since = self.clock()
+            gang.state = WAITING
+            gang.message = f"only {placed} of minimum {spec.min_available} members placed"
+
+    def expire(self) -> None:
+        """Gangs stuck below their minimum past the timeout: evict their placed members (rollback)."""
+        now = self.clock()
+        if now - self._last_expiry < 1.0:
+            return
+        self._last_expiry = now
+        for gang in list(self.registry.gangs.values()):
+            if gang.below_min_since is None:
+                continue
+            spec = self.registry.spec(gang)
+            if now - gang.below_min_since < spec.timeout:
+                continue
+            members = self.placed_members(gang)
+            gang.below_min_since = None
+            if not members or len(members) >= spec.min_available:
+                continue
+            gang.state = ROLLED_BACK
+            gang.message = (f"gang {gang.name}: only {len(members)} of minimum {spec.min_available} members placed "
+                            f"after {spec.timeout:g}s; evicting them so the gang can be placed whole")
+            log.info(gang.message)
+            for member in members:
+                self.state.mark_evicting(member.key)
+            self.rollbacks.append((gang.name, members))
+
+    def _release_hold(self, gang_name: str) -> None:
+        if self.holding is not None and self.holding[0] == gang_name:
+            self.holding = None
+            for nomination in self.nominations.values():
+                if nomination.pod.gang_name == gang_name and not nomination.victims:
+                    self.nominations.pop(nomination.pod.key)
+
+    # ------------------------------------------------------------ one attempt
+    def schedule(self, unit: Unit) -> List[Decision]:
+        pending = unit.pods()
+        name = pending[0].gang_name
+        gang = self.registry.gangs.get(name) or Gang(name)
+        spec = self.registry.spec(gang)
+        self._check_priorities(name, pending)
+        if spec.error:
+            gang.state, gang.message = INVALID, spec.error
+            return self._finish(unit, [self._fail(p, f"gang {name}: {spec.error}; waiting", UNRESOLVABLE) for p in pending])
+        placed_before = len(self.placed_members(gang))
+        need = spec.min_available - placed_before
+        if need <= 0:
+            decisions = [self._place_one(p) for p in pending]  # beyond the minimum: ordinary pods of the gang
+            self.refresh(name)
+            return self._finish(unit, decisions)
+        present = placed_before + len(pending)
+        if present < spec.min_available:
+            gang.state, gang.message = WAITING, f"{present}/{spec.min_available} members present, waiting"
+            return self._finish(unit, [self._fail(p, f"gang {name}: {gang.message}") for p in pending])
+        placements = self._try_place(pending)
+        if len(placements) >= need:
+            decisions = [Decision(p, node=node) for p, node in placements]
+            placed_keys = {p.key for p, _ in placements}
+            decisions += [self._fail(p, f"gang {name}: member does not fit yet; the gang's minimum is placed")
+                          for p in pending if p.key not in placed_keys]
+            self.refresh(name)
+            self._release_hold(name)
+            return self._finish(unit, decisions)
+        self._undo(placements)
+        message = f"gang {name}: only {len(placements)} of {len(pending)} pending members fit (need {need})"
+        if self.loop.preemptor is not None:
+            preempted = self._preempt(pending, need, message)
+            if preempted is not None:
+                return self._finish(unit, preempted)
+        self._hold_room(unit, pending, placements)
+        gang.state, gang.message = WAITING, message
+        return self._finish(unit, [self._fail(p, message) for p in pending])
+
+    def _place_one(self, pod: Pod) -> Decision:
+        decision = self.engine.schedule(pod)
+        if decision.node is not None:
+            self.engine.assume(pod, decision.node)
+        return decision
+
+    def _try_place(self, pending: List[Pod]) -> List[Tuple[Pod, str]]:
+        placements = []
+        for pod in pending:
+            row = self.engine.select(pod, self.engine.feasible(pod))
+            if row is None:
+                continue
+            node = self.state.nodes[row].name
+            self.engine.assume(pod, node)
+            placements.append((pod, node))
+        return placements
+
+    def _undo(self, placements: List[Tuple[Pod, str]]) -> None:
+        for pod, _ in placements:
+            self.state.forget(pod.key)
+
+    def _fail(self, pod: Pod, message: str, status: str = UNSCHEDULABLE) -> Decision:
+        return Decision(pod, message=message, status=status)
+
+    def _finish(self, unit: Unit, decisions: List[Decision]) -> List[Decision]:
+        placed = [d.pod.key for d in decisions if d.node is not None]
+        for key in placed:
+            self.loop.pending.pop(key, None)
+        self.loop.finish(unit, decisions, placed)
+        for decision in decisions:
+            if decision.node is not None:
+                self.loop.note_placed(decision.pod, decision.node)
+        return decisions
+
+    def _check_priorities(self, name: str, pending: List[Pod]) -> None:
+        priorities = sorted({p.priority for p in pending})
+        if len(priorities) > 1:
+            message = (f"gang {name}: members have different priorities {priorities}; "
+                       f"the gang is queued at the highest, {priorities[-1]}")
+            for pod in pending:
+                self.notices.append((pod, "GangPriorityMismatch", message))
+
+    # ------------------------------------------------------------ holding room against starvation
+    def _hold_room(self, unit: Unit, pending: List[Pod], placements: List[Tuple[Pod, str]]) -> None:
+        """The most important blocked gang keeps the room its fitting members would use."""
+        name = pending[0].gang_name
+        rank = (unit.priority, -unit.queued_at)
+        if self.holding is not None and self.holding[0] != name:
+            held_rank = (self.holding[1], -self.holding[2])
+            if held_rank >= rank and self.holding[0] in self.registry.gangs:
+                return
+            self._release_hold(self.holding[0])
+        self.holding = (name, unit.priority, unit.queued_at)
+        now = self.clock()
+        for pod, node in placements:
+            if self.nominations.get(pod.key) is None:
+                self.nominations.add(Nomination(pod, node, now))
+
+    # ------------------------------------------------------------ gang preemption
+    def _preempt(self, pending: List[Pod], need: int, message: str) -> Optional[List[Decision]]:
+        """Plan victims so at least `need` members fit; evict nothing unless the plan succeeds."""
+        preemptor = self.loop.preemptor
+        removed: List[Tuple[Pod, str, bool, float]] = []
+        tentative: List[Pod] = []
+        plan: List[Tuple[Pod, str, List[Pod]]] = []
+        for pod in pending:
+            row = self.engine.select(pod, self.engine.feasible(pod))
+            if row is not None:
+                node, victims = self.state.nodes[row].name, []
+            else:
+                diagnosis = self.engine.diagnose(pod)
+                candidate = preemptor.best_candidate(pod, diagnosis.resolvable_rows)
+                if candidate is None:
+                    continue
+                node, victims = candidate.node, candidate.victims
+                for victim in victims:
+                    held = self.state.placed[victim.key]
+                    removed.append((victim, self.state.nodes[held.row].name, held.assumed, held.assumed_at))
+                    self.state.forget(victim.key)
+            self.engine.assume(pod, node)
+            tentative.append(pod)
+            plan.append((pod, node, victims))
+        for pod in tentative:
+            self.state.forget(pod.key)
+        for victim, node, assumed, at in removed:
+            self.state.place(victim, node, assumed=assumed, now=at)
+        if len(plan) < need or not any(victims for _, _, victims in plan):
+            return None
+        now = self.clock()
+        decisions = []
+        for pod, node, victims in plan:
+            for victim in victims:
+                self.state.mark_evicting(victim.key)
+            self.nominations.add(Nomination(pod, node, now, tuple(v.key for v in victims)))
+            note = f"{message}; preemption: nominated to {node}"
+            if victims:
+                note += f", evicting {len(victims)} lower-priority pod(s): {', '.join(v.key for v in victims)}"
+            decisions.append(Decision(pod, message=note, status=UNSCHEDULABLE, victims=victims, nominated_node=node))
+        return decisions
