@@ -466,3 +466,29 @@ def test_delete_collection(srv: FakeApiServer, core: client.CoreV1Api) -> None:
         srv.create(pod(f"p{i}", {"x": "1" if i else "0"}))
     core.delete_collection_namespaced_pod("default", label_selector="x=1", _preload_content=False)
     assert [p["metadata"]["name"] for p in srv.list("Pod")] == ["p0"]
+
+
+def test_cli_runs_out_of_process(tmp_path: Any) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    kc = str(tmp_path / "kc")
+    proc = subprocess.Popen([sys.executable, "-m", "scheduler.testing.apiserver", "--port", "0",
+                             "--kubeconfig-out", kc, "--node-agent", "--nodes", "2",
+                             "--node-cpu", "8", "--node-memory", "16Gi"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url = proc.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:")
+        core = client.CoreV1Api(config.new_client_from_config(kc))
+        nodes = raw(core.list_node(_preload_content=False))["items"]
+        assert [n["status"]["allocatable"]["cpu"] for n in nodes] == ["8", "8"]
+        core.create_namespaced_pod("default", pod("p"), _preload_content=False)
+        core.create_namespaced_pod_binding("p", "default", binding("p", "node-0"), _preload_content=False)
+        wait_for(lambda: raw(core.read_namespaced_pod("p", "default", _preload_content=False))
+                 ["status"]["phase"] == "Running")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+        assert proc.stderr.read() == ""
