@@ -133,9 +133,14 @@ def _loop_from_scenario(args: argparse.Namespace, config: Config) -> SchedulingL
 
 def main(args: argparse.Namespace, config: Config) -> int:
     if config.kubeconfig:
+        from scheduler.cli import UsageError
+        from scheduler.k8s.api import ApiError
         from scheduler.k8s.snapshot import loop_from_cluster
 
-        loop = loop_from_cluster(config)
+        try:
+            loop = loop_from_cluster(dataclasses.replace(config, cpu=Config.cpu, mem=Config.mem))
+        except ApiError as exc:
+            raise UsageError(f"--kubeconfig {config.kubeconfig}: {exc}") from None
     else:
         loop = _loop_from_scenario(args, config)
     answer = plan(loop, config, args.gang_size)

@@ -1,0 +1,44 @@
+"""Read a live cluster once (read-only) into a SchedulingLoop, for `plan --kubeconfig`."""
+from __future__ import annotations
+
+import logging
+import time
+
+from scheduler.config import Config
+from scheduler.core.loop import SchedulingLoop
+from scheduler.core.model import ModelError, parse_node, parse_pdb, parse_pod, set_quantity_parser
+from scheduler.k8s.api import WATCHED, ApiError, KubeApi
+from scheduler.stack import build_loop, defaults_from
+
+log = logging.getLogger(__name__)
+
+
+def loop_from_cluster(config: Config, api: KubeApi = None) -> SchedulingLoop:  # type: ignore[assignment]
+    """List nodes, pods and PodDisruptionBudgets; nothing is written to the cluster."""
+    from kubernetes.utils import parse_quantity
+
+    set_quantity_parser(parse_quantity)
+    api = api or KubeApi.from_kubeconfig(config.kubeconfig)
+    loop = build_loop(config, time.monotonic)
+    defaults = defaults_from(config)
+    for obj in api.list(WATCHED["nodes"][0]).get("items") or []:
+        try:
+            loop.node_changed(parse_node(obj))
+        except ModelError as exc:
+            log.warning("skipping node: %s", exc)
+    for obj in api.list(WATCHED["pods"][0]).get("items") or []:
+        try:
+            pod = parse_pod(obj, defaults)
+        except ModelError as exc:
+            log.warning("skipping pod: %s", exc)
+            continue
+        if pod.node_name:  # only placed pods matter for a what-if; pending ones are not queued
+            loop.pod_changed(pod)
+    if loop.preemptor is not None:
+        try:
+            for obj in api.list(WATCHED["poddisruptionbudgets"][0]).get("items") or []:
+                pdb = parse_pdb(obj)
+                loop.preemptor.pdbs[pdb.key] = pdb
+        except (ApiError, ModelError) as exc:
+            log.warning("PodDisruptionBudgets not read (%s); victims may include protected pods", exc)
+    return loop
