@@ -1085,34 +1085,51 @@ class FakeApiServer:
                 return c.get("status") == "True"
         return False
 
+    def _pdb_contrib(self, sel: Optional[JSON], pod: Optional[JSON]) -> Tuple[int, int]:
+        """(expected, healthy) that one pod adds to a budget with selector ``sel``."""
+        if pod is None or not label_selector_object_matches(sel, pod["metadata"].get("labels")):
+            return 0, 0
+        if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+            return 0, 0
+        return 1, int(self._pod_healthy(pod))
+
     def _pod_changed(self, obj: JSON, old: Optional[JSON], type_: str) -> None:
+        """Keep PodDisruptionBudget status current, incrementally (O(#budgets) per event)."""
         ns = obj["metadata"]["namespace"]
         pdbs = [p for (pns, _), p in self._objs["policy/poddisruptionbudgets"].items() if pns == ns]
         if not pdbs:
             return
-        if (type_ == "MODIFIED" and old is not None
-                and self._pod_healthy(old) == self._pod_healthy(obj)
-                and old["metadata"].get("labels") == obj["metadata"].get("labels")
-                and (old.get("status") or {}).get("phase") == (obj.get("status") or {}).get("phase")):
-            return
+        new_pod = None if type_ == "DELETED" else obj
+        old_pod = old if type_ != "ADDED" else None
         for p in pdbs:
             sel = (p.get("spec") or {}).get("selector")
-            if (label_selector_object_matches(sel, obj["metadata"].get("labels")) or
-                    (old is not None and label_selector_object_matches(sel, old["metadata"].get("labels")))):
-                self._recompute_pdb(p)
+            e1, h1 = self._pdb_contrib(sel, new_pod)
+            e0, h0 = self._pdb_contrib(sel, old_pod)
+            if (e1, h1) == (e0, h0):
+                continue
+            st = p.get("status") or {}
+            upd = _clone(p)
+            self._set_pdb_status(upd, st.get("expectedPods", 0) + e1 - e0,
+                                 st.get("currentHealthy", 0) + h1 - h0)
+            md = p["metadata"]
+            self._store(_BY_RID["policy/poddisruptionbudgets"], md["namespace"], md["name"],
+                        upd, "MODIFIED", p)
 
     def _compute_pdb_status(self, pdb: JSON) -> None:
+        """Full recount (on budget create/update)."""
         ns = pdb["metadata"]["namespace"]
-        spec = pdb.get("spec") or {}
-        sel = spec.get("selector")
+        sel = (pdb.get("spec") or {}).get("selector")
         expected = healthy = 0
         for (pns, _), pod in self._objs["pods"].items():
-            if pns != ns or not label_selector_object_matches(sel, pod["metadata"].get("labels")):
-                continue
-            if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
-                continue
-            expected += 1
-            healthy += self._pod_healthy(pod)
+            if pns == ns:
+                e, h = self._pdb_contrib(sel, pod)
+                expected += e
+                healthy += h
+        self._set_pdb_status(pdb, expected, healthy)
+
+    @staticmethod
+    def _set_pdb_status(pdb: JSON, expected: int, healthy: int) -> None:
+        spec = pdb.get("spec") or {}
 
         def scaled(v: Any) -> int:
             if isinstance(v, str) and v.endswith("%"):
@@ -1130,14 +1147,6 @@ class FakeApiServer:
                    "disruptionsAllowed": max(0, healthy - desired),
                    "observedGeneration": pdb["metadata"].get("generation", 1)})
         pdb["status"] = st
-
-    def _recompute_pdb(self, pdb: JSON) -> None:
-        new = _clone(pdb)
-        self._compute_pdb_status(new)
-        if new.get("status") != pdb.get("status"):
-            md = pdb["metadata"]
-            self._store(_BY_RID["policy/poddisruptionbudgets"], md["namespace"], md["name"],
-                        new, "MODIFIED", pdb)
 
     # ---- watch support
     def _register_watch(self, res: Resource, ns: Optional[str], labels: List[LabelReq],

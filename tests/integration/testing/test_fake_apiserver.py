@@ -492,3 +492,27 @@ def test_cli_runs_out_of_process(tmp_path: Any) -> None:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
         assert proc.stderr.read() == ""
+
+
+def test_pdb_status_tracks_pod_churn(srv: FakeApiServer, core: client.CoreV1Api) -> None:
+    srv.create({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "b"},
+                "spec": {"minAvailable": "60%", "selector": {"matchLabels": {"app": "b"}}}})
+    agent = NodeAgent(srv).start()
+    try:
+        for i in range(6):
+            srv.create(pod(f"b{i}", {"app": "b"}))
+            core.create_namespaced_pod_binding(f"b{i}", "default", binding(f"b{i}", "n1"),
+                                               _preload_content=False)
+        wait_for(lambda: srv.get("PodDisruptionBudget", "default", "b")["status"]["currentHealthy"] == 6)
+        core.patch_namespaced_pod("b0", "default", {"metadata": {"labels": {"app": "other"}}},
+                                  _preload_content=False)
+        core.delete_namespaced_pod("b1", "default", grace_period_seconds=0, _preload_content=False)
+        core.delete_namespaced_pod("b2", "default", grace_period_seconds=1, _preload_content=False)
+        st = srv.get("PodDisruptionBudget", "default", "b")["status"]
+        assert (st["expectedPods"], st["currentHealthy"], st["desiredHealthy"],
+                st["disruptionsAllowed"]) == (4, 3, 3, 0)
+        wait_for(lambda: srv.get("Pod", "default", "b2") is None)
+        st = srv.get("PodDisruptionBudget", "default", "b")["status"]
+        assert (st["expectedPods"], st["currentHealthy"], st["desiredHealthy"]) == (3, 3, 2)
+    finally:
+        agent.stop()
