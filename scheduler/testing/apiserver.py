@@ -61,12 +61,46 @@ What is modelled (faithful to kube-apiserver where the scheduler cares):
 * every error body is a ``Status`` object; bodies without Content-Type are
   accepted; every response has a Content-Length (or is chunked).
 
-Assertion helpers: ``srv.bindings`` (every successful binding, in order),
-``srv.bindings_count("ns/name")``, ``srv.events()``, ``srv.request_counts``.
+Python API (all return plain JSON dicts, copies of what is stored)::
 
-Fault injection (``srv.faults``): ``drop_watches()``, ``expire_history()``,
-``fail_next(method, path_regex, status, count=1)``, ``delay(seconds,
-path_regex=None)``, ``clear()``.
+    FakeApiServer(host="127.0.0.1", port=0, history_size=100_000,
+                  bookmark_interval=2.0, default_watch_timeout=1800.0)
+    srv.start() / srv.stop() / with FakeApiServer() as srv: ...
+    srv.url, srv.port, srv.resource_version
+    srv.write_kubeconfig(path, namespace="default") -> path
+    srv.create(obj) -> dict            # kind/apiVersion from obj; sets uid, RV, timestamps
+    srv.get(kind, namespace, name) -> dict | None   # kind: "Pod", "pods", "events.k8s.io/events"
+    srv.list(kind, namespace=None) -> list[dict]
+    srv.update(obj) -> dict            # wholesale replace (spec and status)
+    srv.delete(kind, namespace, name, grace_period_seconds=None) -> dict | None
+    srv.events() -> list[dict]         # events.k8s.io/v1 and core v1 Events
+    srv.bindings                       # [{"pod": "ns/name", "uid", "node", "resourceVersion", "time"}]
+    srv.bindings_count("ns/name") -> int ; srv.bound_pods() -> list[str]
+    srv.request_counts                 # Counter{(METHOD, "pods/binding"): n, ...} (approximate)
+    srv.watcher_count(kind=None) -> int
+    srv.podgroup_crd_installed = False # podgroups answer 404, vanish from discovery
+    srv.bookmark_interval = 0.2        # seconds between BOOKMARKs (real server: ~60 s)
+
+Note ``srv.delete("Pod", ...)`` follows the real rules: a bound pod with a
+grace period is only marked for deletion; run a ``NodeAgent`` (or pass
+``grace_period_seconds=0``) to have it removed.
+
+Fault injection (``srv.faults``)::
+
+    srv.faults.drop_watches()        # end every open watch stream now
+    srv.faults.expire_history()      # resuming from any older RV -> ERROR 410 Expired
+    srv.faults.fail_next(method, path_regex, status, count=1, message=None, retry_after=None)
+        # method None/"*" = any; path_regex is re.search'ed on the URL path (no query);
+        # retry_after adds a Retry-After header - urllib3 (so the kubernetes client)
+        # then retries 413/429/503 by itself
+    srv.faults.delay(seconds, path_regex=None)   # latency; delay(0, same_regex) removes
+    srv.faults.clear()
+
+Known simplifications: no authn/authz, admission only resolves
+``priorityClassName``; no namespace existence checks; ``resourceVersion`` on a
+list is ignored (always the latest state); no server-side apply; pods' spec
+immutability is checked coarsely; ``status`` writes on the main resource are
+ignored (as on the real server) but ``srv.update`` writes everything.
 """
 from __future__ import annotations
 
