@@ -14,7 +14,7 @@ from scheduler.core.framework import Profile, build_profile
 from scheduler.core.gang import GangScheduler
 from scheduler.core.loop import SchedulingLoop
 from scheduler.core.model import Defaults
-from scheduler.core.plugins.load import LoadAware, LoadScore
+from scheduler.core.plugins.load import LoadAware, LoadScore, LoadView
 from scheduler.core.preemption import PreemptionPolicy, Preemptor
 from scheduler.core.queue import SchedulingQueue
 
@@ -29,11 +29,12 @@ def profile_from(config: Config, clock: Callable[[], float], load_enabled: bool)
     """Plugins named in the config; the load plugins only when a load source exists."""
     filters = [f for f in config.filters if load_enabled or f != LOAD_PLUGIN]
     weights: Dict[str, float] = {k: v for k, v in config.scores if load_enabled or k != LOAD_PLUGIN}
+    view = LoadView(config.alpha, config.metrics_max_age, config.on_missing_metrics, clock)  # shared by both
     factories = {
-        "LoadAware": lambda: LoadAware(config.alpha, config.metrics_max_age, config.on_missing_metrics, clock),
+        "LoadAware": lambda: LoadAware(config.alpha, config.metrics_max_age, config.on_missing_metrics, clock, view),
     }
     profile = build_profile(filters, {}, factories)
-    score_factories = {"LoadAware": lambda: LoadScore(config.metrics_max_age, clock)}
+    score_factories = {"LoadAware": lambda: LoadScore(view)}
     profile.scores = build_profile([], weights, score_factories).scores
     return profile
 

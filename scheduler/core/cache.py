@@ -26,6 +26,7 @@ class PlacedPod:
     assumed: bool
     assumed_at: float = 0.0
     evictable: bool = False  # counted in ClusterState.by_priority
+    sample_time: float = 0.0  # the node's utilisation sample time when this pod was placed
 
 
 class ClusterState:
@@ -56,6 +57,8 @@ class ClusterState:
         self.is_evictable: Callable[[Pod], bool] = lambda pod: False
         self.by_priority: Dict[int, np.ndarray] = {}
         self.evicting: Set[str] = set()
+        # called with a row whenever its measured or estimated load inputs change
+        self.load_listeners: List[Callable[[int], None]] = []
         self.node_generation = 0  # bumps when any static node property changes
         self.generation = 0  # bumps on every change (used by callers to detect "cluster changed")
 
@@ -125,6 +128,7 @@ class ClusterState:
         alloc = self.allocatable[:, row]
         self.free_[:, row] = alloc - self.requested[:, row]
         self.inv_allocatable[:, row] = np.where(alloc > 0, 1.0 / np.maximum(alloc, 1), 0.0)
+        self._load_changed(row)
         self.node_generation += 1
         self.generation += 1
         return row
@@ -176,7 +180,7 @@ class ClusterState:
         row = self.row_of.get(node_name)
         if row is None:
             return False
-        placed = PlacedPod(pod, row, assumed, now)
+        placed = PlacedPod(pod, row, assumed, now, sample_time=float(self.util_time[row]))
         self.placed[pod.key] = placed
         self.pods_on[row][pod.key] = placed
         self.ports_on[row].update(pod.host_ports)
@@ -195,6 +199,8 @@ class ClusterState:
         if placed.pod.host_ports:
             self.ports_on[row] = set().union(*(p.pod.host_ports for p in self.pods_on[row].values())) if self.pods_on[row] else set()
         self._account(row, placed.pod, -1)
+        if self.util_time[row] == placed.sample_time:  # placed after the current sample: undo its estimate
+            self._estimate(row, placed.pod, -1)
         self._bucket(placed, -1)
         self.evicting.discard(key)
         self.generation += 1
@@ -208,8 +214,17 @@ class ClusterState:
             self.requested[col, row] += sign * amount
             self.free_[col, row] -= sign * amount
         if sign > 0:
-            self.since_sample[0, row] += pod.requests.get("cpu", 0)
-            self.since_sample[1, row] += pod.requests.get("memory", 0)
+            self._estimate(row, pod, +1)
+
+    def _estimate(self, row: int, pod: Pod, sign: int) -> None:
+        """Requests of pods placed since the node's last utilisation sample (their usage is not measured yet)."""
+        for i, resource in enumerate(("cpu", "memory")):
+            self.since_sample[i, row] = max(0, self.since_sample[i, row] + sign * pod.requests.get(resource, 0))
+        self._load_changed(row)
+
+    def _load_changed(self, row: int) -> None:
+        for listener in self.load_listeners:
+            listener(row)
 
     def _bucket(self, placed: PlacedPod, sign: int) -> None:
         """Add (+1) or remove (-1) an evictable pod's requests in its priority level."""
@@ -260,6 +275,7 @@ class ClusterState:
             self.util[0, row] = NAN if util.cpu is None else util.cpu
             self.util[1, row] = NAN if util.memory is None else util.memory
             self.util_time[row] = util.sampled_at
+            self._load_changed(row)
         self.generation += 1
 
 

@@ -86,7 +86,11 @@ class Engine:
         total = np.zeros(len(rows))
         for plugin, weight in self.profile.scores:
             values = plugin.score(pod, self.state, rows)
-            if values is not None:
+            if values is None:
+                continue
+            if weight == 1.0:
+                total += values
+            else:
                 total += weight * values
         return total
 

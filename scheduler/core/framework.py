@@ -41,6 +41,11 @@ class FilterPlugin:
     default_reason = "node(s) were rejected"
 
 
+def take(values: np.ndarray, rows: np.ndarray, size: int) -> np.ndarray:
+    """values[rows], without the gather when rows is every row (the common case)."""
+    return values[:size] if len(rows) == size else values[rows]
+
+
 class ScorePlugin:
     """Ranks feasible nodes: a vector of 0..100 over the given rows (higher is better)."""
 

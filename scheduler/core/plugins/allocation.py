@@ -10,7 +10,7 @@ from typing import Optional, Tuple
 import numpy as np
 
 from scheduler.core.cache import ClusterState
-from scheduler.core.framework import ScorePlugin, register_score
+from scheduler.core.framework import ScorePlugin, register_score, take
 from scheduler.core.model import CPU, MEMORY, Pod
 
 
@@ -31,7 +31,7 @@ def fractions_after(pod: Pod, state: ClusterState, rows: np.ndarray) -> Tuple[np
     for resource in (CPU, MEMORY):
         col = state.column[resource]
         fraction = (state.requested[col, :n] + pod.requests.get(resource, 0)) * state.inv_allocatable[col, :n]
-        out.append(np.minimum(fraction[rows], 1.0))
+        out.append(np.minimum(take(fraction, rows, n), 1.0))
     _Memo.key, _Memo.value = key, (out[0], out[1])
     return out[0], out[1]
 

@@ -4,30 +4,127 @@ With utilisation u (cpu and memory, from Prometheus), the requests r of pods
 placed since that sample plus this pod's request, over allocatable A, a node
 passes when u + r/A <= alpha for each resource.  A node without a fresh
 sample is *unknown*: `allow` skips the check there, `deny` rejects it.
+
+To stay cheap on the hot path, LoadView keeps per node the *headroom* under
+alpha in absolute units, (alpha - u) * A - r, updated only for the rows whose
+inputs change; the filter is then one comparison per resource, like the
+resource-fit filter.
 """
 from __future__ import annotations
 
 from collections import Counter
-from typing import Callable, Optional
+from typing import Callable, Dict, Optional, Set, Tuple
 
 import numpy as np
 
 from scheduler.core.cache import ClusterState
-from scheduler.core.framework import FilterPlugin, ScorePlugin, register_filter, register_score
+from scheduler.core.framework import FilterPlugin, ScorePlugin, register_filter, register_score, take
 from scheduler.core.model import CPU, MEMORY, Pod
 
 RESOURCES = (CPU, MEMORY)
+UNKNOWN_SCORE = 50.0
 
 
 def projected_utilisation(pod: Optional[Pod], state: ClusterState, now: float, max_age: float) -> np.ndarray:
     """(2, rows) cpu and memory utilisation after placing `pod` (None: as is); NaN where stale or absent."""
     n = state.size
     util = state.util[:, :n].copy()
-    util[:, now - state.util_time[:n] > max_age] = np.nan
+    util[:, now - state.util_time[:n] > max_age] = np.nan  # never-sampled rows are NaN already
     for i, resource in enumerate(RESOURCES):
         extra = state.since_sample[i, :n] + (pod.requests.get(resource, 0) if pod is not None else 0)
         util[i] += extra * state.inv_allocatable[state.column[resource], :n]
     return util
+
+
+class LoadView:
+    """Headroom under alpha and a load score per node, kept current row by row."""
+
+    def __init__(self, alpha: float, max_age: float, on_missing: str, clock: Callable[[], float]) -> None:
+        self.alpha = alpha
+        self.max_age = max_age
+        self.on_missing = on_missing
+        self.clock = clock
+        self.state: Optional[ClusterState] = None
+        self.headroom = np.zeros((2, 0))
+        self.score = np.zeros(0)
+        self.known = np.zeros(0, dtype=bool)
+        self._dirty: Set[int] = set()
+        self._next_expiry = float("inf")
+        # pass/fail masks per request shape (cpu, memory), patched row by row as the view changes
+        self._masks: Dict[Tuple[int, int], np.ndarray] = {}
+        self._generation = -1
+
+    def sync(self, state: ClusterState) -> None:
+        """Bring the view up to date with the state (cheap when little changed)."""
+        if state is self.state and state.generation == self._generation and not self._dirty:
+            if self._next_expiry == float("inf") or self.clock() < self._next_expiry:
+                return
+        self._generation = state.generation
+        now = self.clock()
+        if state is not self.state:
+            self.state = state
+            state.load_listeners.append(self._dirty.add)
+            self._rebuild(now)
+        elif state.size != len(self.score) or now >= self._next_expiry:
+            self._rebuild(now)
+        elif self._dirty:
+            for row in self._dirty:
+                if row < len(self.score):
+                    self._update_row(row, now)
+        self._dirty.clear()
+
+    def _rebuild(self, now: float) -> None:
+        state = self.state
+        assert state is not None
+        util = projected_utilisation(None, state, now, self.max_age)
+        n = state.size
+        self.known = ~np.isnan(util).any(axis=0)
+        self.headroom = np.empty((2, n))
+        for i, resource in enumerate(RESOURCES):
+            alloc = state.allocatable[state.column[resource], :n]
+            self.headroom[i] = (self.alpha - util[i]) * alloc
+        missing_value = np.inf if self.on_missing == "allow" else -np.inf
+        self.headroom[:, ~self.known] = missing_value
+        with np.errstate(invalid="ignore"):
+            self.score = np.where(self.known, (1.0 - np.clip(np.fmax(util[0], util[1]), 0.0, 1.0)) * 100.0, UNKNOWN_SCORE)
+        fresh_times = state.util_time[:n][self.known]
+        self._next_expiry = float(fresh_times.min()) + self.max_age if len(fresh_times) else float("inf")
+        self._masks.clear()
+
+    def passes(self, cpu: int, memory: int) -> np.ndarray:
+        """Rows where a pod requesting (cpu, memory) stays within alpha (cached per request shape)."""
+        key = (cpu, memory)
+        mask = self._masks.get(key)
+        if mask is None:
+            if len(self._masks) >= 256:
+                self._masks.clear()
+            mask = (self.headroom[0] >= cpu - 1e-6) & (self.headroom[1] >= memory - 1e-6)
+            self._masks[key] = mask
+        return mask
+
+    def _update_row(self, row: int, now: float) -> None:
+        state = self.state
+        assert state is not None
+        sampled = float(state.util_time[row])
+        util = (float(state.util[0, row]), float(state.util[1, row]))
+        known = now - sampled <= self.max_age and util[0] == util[0] and util[1] == util[1]
+        self.known[row] = known
+        if known:
+            busiest = 0.0
+            for i, resource in enumerate(RESOURCES):
+                col = state.column[resource]
+                alloc = int(state.allocatable[col, row])
+                estimated = util[i] + (int(state.since_sample[i, row]) / alloc if alloc else 0.0)
+                self.headroom[i, row] = (self.alpha - estimated) * alloc
+                busiest = max(busiest, estimated)
+            self.score[row] = (1.0 - min(max(busiest, 0.0), 1.0)) * 100.0
+            self._next_expiry = min(self._next_expiry, sampled + self.max_age)
+        else:
+            self.headroom[:, row] = np.inf if self.on_missing == "allow" else -np.inf
+            self.score[row] = UNKNOWN_SCORE
+        cpu_room, memory_room = float(self.headroom[0, row]), float(self.headroom[1, row])
+        for (cpu, memory), mask in self._masks.items():
+            mask[row] = cpu_room >= cpu - 1e-6 and memory_room >= memory - 1e-6
 
 
 @register_filter
@@ -36,21 +133,16 @@ class LoadAware(FilterPlugin):
     resolvable = True  # evicting pods lowers the estimated usage
 
     def __init__(self, alpha: float = 0.8, max_age: float = 120.0, on_missing: str = "allow",
-                 clock: Callable[[], float] = lambda: 0.0) -> None:
+                 clock: Callable[[], float] = lambda: 0.0, view: Optional[LoadView] = None) -> None:
         self.alpha = alpha
         self.max_age = max_age
         self.on_missing = on_missing
         self.clock = clock
-
-    def applies(self, pod: Pod) -> bool:
-        return True
+        self.view = view or LoadView(alpha, max_age, on_missing, clock)
 
     def filter(self, pod: Pod, state: ClusterState) -> np.ndarray:
-        util = projected_utilisation(pod, state, self.clock(), self.max_age)
-        missing = np.isnan(util[0]) | np.isnan(util[1])
-        with np.errstate(invalid="ignore"):
-            under = (util[0] <= self.alpha + 1e-9) & (util[1] <= self.alpha + 1e-9)
-        return np.where(missing, self.on_missing == "allow", under)
+        self.view.sync(state)
+        return self.view.passes(pod.requests.get(CPU, 0), pod.requests.get(MEMORY, 0))
 
     def explain(self, pod: Pod, state: ClusterState, rows: np.ndarray) -> Counter:
         util = projected_utilisation(pod, state, self.clock(), self.max_age)[:, rows]
@@ -68,18 +160,16 @@ class LoadAware(FilterPlugin):
 
 @register_score
 class LoadScore(ScorePlugin):
-    """Prefer nodes with lower measured (plus estimated) utilisation; unknown nodes score neutral 50."""
+    """Prefer nodes with lower measured (plus estimated) utilisation; unknown nodes score a neutral 50."""
 
     name = "LoadAware"
 
-    def __init__(self, max_age: float = 120.0, clock: Callable[[], float] = lambda: 0.0) -> None:
-        self.max_age = max_age
-        self.clock = clock
+    def __init__(self, view: Optional[LoadView] = None, max_age: float = 120.0,
+                 clock: Callable[[], float] = lambda: 0.0) -> None:
+        self.view = view or LoadView(1.0, max_age, "allow", clock)
 
     def score(self, pod: Pod, state: ClusterState, rows: np.ndarray) -> Optional[np.ndarray]:
-        util = projected_utilisation(pod, state, self.clock(), self.max_age)[:, rows]
-        if np.isnan(util).all():
+        self.view.sync(state)
+        if not self.view.known.any():
             return None
-        clipped = np.clip(util, 0.0, 1.0)
-        scores = (1.0 - np.fmax(clipped[0], clipped[1])) * 100.0
-        return np.where(np.isnan(scores), 50.0, scores)
+        return take(self.view.score, rows, state.size)
