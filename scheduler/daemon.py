@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from collections import Counter
 import queue as queue_module
 import signal
 import threading
@@ -22,6 +23,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from scheduler.config import Config
 from scheduler.core.engine import Decision
+from scheduler.core.gang import INVALID, ROLLED_BACK, RUNNING, SCHEDULED, WAITING
 from scheduler.core.loop import SchedulingLoop
 from scheduler.core.model import ModelError, Pod, parse_node, parse_pdb, parse_pod, set_quantity_parser
 from scheduler.k8s.actuator import Actuator, Outcome
@@ -34,6 +36,7 @@ from scheduler.stack import build_loop, defaults_from
 
 log = logging.getLogger(__name__)
 
+GANG_STATES = (WAITING, SCHEDULED, RUNNING, INVALID, ROLLED_BACK)
 ASSUME_TTL = 60.0  # an assumed pod the watch never confirms is dropped after this long
 SHUTDOWN_GRACE = 10.0
 WATCH_STALE_AFTER = 600.0  # healthz fails when a watch has been silent (no events, no bookmarks) this long
@@ -295,6 +298,10 @@ class Daemon:
         counts = self.loop.queue.counts
         for name in ("active", "backoff", "unschedulable"):
             self.metrics.pending_pods.labels(queue=name).set(counts.get(name, 0))
+        if self.loop.gangs is not None:
+            states = Counter(g.state for g in self.loop.gangs.registry.gangs.values())
+            for state in GANG_STATES:
+                self.metrics.gangs.labels(state=state).set(states.get(state, 0))
 
     def _gang_actions(self) -> None:
         """Evict the members of gangs rolled back after their timeout; post gang warnings."""
