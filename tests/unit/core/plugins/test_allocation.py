@@ -1,0 +1,49 @@
+"""Resource-allocation scores: least-allocated spreads, most-allocated packs, balanced evens cpu/memory."""
+from __future__ import annotations
+
+from scheduler.config import Config
+
+from ...helpers import make_engine, make_node, make_pod, place
+
+
+def spread_then_pack(config):
+    engine = make_engine([make_node("n1", cpu="4", memory="8Gi"), make_node("n2", cpu="4", memory="8Gi")], config)
+    chosen = []
+    for i in range(4):
+        pod = make_pod(f"p{i}", cpu="1", memory="1Gi")
+        decision = engine.schedule(pod)
+        assert engine.assume(pod, decision.node)
+        chosen.append(decision.node)
+    return chosen
+
+
+def test_least_allocated_spreads_pods_by_default():
+    assert spread_then_pack(Config()) == ["n1", "n2", "n1", "n2"]
+
+
+def test_most_allocated_packs_pods():
+    config = Config(scores=(("MostAllocated", 1.0),))
+    assert spread_then_pack(config) == ["n1", "n1", "n1", "n1"]
+
+
+def test_least_allocated_prefers_the_emptier_node():
+    engine = make_engine([make_node("busy"), make_node("idle")], Config(scores=(("LeastAllocated", 1.0),)))
+    place(engine, make_pod("x", cpu="3", memory="6Gi"), "busy")
+    assert engine.schedule(make_pod()).node == "idle"
+
+
+def test_most_allocated_prefers_the_fuller_node_that_still_fits():
+    engine = make_engine([make_node("empty"), make_node("half"), make_node("full", cpu="1")],
+                         Config(scores=(("MostAllocated", 1.0),)))
+    place(engine, make_pod("x", cpu="2", memory="4Gi"), "half")
+    place(engine, make_pod("y", cpu="1", memory="1Gi"), "full")
+    assert engine.schedule(make_pod()).node == "half"
+
+
+def test_balanced_allocation_prefers_evening_out_cpu_and_memory():
+    engine = make_engine([make_node("cpu-heavy"), make_node("mem-heavy")], Config(scores=(("BalancedAllocation", 1.0),)))
+    place(engine, make_pod("c", cpu="3", memory="1Gi"), "cpu-heavy")
+    place(engine, make_pod("m", cpu="500m", memory="6Gi"), "mem-heavy")
+    # a cpu-hungry pod evens out the memory-heavy node and unbalances the cpu-heavy one further
+    assert engine.schedule(make_pod("new", cpu="1", memory="100Mi")).node == "mem-heavy"
+    assert engine.schedule(make_pod("new2", cpu="100m", memory="2Gi")).node == "cpu-heavy"
