@@ -275,9 +275,7 @@ class Daemon:
         if decision.victims:
             self.metrics.preemption_attempts.inc()
             self.metrics.preemption_victims.observe(len(decision.victims))
-            self.actuator.unschedulable(pod, decision.message, decision.nominated_node)
-            for victim in decision.victims:
-                self.actuator.evict(victim, pod, decision.nominated_node)
+            self.actuator.preempt(pod, decision.message, decision.nominated_node, decision.victims)
             return
         self.actuator.unschedulable(pod, decision.message, decision.nominated_node)
 

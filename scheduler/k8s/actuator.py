@@ -13,7 +13,7 @@ import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from scheduler.core.model import Pod
 from scheduler.k8s.api import ApiError, KubeApi
@@ -74,6 +74,15 @@ class Actuator:
 
     def evict(self, victim: Pod, preemptor: Pod, node: str) -> None:
         self._submit(self._evict, victim, preemptor, node)
+
+    def preempt(self, pod: Pod, message: str, node: str, victims: List[Pod]) -> None:
+        """Nominate the preemptor first (status patch), then evict its victims, as kube-scheduler does."""
+        def run() -> None:
+            self._unschedulable(pod, message, node)
+            for victim in victims:
+                self.evict(victim, pod, node)
+
+        self._submit(run)
 
     def unschedulable(self, pod: Pod, message: str, nominated_node: str = "") -> None:
         self._submit(self._unschedulable, pod, message, nominated_node)
