@@ -1,0 +1,273 @@
+"""Gang scheduling: all-or-nothing placement, waiting, PodGroups, timeouts, competition, preemption, starvation, order."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import List
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from builders import Cluster  # noqa: E402
+
+
+def nodes(cluster: Cluster, count: int, cpu: str = "4") -> None:
+    for i in range(count):
+        cluster.node(f"n{i}", cpu=cpu)
+
+
+def gang(cluster: Cluster, name: str, size: int, minimum=None, cpu: str = "3", priority: int = 10, start: int = 0,
+         **kwargs) -> List[str]:
+    keys = []
+    for i in range(start, start + size):
+        pod = cluster.pod(f"{name}-{i}", cpu=cpu, priority=priority, gang=name,
+                          min_available=size if minimum is None else minimum, **kwargs)
+        keys.append(pod.key)
+    return keys
+
+
+def placed(cluster: Cluster, keys: List[str]) -> List[str]:
+    return [k for k in keys if k in cluster.state.placed]
+
+
+def free_cpu(cluster: Cluster) -> int:
+    return int(cluster.state.free("cpu").sum())
+
+
+# ---------------------------------------------------------------- all or nothing
+
+def test_partial_fit_binds_nothing_and_leaves_nothing_assumed():
+    cluster = Cluster()
+    nodes(cluster, 2)
+    before = free_cpu(cluster)
+    keys = gang(cluster, "x", 3)
+    decisions = cluster.run()
+    assert [d for d in decisions if d.node is not None] == []
+    assert placed(cluster, keys) == []
+    assert free_cpu(cluster) == before
+    assert "gang default/x: only 2 of 3 pending members fit (need 3)" in cluster.last(keys[0]).message
+    assert cluster.loop.gangs.registry.gangs["default/x"].state == "Waiting"
+
+
+def test_exact_minimum_gang_is_placed_whole():
+    cluster = Cluster()
+    nodes(cluster, 3)
+    keys = gang(cluster, "x", 3)
+    cluster.run()
+    assert sorted(cluster.node_of(k) for k in keys) == ["n0", "n1", "n2"]
+    assert cluster.loop.gangs.registry.gangs["default/x"].state == "Scheduled"
+
+
+def test_gang_over_its_minimum_places_what_fits_once_the_minimum_does():
+    cluster = Cluster()
+    nodes(cluster, 3)
+    keys = gang(cluster, "x", 4, minimum=2)
+    cluster.run()
+    assert len(placed(cluster, keys)) == 3
+    left = [k for k in keys if k not in cluster.state.placed]
+    assert "member does not fit yet; the gang's minimum is placed" in cluster.last(left[0]).message
+
+
+def test_gang_waits_for_late_members_then_places_when_the_minimum_is_present():
+    cluster = Cluster()
+    nodes(cluster, 3)
+    keys = gang(cluster, "x", 2, minimum=3)
+    cluster.run()
+    assert placed(cluster, keys) == []
+    assert cluster.last(keys[0]).message == "gang default/x: 2/3 members present, waiting"
+    keys += gang(cluster, "x", 1, minimum=3, start=2)
+    cluster.run()
+    assert len(placed(cluster, keys)) == 3
+
+
+def test_member_created_after_the_gang_runs_is_placed_as_an_ordinary_pod():
+    cluster = Cluster()
+    nodes(cluster, 3)
+    keys = gang(cluster, "x", 2)
+    cluster.run()
+    assert len(placed(cluster, keys)) == 2
+    late = gang(cluster, "x", 1, minimum=2, start=2)
+    cluster.run()
+    assert cluster.node_of(late[0]) is not None
+    assert cluster.loop.gangs.registry.gangs["default/x"].state in ("Scheduled", "Running")
+
+
+def test_late_member_that_does_not_fit_leaves_the_placed_gang_alone():
+    cluster = Cluster()
+    nodes(cluster, 2)
+    keys = gang(cluster, "x", 2)
+    cluster.run()
+    late = gang(cluster, "x", 1, minimum=2, start=2)
+    cluster.run()
+    assert cluster.node_of(late[0]) is None
+    assert len(placed(cluster, keys)) == 2
+    assert cluster.loop.gangs.rollbacks == []
+
+
+def test_malformed_min_available_waits_with_a_clear_message():
+    cluster = Cluster()
+    nodes(cluster, 3)
+    keys = gang(cluster, "x", 2, minimum="two")
+    cluster.run()
+    assert placed(cluster, keys) == []
+    message = cluster.last(keys[0]).message
+    assert "gang default/x:" in message and "'two' is not a positive integer" in message and "waiting" in message
+    assert cluster.loop.gangs.registry.gangs["default/x"].state == "Invalid"
+
+
+def test_conflicting_min_available_waits_with_a_clear_message():
+    cluster = Cluster()
+    nodes(cluster, 3)
+    keys = gang(cluster, "x", 1, minimum=2) + gang(cluster, "x", 1, minimum=3, start=1)
+    cluster.run()
+    assert placed(cluster, keys) == []
+    assert "members disagree on scheduling.x-k8s.io/min-available: 2, 3" in cluster.last(keys[0]).message
+
+
+def test_missing_min_available_and_no_podgroup_waits_with_a_clear_message():
+    cluster = Cluster()
+    nodes(cluster, 3)
+    pod = cluster.pod("x-0", cpu="1", gang="x")
+    cluster.run()
+    assert cluster.node_of(pod.key) is None
+    assert "no scheduling.x-k8s.io/min-available annotation and no PodGroup named default/x" in cluster.last(pod.key).message
+
+
+def test_podgroup_overrides_the_annotation():
+    cluster = Cluster()
+    nodes(cluster, 3)
+    cluster.loop.gangs.registry.podgroup_changed("ADDED", "default/x", {"spec": {"minMember": 2}})
+    keys = gang(cluster, "x", 2, minimum=3)  # annotation says 3, the PodGroup says 2
+    cluster.run()
+    assert len(placed(cluster, keys)) == 2
+
+
+def test_podgroup_with_a_bad_min_member_waits_with_a_clear_message():
+    cluster = Cluster()
+    nodes(cluster, 3)
+    cluster.loop.gangs.registry.podgroup_changed("ADDED", "default/x", {"spec": {"minMember": 0}})
+    keys = gang(cluster, "x", 2)
+    cluster.run()
+    assert placed(cluster, keys) == []
+    assert "PodGroup spec.minMember 0 is not a positive integer" in cluster.last(keys[0]).message
+
+
+# ---------------------------------------------------------------- timeout / rollback
+
+def test_gang_below_its_minimum_after_a_failed_binding_is_rolled_back_after_the_timeout():
+    cluster = Cluster(gang_timeout=10)
+    nodes(cluster, 3)
+    keys = gang(cluster, "x", 3)
+    cluster.run()
+    assert len(placed(cluster, keys)) == 3
+    failed = cluster.state.placed[keys[0]]
+    lost_node = cluster.state.nodes[failed.row].name
+    cluster.loop.assumption_failed(failed.pod, retry=True)  # binding of one member failed
+    cluster.pod("thief", cpu="3", priority=1000, node=lost_node)  # and its room is taken meanwhile
+    cluster.run()
+    assert len(placed(cluster, keys)) == 2
+    assert cluster.loop.gangs.rollbacks == []  # not yet: within the timeout
+    cluster.clock.advance(11)
+    cluster.run()
+    assert len(cluster.loop.gangs.rollbacks) == 1
+    name, members = cluster.loop.gangs.rollbacks[0]
+    assert name == "default/x"
+    assert sorted(p.key for p in members) == sorted(keys[1:])
+    assert cluster.loop.gangs.registry.gangs["default/x"].state == "RolledBack"
+
+
+# ---------------------------------------------------------------- competition
+
+def test_two_competing_gangs_never_both_end_up_partial():
+    cluster = Cluster()
+    nodes(cluster, 3)
+    a = gang(cluster, "a", 2)
+    b = gang(cluster, "b", 2)
+    cluster.run()
+    cluster.clock.advance(120)
+    cluster.run()
+    counts = sorted([len(placed(cluster, a)), len(placed(cluster, b))])
+    assert counts == [0, 2]
+
+
+# ---------------------------------------------------------------- gang preemption
+
+def test_gang_preemption_evicts_only_non_gang_lower_priority_pods():
+    cluster = Cluster(preemption=True)
+    nodes(cluster, 3)
+    cluster.pod("low-0", cpu="4", priority=1, node="n0")
+    cluster.pod("old-0", cpu="4", priority=1, node="n1", gang="old", min_available=1)
+    cluster.pod("low-2", cpu="4", priority=1, node="n2")
+    keys = gang(cluster, "new", 2, cpu="4", priority=100)
+    decisions = cluster.run()
+    victims = sorted(v.name for d in decisions for v in d.victims)
+    assert victims == ["low-0", "low-2"]
+    assert "default/old-0" not in cluster.state.evicting
+    assert sorted(cluster.loop.nominations.get(k).node for k in keys) == ["n0", "n2"]
+
+
+def test_gang_preemption_evicts_nothing_when_the_minimum_cannot_fit_even_then():
+    cluster = Cluster(preemption=True)
+    nodes(cluster, 2)
+    cluster.pod("low-0", cpu="4", priority=1, node="n0")
+    cluster.pod("old-0", cpu="4", priority=1, node="n1", gang="old", min_available=1)
+    keys = gang(cluster, "new", 2, cpu="4", priority=100)
+    decisions = cluster.run()
+    assert [v for d in decisions for v in d.victims] == []
+    assert not cluster.state.evicting
+    assert all(not n.victims for n in cluster.loop.nominations.values())
+    assert placed(cluster, keys) == []
+
+
+# ---------------------------------------------------------------- starvation
+
+def test_blocked_gang_holds_room_so_small_lower_priority_pods_do_not_starve_it():
+    cluster = Cluster()
+    nodes(cluster, 2)
+    cluster.pod("busy", cpu="4", priority=50, node="n0", scheduler_name="default-scheduler")
+    keys = gang(cluster, "big", 2, cpu="4", priority=100)
+    cluster.run()
+    assert placed(cluster, keys) == []
+    smalls = [cluster.pod(f"small-{i}", cpu="1", priority=10).key for i in range(4)]
+    cluster.run()
+    assert placed(cluster, smalls) == []  # n1 is held for the gang
+    assert "room reserved for a higher-priority nominated pod" in cluster.last(smalls[0]).message
+    cluster.delete("busy")
+    cluster.clock.advance(120)
+    cluster.run()
+    assert sorted(cluster.node_of(k) for k in keys) == ["n0", "n1"]
+
+
+def test_higher_priority_single_pod_may_use_room_held_by_a_gang():
+    cluster = Cluster()
+    nodes(cluster, 2)
+    cluster.pod("busy", cpu="4", priority=50, node="n0", scheduler_name="default-scheduler")
+    gang(cluster, "big", 2, cpu="4", priority=100)
+    cluster.run()
+    vip = cluster.pod("vip", cpu="1", priority=500)
+    cluster.run()
+    assert cluster.node_of(vip.key) == "n1"
+
+
+# ---------------------------------------------------------------- queue order
+
+def test_gangs_and_single_pods_are_ordered_by_priority_then_fifo():
+    cluster = Cluster()
+    nodes(cluster, 8, cpu="16")
+    cluster.pod("early-single", cpu="1", priority=100)
+    cluster.clock.advance(1)
+    gang(cluster, "g", 2, cpu="1", priority=100)
+    cluster.clock.advance(1)
+    cluster.pod("late-single", cpu="1", priority=100)
+    cluster.pod("urgent", cpu="1", priority=200)
+    cluster.pod("unimportant", cpu="1", priority=1)
+    cluster.pod("mixed-0", cpu="1", priority=1, gang="mixed", min_available=2)
+    cluster.pod("mixed-1", cpu="1", priority=300, gang="mixed", min_available=2)
+    decisions = cluster.run()
+    order = []
+    for d in decisions:
+        unit = d.pod.labels.get("scheduling.x-k8s.io/pod-group") or d.pod.name
+        if unit not in order:
+            order.append(unit)
+    assert order == ["mixed", "urgent", "early-single", "g", "late-single", "unimportant"]
+    assert all(d.node is not None for d in decisions)
+    reasons = {reason for _pod, reason, _message in cluster.loop.gangs.notices}
+    assert reasons == {"GangPriorityMismatch"}
