@@ -239,6 +239,14 @@ def _apply(values: Dict[str, Any], raw: Mapping[str, Any], source: str) -> None:
             raise ConfigError(f"{where} {value!r}: {exc}") from None
 
 
+def yaml_error_summary(exc: Exception) -> str:
+    """One line for a PyYAML error (its str() spans several lines): the problem and where."""
+    problem = getattr(exc, "problem", None) or getattr(exc, "context", None) or str(exc)
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return " ".join(f"{problem}{where}".split())
+
+
 def read_config_file(path: str) -> Dict[str, Any]:
     try:
         with open(path, encoding="utf-8") as handle:
@@ -246,7 +254,7 @@ def read_config_file(path: str) -> Dict[str, Any]:
     except OSError as exc:
         raise ConfigError(f"--config {path}: cannot read ({exc.strerror})") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"--config {path}: not valid YAML ({exc})") from None
+        raise ConfigError(f"--config {path}: not valid YAML ({yaml_error_summary(exc)})") from None
     if data is None:
         return {}
     if not isinstance(data, dict):

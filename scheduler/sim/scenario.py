@@ -17,6 +17,7 @@ from typing import Any, Dict, List, Mapping, Optional
 
 import yaml
 
+from scheduler.config import yaml_error_summary
 from scheduler.core.model import MIN_AVAILABLE_ANNOTATION, POD_GROUP_LABEL, PRIORITY_ANNOTATION
 
 DEFAULT_SCENARIO = "default.yaml"
@@ -214,5 +215,5 @@ def load_scenario(path: Optional[str], scheduler_name: str) -> Scenario:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ScenarioError(f"{source}: not valid YAML ({exc})") from None
+        raise ScenarioError(f"{source}: not valid YAML ({yaml_error_summary(exc)})") from None
     return parse_scenario(data, scheduler_name, source)
