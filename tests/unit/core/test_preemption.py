@@ -306,3 +306,18 @@ def test_node_choice_is_deterministic_by_node_name():
         cluster.run()
         results.add(cluster.last("high").nominated_node)
     assert results == {"n1"}
+
+
+def test_max_victims_moves_preemption_to_a_node_needing_fewer_victims():
+    cluster = Cluster(preemption=True, max_victims=3)
+    cluster.node("n0")
+    cluster.node("n1")
+    for i in range(4):
+        cluster.pod(f"a{i}", cpu="1", priority=1, node="n0")  # cheapest, but four victims
+    cluster.pod("b0", cpu="2", priority=5, node="n1")
+    cluster.pod("b1", cpu="2", priority=5, node="n1")
+    cluster.pod("high", cpu="4", priority=100)
+    cluster.run()
+    decision = cluster.last("high")
+    assert decision.nominated_node == "n1"
+    assert sorted(v.name for v in decision.victims) == ["b0", "b1"]
