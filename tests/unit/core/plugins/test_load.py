@@ -164,3 +164,25 @@ def test_preemption_candidate_when_evicting_brings_the_node_under_alpha(victim_c
         assert victim_names(decision) == ["low"] and decision.nominated_node == "n1"
     else:  # 0.85 + 0.1 - 0.05 = 0.9 > 0.8
         assert decision.victims == [] and not decision.nominated_node
+
+
+def test_deleting_a_pod_placed_since_the_sample_gives_its_estimate_back():
+    cluster = one_node(alpha=0.8, cpu_util=0.5)
+    keys = [cluster.pod(f"p{i}", cpu="1", memory="100Mi").key for i in range(4)]
+    cluster.run()
+    assert cluster.node_of(keys[3]) is None
+    cluster.delete(keys[0])  # placed after the sample: its usage was only an estimate
+    cluster.clock.advance(15)
+    cluster.run()
+    assert cluster.node_of(keys[3]) == "n1"
+
+
+def test_failed_binding_gives_its_estimate_back():
+    cluster = one_node(alpha=0.8, cpu_util=0.5)
+    keys = [cluster.pod(f"p{i}", cpu="1", memory="100Mi").key for i in range(4)]
+    cluster.run()
+    cluster.loop.assumption_failed(cluster.state.placed[keys[0]].pod, retry=False)
+    cluster.loop.queue.move_all_to_active()
+    cluster.clock.advance(15)
+    cluster.run()
+    assert cluster.node_of(keys[3]) == "n1"
