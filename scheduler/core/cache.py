@@ -57,6 +57,9 @@ class ClusterState:
         self.is_evictable: Callable[[Pod], bool] = lambda pod: False
         self.by_priority: Dict[int, np.ndarray] = {}
         self.evicting: Set[str] = set()
+        # bound pods whose node is not known yet (the pod list arrived before the node list)
+        self.awaiting_node: Dict[str, Dict[str, Pod]] = {}
+        self._awaiting_of: Dict[str, str] = {}
         # called with a row whenever its measured or estimated load inputs change
         self.load_listeners: List[Callable[[int], None]] = []
         self.node_generation = 0  # bumps when any static node property changes
@@ -131,6 +134,9 @@ class ClusterState:
         self._load_changed(row)
         self.node_generation += 1
         self.generation += 1
+        for pod in list(self.awaiting_node.pop(node.name, {}).values()):
+            self._awaiting_of.pop(pod.key, None)
+            self.place(pod, node.name)
         return row
 
     def remove_node(self, name: str) -> List[Pod]:
@@ -141,6 +147,9 @@ class ClusterState:
         orphans = [placed.pod for placed in self.pods_on[row].values()]
         for pod in orphans:
             self.placed.pop(pod.key, None)
+            if not pod.deleting:  # still bound there as far as the API knows: counted again if it returns
+                self.awaiting_node.setdefault(name, {})[pod.key] = pod
+                self._awaiting_of[pod.key] = name
         self.pods_on[row] = {}
         self.ports_on[row] = set()
         self.nodes[row] = None
@@ -179,7 +188,11 @@ class ClusterState:
             self.forget(pod.key)
         row = self.row_of.get(node_name)
         if row is None:
+            if not assumed:  # bound to a node we have not seen yet: count it once the node arrives
+                self.awaiting_node.setdefault(node_name, {})[pod.key] = pod
+                self._awaiting_of[pod.key] = node_name
             return False
+        self._stop_awaiting(pod.key)
         placed = PlacedPod(pod, row, assumed, now, sample_time=float(self.util_time[row]))
         self.placed[pod.key] = placed
         self.pods_on[row][pod.key] = placed
@@ -189,11 +202,21 @@ class ClusterState:
         self.generation += 1
         return True
 
+    def _stop_awaiting(self, key: str) -> Optional[Pod]:
+        node_name = self._awaiting_of.pop(key, None)
+        if node_name is None:
+            return None
+        waiting = self.awaiting_node.get(node_name, {})
+        pod = waiting.pop(key, None)
+        if not waiting:
+            self.awaiting_node.pop(node_name, None)
+        return pod
+
     def forget(self, key: str) -> Optional[Pod]:
         """Remove a pod's usage (deleted, terminal, or an assumption that failed)."""
         placed = self.placed.pop(key, None)
         if placed is None:
-            return None
+            return self._stop_awaiting(key)
         row = placed.row
         self.pods_on[row].pop(key, None)
         if placed.pod.host_ports:

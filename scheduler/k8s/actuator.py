@@ -22,7 +22,10 @@ from scheduler.metrics.exporter import SchedulerMetrics
 
 log = logging.getLogger(__name__)
 
-PERMANENT_BIND_FAILURES = (404, 409, 422)
+# 404: the pod is gone. Anything else (409 already bound / being deleted, 422, 5xx, 429) drops the
+# assumption and retries with backoff, like kube-scheduler; the watch removes the pod from the queue
+# if it turns out to be bound or deleted.
+PERMANENT_BIND_FAILURES = (404,)
 
 
 @dataclass

@@ -106,8 +106,6 @@ def test_dropped_watch_and_410_expired_lose_and_duplicate_nothing(cluster: Clust
     _bound_once(cluster, [late])
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a bind answered 409 for a pod that is still pending and unchanged is "
-                   "never retried (Daemon._outcome requeues only non-permanent failures)")
 def test_bind_409_does_not_crash_and_the_pod_ends_bound_once(cluster: Cluster, start_daemon: Callable[..., RunningDaemon], wait_until: Callable[..., Any]) -> None:
     cluster.add_nodes(2, cpu="8")
     handle = start_daemon(cluster)
@@ -212,8 +210,6 @@ def test_foreign_pods_are_left_alone_but_count_toward_usage(cluster: Cluster, st
     _foreign_pods_scenario(cluster, start_daemon, wait_until, daemon_first=True)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: pods already bound when the scheduler starts are not counted when the "
-                   "pod list is applied before the node list (ClusterState.place drops pods on unknown nodes)")
 def test_pods_bound_before_the_scheduler_starts_count_toward_usage(cluster: Cluster, start_daemon: Callable[..., RunningDaemon], wait_until: Callable[..., Any]) -> None:
     _foreign_pods_scenario(cluster, start_daemon, wait_until, daemon_first=False)
 
