@@ -216,7 +216,8 @@ class ClusterState:
         """Remove a pod's usage (deleted, terminal, or an assumption that failed)."""
         placed = self.placed.pop(key, None)
         if placed is None:
-            return self._stop_awaiting(key)
+            self._stop_awaiting(key)  # it used no room here: nothing to give back
+            return None
         row = placed.row
         self.pods_on[row].pop(key, None)
         if placed.pod.host_ports:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 from scheduler.core.engine import Decision, Engine
 from scheduler.core.framework import UNRESOLVABLE, UNSCHEDULABLE
@@ -46,6 +46,7 @@ class GangSpec:
 class Gang:
     name: str
     members: Dict[str, Pod] = field(default_factory=dict)
+    succeeded: Set[str] = field(default_factory=set)  # finished members still count toward the minimum
     below_min_since: Optional[float] = None
     state: str = WAITING
     message: str = ""
@@ -85,12 +86,15 @@ class GangRegistry:
     def gang_of(self, pod_key: str) -> str:
         return self._member_of.get(pod_key, "")
 
-    def untrack(self, pod_key: str) -> None:
+    def untrack(self, pod_key: str, succeeded: bool = False) -> None:
+        """A member left: deleted or failed (the gang may fall below its minimum), or succeeded (it did its part)."""
         name = self._member_of.pop(pod_key, "")
         gang = self.gangs.get(name)
         if gang is None:
             return
         gang.members.pop(pod_key, None)
+        if succeeded:
+            gang.succeeded.add(pod_key)
         if not gang.members and gang.name not in self.podgroups:
             del self.gangs[gang.name]
 
@@ -145,13 +149,17 @@ class GangScheduler:
     def placed_members(self, gang: Gang) -> List[Pod]:
         return [p for key, p in gang.members.items() if key in self.state.placed]
 
+    def counted(self, gang: Gang) -> int:
+        """Members that count toward the minimum: placed ones, plus those that already succeeded."""
+        return len(self.placed_members(gang)) + len(gang.succeeded)
+
     def refresh(self, gang_name: str) -> None:
         """Recompute a gang's state after a member changed; start or stop its below-minimum clock."""
         gang = self.registry.gangs.get(gang_name)
         if gang is None:
             return
         spec = self.registry.spec(gang)
-        placed = len(self.placed_members(gang))
+        placed = self.counted(gang)
         if spec.error:
             gang.state, gang.message = INVALID, spec.error
             return
@@ -180,7 +188,7 @@ class GangScheduler:
                 continue
             members = self.placed_members(gang)
             gang.below_min_since = None
-            if not members or len(members) >= spec.min_available:
+            if not members or self.counted(gang) >= spec.min_available:
                 continue
             gang.state = ROLLED_BACK
             gang.message = (f"gang {gang.name}: only {len(members)} of minimum {spec.min_available} members placed "
@@ -207,7 +215,7 @@ class GangScheduler:
         if spec.error:
             gang.state, gang.message = INVALID, spec.error
             return self._finish(unit, [self._fail(p, f"gang {name}: {spec.error}; waiting", UNRESOLVABLE) for p in pending])
-        placed_before = len(self.placed_members(gang))
+        placed_before = self.counted(gang)
         need = spec.min_available - placed_before
         if need <= 0:
             decisions = [self._place_one(p) for p in pending]  # beyond the minimum: ordinary pods of the gang

@@ -48,7 +48,7 @@ class SchedulingLoop:
     def pod_changed(self, pod: Pod) -> None:
         """A pod was added or modified (from a watch, a relist or the simulator)."""
         if pod.terminal:
-            self.pod_deleted(pod.key)
+            self.pod_deleted(pod.key, succeeded=pod.phase == "Succeeded")
             return
         if pod.gang_name and self.gangs is not None:
             self.gangs.registry.track(pod)
@@ -67,14 +67,14 @@ class SchedulingLoop:
             self.pending[pod.key] = pod
             self.queue.add(pod)
 
-    def pod_deleted(self, key: str) -> None:
+    def pod_deleted(self, key: str, succeeded: bool = False) -> None:
         self.pending.pop(key, None)
         self.queue.delete(key)
         removed = self.state.forget(key)
         self.nominations.pop(key)
         if self.gangs is not None:
             gang = self.gangs.registry.gang_of(key)
-            self.gangs.registry.untrack(key)
+            self.gangs.registry.untrack(key, succeeded)
             if gang:
                 self.gangs.refresh(gang)
         if removed is not None:

@@ -129,7 +129,7 @@ class Simulator:
         record = self.records[key]
         if record.evicted_at is None and record.finished_at is None:
             record.finished_at = self.now
-            self.loop.pod_deleted(key)
+            self.loop.pod_deleted(key, succeeded=True)
 
     def _terminate(self, key: str) -> None:
         self.loop.pod_deleted(key)

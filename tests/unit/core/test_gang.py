@@ -286,8 +286,6 @@ def bind_all(cluster: Cluster, keys: List[str]) -> None:
         cluster.loop.pod_changed(parse_pod(raw, cluster.defaults))
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a member that completes (Succeeded) counts as missing, so after "
-                                       "gang-timeout the gang's still-running members are evicted (rolled back)")
 def test_member_completing_does_not_roll_back_the_running_gang():
     from scheduler.core.model import parse_pod
 

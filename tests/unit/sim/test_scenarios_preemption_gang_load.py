@@ -141,8 +141,6 @@ def test_node_becomes_eligible_when_its_utilisation_drops():
     assert pod["scheduled_at"] >= 30
 
 
-@pytest.mark.xfail(strict=True, reason="bug: after one gang member completes, the gang-timeout rollback evicts "
-                                       "the members that are still running")
 def test_gang_members_finishing_at_different_times_are_not_evicted():
     group = {"labels": {"scheduling.x-k8s.io/pod-group": "train"},
              "annotations": {"scheduling.x-k8s.io/min-available": "3"}}
