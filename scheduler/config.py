@@ -8,6 +8,7 @@ start-up; a bad one raises ConfigError naming the value and what was expected
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
@@ -109,6 +110,8 @@ def _number(kind: Callable[[Any], Any], low: Optional[float] = None, high: Optio
             number = kind(value)
         except (TypeError, ValueError):
             raise ValueError(f"expected {'an integer' if kind is int else 'a number'}") from None
+        if not math.isfinite(number):
+            raise ValueError("expected a finite number")
         if low is not None and (number <= low if low_open else number < low):
             raise ValueError(f"expected a number {'>' if low_open else '>='} {low}" + (f" and <= {high}" if high is not None else ""))
         if high is not None and number > high:
