@@ -18,7 +18,9 @@ from typing import Any, Dict, List, Mapping, Optional
 import yaml
 
 from scheduler.config import yaml_error_summary
-from scheduler.core.model import MIN_AVAILABLE_ANNOTATION, POD_GROUP_LABEL, PRIORITY_ANNOTATION
+from scheduler.core.model import (
+    MIN_AVAILABLE_ANNOTATION, POD_GROUP_LABEL, PRIORITY_ANNOTATION, ModelError, parse_resources,
+)
 
 DEFAULT_SCENARIO = "default.yaml"
 
@@ -117,12 +119,18 @@ def _node_entries(entry: Mapping[str, Any], where: str) -> List[SimNode]:
         UtilisationPoint(float(p.get("at", 0)), p.get("cpu"), p.get("memory"))
         for p in entry.get("utilisation") or []
     ]
+    # label values are strings in the API: YAML `zone: 1` must match a nodeSelector `zone: 1` (a string there)
+    labels = {str(k): str(v) for k, v in _require_mapping(entry.get("labels") or {}, f"{where}.labels").items()}
+    try:
+        parse_resources(allocatable)
+    except ModelError as exc:
+        raise ScenarioError(f"{where}: {exc}") from None
     nodes = []
     for name in _names(str(entry["name"]), _count(entry, where)):
         raw = {
             "apiVersion": "v1",
             "kind": "Node",
-            "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name, **dict(entry.get("labels") or {})}},
+            "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name, **labels}},
             "spec": {"taints": list(entry.get("taints") or []), "unschedulable": bool(entry.get("unschedulable", False))},
             "status": {
                 "allocatable": allocatable,
