@@ -15,7 +15,8 @@ def node_matches(pod: Pod, node: Node) -> bool:
     labels = node.labels
     if any(labels.get(key) != value for key, value in pod.node_selector):
         return False
-    if pod.required_terms and not any(term_matches(term, labels) for term in pod.required_terms):
+    # kube: terms are ORed, and an empty term (no expressions, no fields) matches no node
+    if pod.required_terms and not any(term and term_matches(term, labels) for term in pod.required_terms):
         return False
     return True
 
