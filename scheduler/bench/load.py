@@ -1,67 +1,52 @@
 """LoadAwareOverhead: SchedulingBasic with and without the Prometheus load filter.
 
 Every node gets a fresh utilisation sample (10-60 %), so the LoadAware filter
-and score do real work on every pod.  Three runs: plain, the load filter
-alone (score weight 0), filter and score.  Target: the load filter costs
+and score do real work on every pod.  Three variants, interleaved and repeated
+(medians): plain, the load filter alone (score weight 0), filter and score.  Target: the load filter costs
 under 10 % of the plain run's throughput at 5000 nodes.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import time
-from typing import Any, Dict
+import statistics
+from typing import Any, Dict, List
 
-import numpy as np
-
-from scheduler.bench import workloads
-from scheduler.bench.runner import drain, latency_figures, peak_rss_mb, place_initial, register
+from scheduler.bench.runner import measure_basic, peak_rss_mb, register
 from scheduler.config import Config
-from scheduler.core.model import NodeUtilisation, parse_node, parse_pod
-from scheduler.stack import build_loop, defaults_from
 
 
-def _run(args: argparse.Namespace, config: Config, load: bool) -> Dict[str, Any]:
-    loop = build_loop(config, time.monotonic, load_enabled=load)
-    for raw in workloads.nodes(args.nodes):
-        loop.node_changed(parse_node(raw))
-    if load:
-        rng = np.random.default_rng(0)
-        now = time.monotonic()
-        loop.state.set_utilisation({f"node-{i}": NodeUtilisation(float(c), float(m), now)
-                                    for i, (c, m) in enumerate(rng.uniform(0.1, 0.6, size=(args.nodes, 2)))})
-    initial = args.initial_pods if args.initial_pods is not None else 1000
-    place_initial(loop, config, initial, args.nodes)
-    defaults = defaults_from(config)
-    pods = [parse_pod(workloads.pod(f"pod-{i}", config.scheduler_name), defaults) for i in range(args.pods)]
-    start = time.perf_counter()
-    for pod in pods:
-        loop.pod_changed(pod)
-    durations = drain(loop)
-    elapsed = time.perf_counter() - start
-    scheduled = sum(1 for pod in pods if pod.key in loop.state.placed)
-    return {"throughput_pods_per_s": round(scheduled / elapsed, 1), "scheduled": scheduled, **latency_figures(durations)}
+REPEATS = 5
+
+
+def _median_throughput(runs: List[Dict[str, Any]]) -> float:
+    return float(statistics.median(r["throughput_pods_per_s"] for r in runs))
 
 
 def load_overhead(args: argparse.Namespace, config: Config) -> Dict[str, Any]:
-    plain = _run(args, config, load=False)
-    filter_only = _run(args, dataclasses.replace(config, scores=tuple((k, 0.0 if k == "LoadAware" else v)
-                                                                      for k, v in config.scores)), load=True)
-    loaded = _run(args, config, load=True)
-    ratio = loaded["throughput_pods_per_s"] / plain["throughput_pods_per_s"]
-    filter_ratio = filter_only["throughput_pods_per_s"] / plain["throughput_pods_per_s"]
+    """Interleaved repeats of the three variants; medians, so machine noise hits all alike."""
+    filter_config = dataclasses.replace(config, scores=tuple((k, 0.0 if k == "LoadAware" else v) for k, v in config.scores))
+    plain: List[Dict[str, Any]] = []
+    filter_only: List[Dict[str, Any]] = []
+    loaded: List[Dict[str, Any]] = []
+    for _ in range(REPEATS):
+        plain.append(measure_basic(args, config, load=False))
+        filter_only.append(measure_basic(args, filter_config, load=True))
+        loaded.append(measure_basic(args, config, load=True))
+    base = _median_throughput(plain)
     return {
         "workload": "LoadAwareOverhead",
         "nodes": args.nodes,
         "pods": args.pods,
-        "plain_throughput_pods_per_s": plain["throughput_pods_per_s"],
-        "load_filter_throughput_pods_per_s": filter_only["throughput_pods_per_s"],
-        "load_filter_overhead_percent": round((1 - filter_ratio) * 100, 1),
-        "load_filter_and_score_throughput_pods_per_s": loaded["throughput_pods_per_s"],
-        "load_filter_and_score_overhead_percent": round((1 - ratio) * 100, 1),
-        "load_aware_scheduled": loaded["scheduled"],
-        "plain_p99_decision_ms": plain["p99_decision_ms"],
-        "load_aware_p99_decision_ms": loaded["p99_decision_ms"],
+        "repeats": REPEATS,
+        "plain_throughput_pods_per_s": base,
+        "load_filter_throughput_pods_per_s": _median_throughput(filter_only),
+        "load_filter_overhead_percent": round((1 - _median_throughput(filter_only) / base) * 100, 1),
+        "load_filter_and_score_throughput_pods_per_s": _median_throughput(loaded),
+        "load_filter_and_score_overhead_percent": round((1 - _median_throughput(loaded) / base) * 100, 1),
+        "load_aware_scheduled": loaded[-1]["scheduled"],
+        "plain_p99_decision_ms": plain[-1]["p99_decision_ms"],
+        "load_aware_p99_decision_ms": loaded[-1]["p99_decision_ms"],
         "peak_rss_mb": peak_rss_mb(),
     }
 

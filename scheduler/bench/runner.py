@@ -17,7 +17,7 @@ import numpy as np
 from scheduler.bench import workloads
 from scheduler.config import Config
 from scheduler.core.loop import SchedulingLoop
-from scheduler.core.model import parse_node, parse_pod
+from scheduler.core.model import NodeUtilisation, parse_node, parse_pod
 from scheduler.stack import build_loop, defaults_from
 
 
@@ -34,10 +34,17 @@ def latency_figures(durations: List[float]) -> Dict[str, float]:
             "p99_decision_ms": round(float(np.percentile(values, 99)), 4)}
 
 
-def new_cluster(config: Config, node_count: int) -> SchedulingLoop:
-    loop = build_loop(config, time.monotonic)
+def new_cluster(config: Config, node_count: int, load: bool = False) -> SchedulingLoop:
+    """SchedulingBasic nodes; with `load`, each gets a fresh 10-60 % utilisation sample."""
+    loop = build_loop(config, time.monotonic, load_enabled=load)
     for raw in workloads.nodes(node_count):
         loop.node_changed(parse_node(raw))
+    if load:
+        rng = np.random.default_rng(0)
+        now = time.monotonic()
+        samples = rng.uniform(0.1, 0.6, size=(node_count, 2))
+        loop.state.set_utilisation({f"node-{i}": NodeUtilisation(float(c), float(m), now)
+                                    for i, (c, m) in enumerate(samples)})
     return loop
 
 
@@ -63,10 +70,10 @@ def drain(loop: SchedulingLoop, on_decision: Callable[[Any], None] = lambda d: N
             on_decision(decision)
 
 
-def scheduling_basic(args: argparse.Namespace, config: Config) -> Dict[str, Any]:
-    """kube's SchedulingBasic: 32-core/128Gi nodes, initial pods, then measured small pods."""
+def measure_basic(args: argparse.Namespace, config: Config, load: bool = False) -> Dict[str, Any]:
+    """kube's SchedulingBasic: 32-core/128Gi nodes, initial pods, then the measured small pods."""
     initial = args.initial_pods if args.initial_pods is not None else 1000
-    loop = new_cluster(config, args.nodes)
+    loop = new_cluster(config, args.nodes, load)
     place_initial(loop, config, initial, args.nodes)
     defaults = defaults_from(config)
     parse_start = time.perf_counter()
@@ -79,19 +86,19 @@ def scheduling_basic(args: argparse.Namespace, config: Config) -> Dict[str, Any]
     elapsed = time.perf_counter() - start
     scheduled = sum(1 for pod in pods if pod.key in loop.state.placed)
     return {
-        "workload": "SchedulingBasic",
-        "target": "sim",
-        "nodes": args.nodes,
-        "pods": args.pods,
         "initial_pods": initial,
         "scheduled": scheduled,
         "seconds": round(elapsed, 3),
         "throughput_pods_per_s": round(scheduled / elapsed, 1) if elapsed else 0.0,
         **latency_figures(durations),
         "parse_pods_per_s": round(args.pods / parse_seconds, 1) if parse_seconds else 0.0,
-        "load_filter": "LoadAware" in [f.name for f in loop.engine.profile.filters],
-        "peak_rss_mb": peak_rss_mb(),
     }
+
+
+def scheduling_basic(args: argparse.Namespace, config: Config) -> Dict[str, Any]:
+    result = measure_basic(args, config)
+    return {"workload": "SchedulingBasic", "target": "sim", "nodes": args.nodes, "pods": args.pods, **result,
+            "peak_rss_mb": peak_rss_mb()}
 
 
 WORKLOADS: Dict[str, Callable[[argparse.Namespace, Config], Dict[str, Any]]] = {

@@ -1,7 +1,7 @@
 """NodeAffinity: nodeSelector and required node affinity filter; preferred affinity scores."""
 from __future__ import annotations
 
-from typing import Dict, Hashable, Optional, Tuple
+from typing import Optional
 
 import numpy as np
 
@@ -46,25 +46,17 @@ class PreferredAffinity(ScorePlugin):
     default_weight = 2
 
     def __init__(self) -> None:
-        self._cache: Dict[Hashable, np.ndarray] = {}
-        self._key: Tuple[int, int] = (-1, -1)
+        self._cache = MaskCache()
 
     def score(self, pod: Pod, state: ClusterState, rows: np.ndarray) -> Optional[np.ndarray]:
         if not pod.preferred_terms:
             return None
-        if (state.node_generation, state.size) != self._key:
-            self._cache.clear()
-            self._key = (state.node_generation, state.size)
-        sums = self._cache.get(pod.preferred_terms)
+        sums = self._cache.vector(
+            state, pod.preferred_terms,
+            lambda node: sum(w for w, term in pod.preferred_terms if term_matches(term, node.labels)),
+        )
         if sums is None:
-            sums = np.array(
-                [
-                    0 if node is None else sum(w for w, term in pod.preferred_terms if term_matches(term, node.labels))
-                    for node in state.nodes
-                ],
-                dtype=float,
-            )
-            self._cache[pod.preferred_terms] = sums
+            return None
         picked = sums[rows]
         best = picked.max() if len(picked) else 0
         if best <= 0:

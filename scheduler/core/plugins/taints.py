@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Dict, Hashable, Optional, Tuple
+from typing import Optional
 
 import numpy as np
 
@@ -56,19 +56,12 @@ class TaintPreference(ScorePlugin):
     default_weight = 3
 
     def __init__(self) -> None:
-        self._cache: Dict[Hashable, np.ndarray] = {}
-        self._key: Tuple[int, int] = (-1, -1)
+        self._cache = MaskCache()
 
     def score(self, pod: Pod, state: ClusterState, rows: np.ndarray) -> Optional[np.ndarray]:
-        if (state.node_generation, state.size) != self._key:
-            self._cache.clear()
-            self._key = (state.node_generation, state.size)
-        counts = self._cache.get(pod.tolerations)
+        counts = self._cache.vector(state, pod.tolerations, lambda node: intolerable_preferences(pod, node))
         if counts is None:
-            counts = np.array(
-                [0 if node is None else intolerable_preferences(pod, node) for node in state.nodes], dtype=float
-            )
-            self._cache[pod.tolerations] = counts
+            return None
         picked = counts[rows]
         worst = picked.max() if len(picked) else 0
         if not worst:
