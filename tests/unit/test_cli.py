@@ -94,3 +94,9 @@ def test_missing_subcommand_is_a_usage_error(capsys):
     with pytest.raises(SystemExit) as info:
         cli.main([])
     assert info.value.code == 2
+
+
+@pytest.mark.parametrize("value", ["inf", "nan"])
+def test_non_finite_cpu_exits_2_instead_of_crashing(capsys, captured, value):
+    assert cli.main(["simulate", "--cpu", value]) == 2
+    assert f"--cpu '{value}'" in capsys.readouterr().err

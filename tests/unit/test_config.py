@@ -137,3 +137,10 @@ def test_config_is_frozen():
 
     with pytest.raises(dataclasses.FrozenInstanceError):
         Config().alpha = 0.1  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("flag", ["cpu", "backoff_max", "unschedulable_timeout"])
+@pytest.mark.parametrize("value", ["inf", "nan"])
+def test_non_finite_numbers_are_rejected(flag, value):
+    with pytest.raises(ConfigError, match="finite"):
+        load_config({flag: value}, env={})

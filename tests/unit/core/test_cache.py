@@ -67,11 +67,23 @@ def test_reused_row_starts_empty():
     assert engine.schedule(make_pod("b", cpu="2")).node == "new"
 
 
-def test_forgetting_an_orphan_after_its_node_went_is_harmless():
-    engine = make_engine([make_node("n1")])
-    place(engine, make_pod("a"), "n1")
+def test_pods_on_a_removed_node_count_again_when_it_returns():
+    engine = make_engine([make_node("n1", cpu="4")])
+    place(engine, make_pod("a", cpu="3"), "n1")
     engine.state.remove_node("n1")
-    assert engine.state.forget("default/a") is None
+    engine.state.upsert_node(make_node("n1", cpu="4"))  # e.g. a relist, or the node object recreated
+    assert [p.name for p in engine.state.pods_on_node("n1")] == ["a"]
+    assert free(engine.state, "cpu", "n1") == 1000
+
+
+def test_pod_deleted_while_its_node_was_gone_is_not_counted_when_it_returns():
+    engine = make_engine([make_node("n1", cpu="4")])
+    place(engine, make_pod("a", cpu="3"), "n1")
+    engine.state.remove_node("n1")
+    engine.state.forget("default/a")
+    engine.state.upsert_node(make_node("n1", cpu="4"))
+    assert engine.state.pods_on_node("n1") == []
+    assert free(engine.state, "cpu", "n1") == 4000
 
 
 def test_placing_on_unknown_node_fails():

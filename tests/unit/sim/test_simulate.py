@@ -125,6 +125,7 @@ pods: [{name: theirs, schedulerName: default-scheduler, cpu: 1, memory: 1Gi}]
     ("nodez: []\n", "nodez"),
     ("nodes: [{name: n}]\npods: [{name: p, count: 0}]\n", "count"),
     ("nodes: [{name: n}\n", "YAML"),
+    ("nodes: [{name: n, cpu: lots}]\npods: [{name: p}]\n", "lots"),
 ])
 def test_bad_scenario_exits_2_with_one_line(tmp_path, capsys, text, named):
     assert main(["simulate", "--json", write(tmp_path, text)]) == 2
@@ -136,3 +137,12 @@ def test_bad_scenario_exits_2_with_one_line(tmp_path, capsys, text, named):
 def test_missing_scenario_file_exits_2(tmp_path, capsys):
     assert main(["simulate", str(tmp_path / "nope.yaml")]) == 2
     assert "cannot read" in capsys.readouterr().err
+
+
+def test_numeric_node_label_matches_numeric_node_selector(tmp_path, capsys):
+    path = write(tmp_path, """
+nodes: [{name: n, labels: {zone: 1}}]
+pods: [{name: p, cpu: 1, memory: 1Gi, nodeSelector: {zone: 1}}]
+""")
+    _, report = simulate_json(capsys, path)
+    assert by_name(report)["p"]["node"] == "n"

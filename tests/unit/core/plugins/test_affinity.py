@@ -113,3 +113,10 @@ def test_node_label_change_is_seen_by_the_filter():
     assert engine.schedule(pod).node is None
     engine.state.upsert_node(make_node("n1", labels={"zone": "b"}))
     assert engine.schedule(pod).node == "n1"
+
+
+def test_empty_required_term_matches_no_node_like_kube(engine):
+    # "A null or empty node selector term matches no objects" (core/v1 NodeSelectorTerm)
+    pod = make_pod(affinity=required([]))
+    assert feasible(engine, pod) == []
+    assert feasible(engine, make_pod(affinity=required([], [expr("zone", "In", "b")]))) == ["b1"]
