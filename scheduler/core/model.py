@@ -250,9 +250,10 @@ def pod_requests(spec: Mapping[str, Any], defaults: Defaults) -> Resources:
         max_resources(init_peak, step)
     add_resources(total, sidecars)
     max_resources(total, init_peak)
-    if not total.get(CPU):
+    # like kube-scheduler's non-zero defaults: only an unset request is defaulted, an explicit 0 stays 0
+    if CPU not in total:
         total[CPU] = defaults.cpu_millis
-    if not total.get(MEMORY):
+    if MEMORY not in total:
         total[MEMORY] = defaults.memory_bytes
     add_resources(total, parse_resources(spec.get("overhead")))
     total[PODS] = 1
