@@ -230,3 +230,16 @@ def test_node_allocatable_and_flags():
 def test_node_with_malformed_allocatable_names_the_node():
     with pytest.raises(ModelError, match="n1"):
         parse_node(raw_node("n1", cpu="four"))
+
+
+def test_explicit_zero_request_is_not_replaced_by_the_default():
+    # kube-scheduler defaults only an unset request ("not if explicitly set to zero")
+    req = requests_of(raw_pod(cpu="0", memory="0"), Defaults(cpu_millis=500, memory_bytes=GI, priority=0))
+    assert req.get("cpu", 0) == 0 and req.get("memory", 0) == 0
+
+
+def test_zero_request_in_one_container_and_none_elsewhere_counts_as_set():
+    raw = raw_pod(containers=[{"name": "a", "resources": {"requests": {"cpu": "0"}}}, {"name": "b"}])
+    req = requests_of(raw, Defaults(cpu_millis=500, memory_bytes=GI, priority=0))
+    assert req.get("cpu", 0) == 0
+    assert req["memory"] == GI
