@@ -128,6 +128,19 @@ def parse_alpha(value: Any) -> float:
     return number
 
 
+def parse_cpu(value: Any) -> float:
+    """Cores as a number (1.5) or a Kubernetes quantity (1500m)."""
+    if isinstance(value, str) and value.strip().endswith("m"):
+        try:
+            return parse_amount("cpu", value.strip()) / 1000.0
+        except ModelError:
+            raise ValueError("expected cores (e.g. 1.5) or a quantity such as 500m") from None
+    try:
+        return _number(float, 0.0)(value)
+    except ValueError as exc:
+        raise ValueError(f"{exc}: cores >= 0 (e.g. 1.5) or a quantity such as 500m") from None
+
+
 def parse_memory(value: Any) -> int:
     try:
         return parse_amount("memory", str(value).strip())
@@ -194,7 +207,7 @@ class Option:
 OPTIONS: Tuple[Option, ...] = (
     Option("preemption", parse_bool, "evict lower-priority pods when a pod fits nowhere (--preemption or --preemption=true|false)"),
     Option("node", _string, "node that `plan` asks about", metavar="NODE"),
-    Option("cpu", _number(float, 0.0), "cpu cores accounted for a pod that requests none (0 = kube-scheduler behaviour)", metavar="CORES"),
+    Option("cpu", parse_cpu, "cpu cores accounted for a pod that requests none (0 = kube-scheduler behaviour)", metavar="CORES"),
     Option("mem", parse_memory, "memory accounted for a pod that requests none (quantity or bytes; 0 = kube-scheduler behaviour)", metavar="QUANTITY"),
     Option("priority", _number(int), "priority of a pod with no priority annotation and no spec.priority", metavar="INT"),
     Option("alpha", parse_alpha, "utilisation threshold in (0, 1]: nodes measured above it get no new pods", metavar="FRACTION"),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -90,9 +90,33 @@ def plan(loop: SchedulingLoop, config: Config, gang_size: int = 1) -> Dict[str, 
             "node": decision.nominated_node,
             "victims": [{"pod": v.key, "priority": v.priority} for v in decision.victims],
         }
+    if gang_size > 1:
+        answer["gang"] = gang_what_if(loop, config, gang_size)
     if "LoadAware" in [f.name for f in loop.engine.profile.filters]:
         answer["utilisation"] = utilisation_rows(loop, config)
     return answer
+
+
+def gang_what_if(loop: SchedulingLoop, config: Config, size: int) -> Dict[str, Any]:
+    """Would a gang of `size` such pods fit all together right now?  Placed tentatively, then undone."""
+    engine, state = loop.engine, loop.state
+    placed: List[Tuple[Pod, str]] = []
+    try:
+        for index in range(size):
+            pod = what_if_pod(config, index)
+            row = engine.select(pod, engine.feasible(pod))
+            if row is None:
+                continue
+            node = state.nodes[row].name
+            engine.assume(pod, node)
+            placed.append((pod, node))
+    finally:
+        for pod, _ in placed:
+            state.forget(pod.key)
+    nodes: Dict[str, int] = {}
+    for _, node in placed:
+        nodes[node] = nodes.get(node, 0) + 1
+    return {"size": size, "fit": len(placed), "fits": len(placed) == size, "nodes": nodes}
 
 
 def render_text(answer: Dict[str, Any]) -> str:
@@ -110,6 +134,11 @@ def render_text(answer: Dict[str, Any]) -> str:
         pre = answer["preemption"]
         lines.append(f"  preemption would nominate {pre['node']} and evict {len(pre['victims'])} pod(s):")
         lines += [f"    - {v['pod']} (priority {v['priority']})" for v in pre["victims"]]
+    gang = answer.get("gang")
+    if gang:
+        verdict = "fits" if gang["fits"] else f"does NOT fit (only {gang['fit']} of {gang['size']})"
+        spread = ", ".join(f"{node} x{count}" for node, count in sorted(gang["nodes"].items()))
+        lines.append(f"  a gang of {gang['size']} such pods {verdict}" + (f": {spread}" if spread else ""))
     for row in answer.get("utilisation", []):
         def pct(v: Optional[float]) -> str:
             return "unknown" if v is None else f"{v:.0%}"
