@@ -315,12 +315,15 @@ class GangScheduler:
                 node, victims = self.state.nodes[row].name, []
             else:
                 diagnosis = self.engine.diagnose(pod)
-                candidate = preemptor.best_candidate(pod, diagnosis.resolvable_rows)
+                candidate = preemptor.best_candidate(pod, diagnosis.resolvable_rows) \
+                    or preemptor.best_gang_candidate(pod, diagnosis.resolvable_rows)
                 if candidate is None:
                     continue
                 node, victims = candidate.node, candidate.victims
                 for victim in victims:
-                    held = self.state.placed[victim.key]
+                    held = self.state.placed.get(victim.key)
+                    if held is None:
+                        continue  # already removed for an earlier member of this plan (a whole gang)
                     removed.append((victim, self.state.nodes[held.row].name, held.assumed, held.assumed_at))
                     self.state.forget(victim.key)
             self.engine.assume(pod, node)

@@ -5,9 +5,10 @@ Follows kube-scheduler's DefaultPreemption, made safer:
 1. Only nodes rejected for reasons eviction can fix (resources, pod slots, host
    ports, the load threshold) are candidates.
 2. On a node, remove every eligible victim (priority at least `min_gap` below
-   the preemptor; never mirror, terminating, DaemonSet (unless allowed) or gang
+   the preemptor; never mirror, terminating or DaemonSet (unless allowed)
    pods), check the preemptor fits, then give pods back most important first,
-   PDB-protected pods first.
+   PDB-protected pods first.  A running gang is one victim unit, evicted whole
+   or not at all, considered only when single pods cannot make room.
 3. Choose the node by: fewest PDB violations, lowest highest-victim priority,
    smallest priority sum, fewest victims, latest start among the top victims,
    then node name (deterministic).
@@ -99,7 +100,8 @@ class Preemptor:
         waiting = self._still_waiting(pod)
         if waiting is not None:
             return waiting
-        candidate = self.best_candidate(pod, diagnosis.resolvable_rows)
+        candidate = self.best_candidate(pod, diagnosis.resolvable_rows) \
+            or self.best_gang_candidate(pod, diagnosis.resolvable_rows)
         if candidate is None:
             return Decision(pod, message=f"{diagnosis.message} preemption: 0/{diagnosis.total_nodes} nodes are "
                             "available: no node can make room by evicting lower-priority pods.",
@@ -181,6 +183,13 @@ class Preemptor:
         candidates = [c for c in (self.victims_on(pod, int(row)) for row in rows) if c is not None]
         return min(candidates) if candidates else None
 
+    def best_gang_candidate(self, pod: Pod, rows: np.ndarray) -> Optional[Candidate]:
+        """Fallback when single pods cannot make room: also consider evicting whole lower-priority gangs."""
+        state = self.state
+        with_gangs = [int(r) for r in rows if any(p.pod.gang_name for p in state.pods_on[int(r)].values())]
+        candidates = [c for c in (self.victims_on(pod, row, with_gangs=True) for row in with_gangs) if c is not None]
+        return min(candidates) if candidates else None
+
     # ------------------------------------------------------------ victims on one node
     def _pdb_allowance(self) -> Dict[str, int]:
         return {key: pdb.disruptions_allowed for key, pdb in self.pdbs.items()}
@@ -226,36 +235,68 @@ class Preemptor:
                 return False
         return True
 
-    def victims_on(self, pod: Pod, row: int) -> Optional[Candidate]:
-        """The minimal victim set on one node (remove all eligible, then reprieve), or None."""
+    def _gang_units(self, row: int, threshold: int) -> List[List[Pod]]:
+        """Running gangs with a member on this row that may go as a whole: every member low enough,
+        none protected (mirror, DaemonSet unless allowed) and none already leaving."""
+        gang_names = {p.pod.gang_name for p in self.state.pods_on[row].values() if p.pod.gang_name}
+        units = []
+        for name in sorted(gang_names):
+            members = [p.pod for p in self.state.placed.values() if p.pod.gang_name == name]
+            eligible = all(
+                m.priority <= threshold and not m.deleting and m.key not in self.state.evicting and not m.mirror
+                and (m.owner_kind != "DaemonSet" or self.policy.preempt_daemonset_pods)
+                for m in members
+            )
+            if members and eligible:
+                units.append(sorted(members, key=lambda m: m.key))
+        return units
+
+    def victims_on(self, pod: Pod, row: int, with_gangs: bool = False) -> Optional[Candidate]:
+        """The minimal victim set on one node (remove all eligible, then reprieve), or None.
+
+        A victim *unit* is one pod, or (with_gangs) a whole running gang: a gang is evicted
+        whole or not at all, so it is never left below its minimum.
+        """
         state = self.state
         threshold = pod.priority - self.policy.min_gap
-        eligible = [p.pod for p in state.pods_on[row].values()
-                    if p.evictable and p.pod.priority <= threshold]
-        if not eligible:
+        units = [[p.pod] for p in state.pods_on[row].values() if p.evictable and p.pod.priority <= threshold]
+        if with_gangs:
+            units += self._gang_units(row, threshold)
+        if not units:
             return None
+
+        def here(unit: List[Pod]) -> List[Pod]:
+            return [m for m in unit if m.key in state.pods_on[row]]
+
         freed: Dict[str, int] = {}
-        for victim in eligible:
-            for resource, amount in victim.requests.items():
-                freed[resource] = freed.get(resource, 0) + amount
-        if not self._fits_row(pod, row, freed, removed_ports=eligible):
+        for unit in units:
+            for member in here(unit):
+                for resource, amount in member.requests.items():
+                    freed[resource] = freed.get(resource, 0) + amount
+        removed = [m for unit in units for m in here(unit)]
+        if not self._fits_row(pod, row, freed, removed_ports=removed):
             return None
         allowance = self._pdb_allowance()
-        protected = [v for v in eligible if any(pdb.covers(v) for pdb in self.pdbs.values())]
-        unprotected = [v for v in eligible if v not in protected]
-        importance = lambda v: (-v.priority, v.started, v.key)  # noqa: E731 - most important first
+        covered = lambda unit: any(pdb.covers(m) for m in unit for pdb in self.pdbs.values())  # noqa: E731
+        importance = lambda unit: (-max(m.priority for m in unit), min(m.started for m in unit), unit[0].key)  # noqa: E731
+        ordered = sorted([u for u in units if covered(u)], key=importance) + \
+            sorted([u for u in units if not covered(u)], key=importance)
         victims: List[Pod] = []
         violations = 0
-        for victim in sorted(protected, key=importance) + sorted(unprotected, key=importance):
-            without = {r: freed[r] - victim.requests.get(r, 0) for r in freed}
-            still_removed = [v for v in eligible if v is not victim]
+        for unit in ordered:
+            local = here(unit)
+            without = dict(freed)
+            for member in local:
+                for resource, amount in member.requests.items():
+                    without[resource] = without.get(resource, 0) - amount
+            still_removed = [m for m in removed if m not in local]
             if self._fits_row(pod, row, without, removed_ports=still_removed):
-                freed = without  # reprieved: it stays
-                eligible = [v for v in eligible if v is not victim]
+                freed, removed = without, still_removed  # reprieved: it stays
                 continue
-            victims.append(victim)
-            if self._violates(victim, allowance):
-                violations += 1
+            for member in unit:
+                victims.append(member)
+                if self._violates(member, allowance):
+                    violations += 1
         if not victims:
             return None
         if self.policy.max_victims and len(victims) > self.policy.max_victims:

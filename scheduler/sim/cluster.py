@@ -165,7 +165,7 @@ class Simulator:
         for hook in self.decision_hooks:
             hook(decision)
         for victim in decision.victims:
-            self._evict(victim.key, pod.key, decision.nominated_node or decision.node or "")
+            self._evict(victim.key, pod.key, self.raw[victim.key]["spec"].get("nodeName") or "")
         if decision.node is not None:
             self._bind(pod.key, decision.node)
             return

@@ -196,7 +196,7 @@ def test_gang_preemption_evicts_only_non_gang_lower_priority_pods():
     cluster = Cluster(preemption=True)
     nodes(cluster, 3)
     cluster.pod("low-0", cpu="4", priority=1, node="n0")
-    cluster.pod("old-0", cpu="4", priority=1, node="n1", gang="old", min_available=1)
+    cluster.pod("old-0", cpu="4", priority=500, node="n1", gang="old", min_available=1)  # more important: stays
     cluster.pod("low-2", cpu="4", priority=1, node="n2")
     keys = gang(cluster, "new", 2, cpu="4", priority=100)
     decisions = cluster.run()
@@ -210,7 +210,7 @@ def test_gang_preemption_evicts_nothing_when_the_minimum_cannot_fit_even_then():
     cluster = Cluster(preemption=True)
     nodes(cluster, 2)
     cluster.pod("low-0", cpu="4", priority=1, node="n0")
-    cluster.pod("old-0", cpu="4", priority=1, node="n1", gang="old", min_available=1)
+    cluster.pod("old-0", cpu="4", priority=500, node="n1", gang="old", min_available=1)  # more important: stays
     keys = gang(cluster, "new", 2, cpu="4", priority=100)
     decisions = cluster.run()
     assert [v for d in decisions for v in d.victims] == []

@@ -169,9 +169,8 @@ def test_victims_are_only_as_many_as_needed():
     {"priority": 200},  # higher
     {"priority": 1, "annotations": {"kubernetes.io/config.mirror": "abc"}},
     {"priority": 1, "deleting": True},
-    {"priority": 1, "gang": "g", "min_available": 1},
     {"priority": 1, "owner_kind": "DaemonSet"},
-], ids=["equal-priority", "higher-priority", "mirror", "terminating", "gang-member", "daemonset"])
+], ids=["equal-priority", "higher-priority", "mirror", "terminating", "daemonset"])
 def test_pods_that_are_never_victims(kwargs):
     cluster = Cluster(preemption=True)
     cluster.node("n1")
@@ -182,6 +181,33 @@ def test_pods_that_are_never_victims(kwargs):
     assert decision.victims == []
     assert not decision.nominated_node
     assert cluster.node_of("occupant") == "n1"
+
+
+def test_a_running_gang_is_evicted_whole_or_not_at_all():
+    cluster = Cluster(preemption=True)
+    cluster.node("n0")
+    cluster.node("n1")
+    cluster.pod("g-0", cpu="3", node="n0", priority=1, gang="g", min_available=2)
+    cluster.pod("g-1", cpu="3", node="n1", priority=1, gang="g", min_available=2)
+    cluster.pod("solo", cpu="1", node="n0", priority=1)
+    cluster.pod("high", cpu="2", priority=100)
+    cluster.run()
+    decision = cluster.last("high")
+    # one node's room needs a gang member, so the whole gang goes: never one member alone
+    assert sorted(victim_names(decision)) == ["g-0", "g-1"]
+
+
+def test_a_gang_with_any_member_too_important_is_not_a_victim():
+    cluster = Cluster(preemption=True)
+    cluster.node("n0")
+    cluster.node("n1")
+    cluster.pod("g-0", cpu="4", node="n0", priority=1, gang="g", min_available=2)
+    cluster.pod("g-1", cpu="4", node="n1", priority=100, gang="g", min_available=2)
+    cluster.pod("high", cpu="2", priority=100)
+    cluster.run()
+    decision = cluster.last("high")
+    assert decision.victims == []
+    assert cluster.node_of("g-0") == "n0"
 
 
 def test_daemonset_pods_are_victims_when_allowed():
