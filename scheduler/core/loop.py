@@ -39,7 +39,6 @@ class SchedulingLoop:
         engine.extra_filters.append(NominatedRoom(self.nominations))
         self.cleared_nominations: List[Pod] = []  # pods whose nominatedNodeName must be cleared
         self.pending: Dict[str, Pod] = {}  # our pods waiting for a node (queued or in flight)
-        self.listeners: List[Callable[[str, Pod], None]] = []  # (event kind, pod), e.g. nomination cleanup
 
     # ------------------------------------------------------------ events in
     def is_ours(self, pod: Pod) -> bool:
@@ -79,15 +78,13 @@ class SchedulingLoop:
                 self.gangs.refresh(gang)
         if removed is not None:
             self.queue.move_all_to_active()  # freed room may help parked pods
-            self._notify("removed", removed)
 
     def node_changed(self, node: Node) -> None:
         self.state.upsert_node(node)
         self.queue.move_all_to_active()
 
     def node_deleted(self, name: str) -> None:
-        for pod in self.state.remove_node(name):
-            self._notify("removed", pod)
+        self.state.remove_node(name)
 
     def assumption_failed(self, pod: Pod, retry: bool) -> None:
         """Binding did not happen: drop the assumption; requeue when the pod is still ours and pending."""
@@ -109,7 +106,6 @@ class SchedulingLoop:
             self._renominate(displaced.pod)
         if pod.gang_name and self.gangs is not None:
             self.gangs.refresh(pod.gang_name)
-        self._notify("placed", pod)
 
     def _renominate(self, pod: Pod) -> None:
         self.cleared_nominations.append(pod)
@@ -125,10 +121,6 @@ class SchedulingLoop:
         for nomination in self.nominations.stale(self.state, now, self.nomination_timeout):
             log.info("nomination of %s on %s expired; re-planning", nomination.pod.key, nomination.node)
             self._renominate(nomination.pod)
-
-    def _notify(self, kind: str, pod: Pod) -> None:
-        for listener in self.listeners:
-            listener(kind, pod)
 
     # ------------------------------------------------------------ one cycle
     def cycle(self) -> Optional[List[Decision]]:

@@ -208,6 +208,7 @@ class Simulator:
 
     def _gang_actions(self) -> None:
         """Roll back gangs stuck below their minimum, and record gang warnings."""
+        self.loop.cleared_nominations.clear()  # the simulator keeps no nominatedNodeName to patch
         gangs = self.loop.gangs
         if gangs is None:
             return
