@@ -111,7 +111,6 @@ class Diagnosis:
     total_nodes: int
     reasons: Counter = field(default_factory=Counter)
     resolvable_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    rejected_by: Dict[int, str] = field(default_factory=dict)
 
     @property
     def status(self) -> str:
