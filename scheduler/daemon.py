@@ -293,6 +293,9 @@ class Daemon:
             self.actuator.clear_nomination(pod)
         self.loop.cleared_nominations.clear()
         self._gang_actions()
+        for pod, reason, message in self.loop.notices:
+            self.actuator.event(pod, WARNING, reason, "Scheduling", message)
+        self.loop.notices.clear()
         counts = self.loop.queue.counts
         for name in ("active", "backoff", "unschedulable"):
             self.metrics.pending_pods.labels(queue=name).set(counts.get(name, 0))
@@ -302,7 +305,7 @@ class Daemon:
                 self.metrics.gangs.labels(state=state).set(states.get(state, 0))
 
     def _gang_actions(self) -> None:
-        """Evict the members of gangs rolled back after their timeout; post gang warnings."""
+        """Evict the members of gangs rolled back after their timeout."""
         gangs = self.loop.gangs
         if gangs is None:
             return
@@ -313,9 +316,7 @@ class Daemon:
                 self.actuator.event(member, WARNING, "GangTimeout", "Scheduling",
                                     f"gang {name} stayed below its minimum past its timeout; evicting its placed members")
         gangs.rollbacks.clear()
-        for pod, reason, message in gangs.notices:
-            self.actuator.event(pod, WARNING, reason, "Scheduling", message)
-        gangs.notices.clear()
+
 
     def run_cycle(self) -> bool:
         """One scheduling attempt; False when nothing was ready."""

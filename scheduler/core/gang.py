@@ -142,7 +142,6 @@ class GangScheduler:
         self.registry = GangRegistry(default_timeout)
         self.holding: Optional[Tuple[str, int, float]] = None  # (gang, priority, queued_at) that holds room
         self.rollbacks: List[Tuple[str, List[Pod]]] = []  # gangs whose bound members must be evicted
-        self.notices: List[Tuple[Pod, str, str]] = []  # (pod, reason, message) for Warning Events
         self._last_expiry = float("-inf")
 
     # ------------------------------------------------------------ bookkeeping
@@ -284,7 +283,7 @@ class GangScheduler:
             message = (f"gang {name}: members have different priorities {priorities}; "
                        f"the gang is queued at the highest, {priorities[-1]}")
             for pod in pending:
-                self.notices.append((pod, "GangPriorityMismatch", message))
+                self.loop.notices.append((pod, "GangPriorityMismatch", message))
 
     # ------------------------------------------------------------ holding room against starvation
     def _hold_room(self, unit: Unit, pending: List[Pod], placements: List[Tuple[Pod, str]]) -> None:

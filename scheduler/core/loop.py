@@ -8,7 +8,7 @@ to the outside world: `cycle()` returns Decisions and the caller acts on them
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Callable, Dict, List, Optional
+from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Tuple
 
 from scheduler.core.cache import ClusterState
 from scheduler.core.engine import Decision, Engine
@@ -38,6 +38,7 @@ class SchedulingLoop:
         self._last_nomination_check = float("-inf")
         engine.extra_filters.append(NominatedRoom(self.nominations))
         self.cleared_nominations: List[Pod] = []  # pods whose nominatedNodeName must be cleared
+        self.notices: List[Tuple[Pod, str, str]] = []  # (pod, reason, message): Warning Events to post
         self.pending: Dict[str, Pod] = {}  # our pods waiting for a node (queued or in flight)
 
     # ------------------------------------------------------------ events in
@@ -119,7 +120,11 @@ class SchedulingLoop:
             return
         self._last_nomination_check = now
         for nomination in self.nominations.stale(self.state, now, self.nomination_timeout):
-            log.info("nomination of %s on %s expired; re-planning", nomination.pod.key, nomination.node)
+            gone = self.state.node(nomination.node) is None
+            why = f"node {nomination.node} is gone" if gone else \
+                f"room on {nomination.node} did not free up within {self.nomination_timeout:g}s"
+            log.info("nomination of %s expired (%s); re-planning", nomination.pod.key, why)
+            self.notices.append((nomination.pod, "NominationExpired", f"nomination expired: {why}; re-planning"))
             self._renominate(nomination.pod)
 
     # ------------------------------------------------------------ one cycle

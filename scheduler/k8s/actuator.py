@@ -82,6 +82,10 @@ class Actuator:
         """Nominate the preemptor first (status patch), then evict its victims, as kube-scheduler does."""
         def run() -> None:
             self._unschedulable(pod, message, node)
+            if self.may_act():
+                names = ", ".join(v.key for v in victims)
+                self.recorder.record(pod, NORMAL, "Preempting", "Preempting",
+                                     f"Nominated to {node}; evicting {len(victims)} lower-priority pod(s): {names}")
             for victim in victims:
                 self.evict(victim, pod, node)
 

@@ -207,20 +207,19 @@ class Simulator:
                 self.apply(decision)
 
     def _gang_actions(self) -> None:
-        """Roll back gangs stuck below their minimum, and record gang warnings."""
+        """Roll back gangs stuck below their minimum, and record warnings on the pods."""
         self.loop.cleared_nominations.clear()  # the simulator keeps no nominatedNodeName to patch
         gangs = self.loop.gangs
-        if gangs is None:
-            return
-        for name, members in gangs.rollbacks:
+        for name, members in gangs.rollbacks if gangs is not None else ():
             for member in members:
                 self._evict(member.key, f"gang {name} timeout", self.raw[member.key]["spec"].get("nodeName", ""))
-        gangs.rollbacks.clear()
-        for pod, _reason, message in gangs.notices:
+        if gangs is not None:
+            gangs.rollbacks.clear()
+        for pod, _reason, message in self.loop.notices:
             record = self.records.get(pod.key)
             if record is not None and message not in record.warnings:
                 record.warnings.append(message)
-        gangs.notices.clear()
+        self.loop.notices.clear()
 
     def _next_time(self, until: Optional[float]) -> Optional[float]:
         candidates = []

@@ -271,7 +271,7 @@ def test_gangs_and_single_pods_are_ordered_by_priority_then_fifo():
             order.append(unit)
     assert order == ["mixed", "urgent", "early-single", "g", "late-single", "unimportant"]
     assert all(d.node is not None for d in decisions)
-    reasons = {reason for _pod, reason, _message in cluster.loop.gangs.notices}
+    reasons = {reason for _pod, reason, _message in cluster.loop.notices}
     assert reasons == {"GangPriorityMismatch"}
 
 
