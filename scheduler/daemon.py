@@ -242,7 +242,9 @@ class Daemon:
     def _load(self, reading: Any) -> None:
         self.metrics.load_metrics_up.set(1 if reading.up else 0)
         if reading.up:
-            self.loop.state.set_utilisation(reading.values)
+            from scheduler.metrics.prometheus_source import on_clock
+
+            self.loop.state.set_utilisation(on_clock(reading.values, self.clock))
             self.metrics.load_nodes_unknown.set(len(reading.missing))
             self.loop.queue.move_all_to_active()
 

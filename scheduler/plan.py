@@ -63,6 +63,23 @@ def utilisation_rows(loop: SchedulingLoop, config: Config) -> List[Dict[str, Any
     return rows
 
 
+def eviction_effect(loop: SchedulingLoop, pod: Pod, node: str, victims: List[Pod]) -> Dict[str, Any]:
+    """Estimated utilisation of `node` now, and after evicting the victims and placing the pod."""
+    state = loop.state
+    row = state.row_of[node]
+    out: Dict[str, Any] = {}
+    for i, resource in enumerate(("cpu", "memory")):
+        measured = float(state.util[i, row])
+        if np.isnan(measured):
+            out[resource] = {"now": None, "after": None}
+            continue
+        inverse = float(state.inv_allocatable[state.column[resource], row])
+        now = measured + float(state.since_sample[i, row]) * inverse
+        change = pod.requests.get(resource, 0) - sum(v.requests.get(resource, 0) for v in victims)
+        out[resource] = {"now": round(now, 4), "after": round(now + change * inverse, 4)}
+    return out
+
+
 def plan(loop: SchedulingLoop, config: Config, gang_size: int = 1) -> Dict[str, Any]:
     if gang_size < 1:
         from scheduler.cli import UsageError
@@ -90,6 +107,8 @@ def plan(loop: SchedulingLoop, config: Config, gang_size: int = 1) -> Dict[str, 
             "node": decision.nominated_node,
             "victims": [{"pod": v.key, "priority": v.priority} for v in decision.victims],
         }
+        if "LoadAware" in [f.name for f in loop.engine.profile.filters]:
+            answer["preemption"]["utilisation"] = eviction_effect(loop, pod, decision.nominated_node, decision.victims)
     if gang_size > 1:
         answer["gang"] = gang_what_if(loop, config, gang_size)
     if "LoadAware" in [f.name for f in loop.engine.profile.filters]:
@@ -134,6 +153,10 @@ def render_text(answer: Dict[str, Any]) -> str:
         pre = answer["preemption"]
         lines.append(f"  preemption would nominate {pre['node']} and evict {len(pre['victims'])} pod(s):")
         lines += [f"    - {v['pod']} (priority {v['priority']})" for v in pre["victims"]]
+        for resource, change in pre.get("utilisation", {}).items():
+            if change["now"] is not None:
+                lines.append(f"    {resource} utilisation of {pre['node']}: {change['now']:.0%} now, "
+                             f"{change['after']:.0%} after the evictions and this pod")
     gang = answer.get("gang")
     if gang:
         verdict = "fits" if gang["fits"] else f"does NOT fit (only {gang['fit']} of {gang['size']})"

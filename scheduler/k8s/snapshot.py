@@ -19,7 +19,7 @@ def loop_from_cluster(config: Config, api: KubeApi = None) -> SchedulingLoop:  #
 
     set_quantity_parser(parse_quantity)
     api = api or KubeApi.from_kubeconfig(config.kubeconfig)
-    loop = build_loop(config, time.monotonic)
+    loop = build_loop(config, time.monotonic, load_enabled=bool(config.prometheus_url))
     defaults = defaults_from(config)
     for obj in api.list(WATCHED["nodes"][0]).get("items") or []:
         try:
@@ -41,4 +41,22 @@ def loop_from_cluster(config: Config, api: KubeApi = None) -> SchedulingLoop:  #
                 loop.preemptor.pdbs[pdb.key] = pdb
         except (ApiError, ModelError) as exc:
             log.warning("PodDisruptionBudgets not read (%s); victims may include protected pods", exc)
+    if config.prometheus_url:
+        _read_load(loop, config)
     return loop
+
+
+def _read_load(loop: SchedulingLoop, config: Config) -> None:
+    """One Prometheus reading, so `plan` shows utilisation against alpha (nothing is retried)."""
+    from scheduler.metrics.prometheus_source import PrometheusLoadSource, on_clock
+
+    kwargs = {"window": config.metrics_window}
+    if config.cpu_query:
+        kwargs["cpu_query"] = config.cpu_query
+    if config.memory_query:
+        kwargs["memory_query"] = config.memory_query
+    reading = PrometheusLoadSource(config.prometheus_url, **kwargs).fetch(list(loop.state.live_nodes()))
+    if not reading.up:
+        log.warning("load metrics unavailable (%s); planning on requests alone", reading.error)
+        return
+    loop.state.set_utilisation(on_clock(reading.values, time.monotonic))

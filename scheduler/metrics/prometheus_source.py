@@ -25,7 +25,8 @@ import logging
 import math
 import re
 import threading
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from scheduler.core.model import Node, NodeUtilisation
@@ -54,6 +55,13 @@ class LoadReading:
 def fresh(util: NodeUtilisation, now: float, max_age: float) -> bool:
     """True when `util` was sampled at most `max_age` seconds before `now`."""
     return now - util.sampled_at <= max_age
+
+
+def on_clock(values: Mapping[str, NodeUtilisation], clock: Callable[[], float],
+             wall: Callable[[], float] = time.time) -> Dict[str, NodeUtilisation]:
+    """Re-express Prometheus' wall-clock sample times on the scheduler's clock (usually monotonic)."""
+    offset = clock() - wall()
+    return {name: replace(util, sampled_at=util.sampled_at + offset) for name, util in values.items()}
 
 
 def instance_host(instance: str) -> str:
