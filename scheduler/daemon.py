@@ -241,12 +241,16 @@ class Daemon:
 
     def _load(self, reading: Any) -> None:
         self.metrics.load_metrics_up.set(1 if reading.up else 0)
-        if reading.up:
-            from scheduler.metrics.prometheus_source import on_clock
+        if not reading.up:
+            if self.loop.state.load_available:  # outage begins: schedule on requests alone until it ends
+                self.loop.state.load_outage()
+                self.loop.queue.move_all_to_active()
+            return
+        from scheduler.metrics.prometheus_source import on_clock
 
-            self.loop.state.set_utilisation(on_clock(reading.values, self.clock))
-            self.metrics.load_nodes_unknown.set(len(reading.missing))
-            self.loop.queue.move_all_to_active()
+        self.loop.state.set_utilisation(on_clock(reading.values, self.clock))
+        self.metrics.load_nodes_unknown.set(len(reading.missing))
+        self.loop.queue.move_all_to_active()
 
     def _outcome(self, outcome: Outcome) -> None:
         pod = outcome.pod

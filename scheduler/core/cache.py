@@ -62,6 +62,7 @@ class ClusterState:
         self._awaiting_of: Dict[str, str] = {}
         # called with a row whenever its measured or estimated load inputs change
         self.load_listeners: List[Callable[[int], None]] = []
+        self.load_available = True  # False during a load-source outage: no node is judged by load
         self.node_generation = 0  # bumps when any static node property changes
         self.generation = 0  # bumps on every change (used by callers to detect "cluster changed")
 
@@ -288,8 +289,17 @@ class ClusterState:
         return [] if row is None else [placed.pod for placed in self.pods_on[row].values()]
 
     # ------------------------------------------------------------ load
+    def load_outage(self) -> None:
+        """The load source is unreachable: forget every sample; placement goes on requests alone."""
+        self.load_available = False
+        self.util[:] = NAN
+        self.generation += 1
+        for row in range(self.size):
+            self._load_changed(row)
+
     def set_utilisation(self, values: Dict[str, NodeUtilisation]) -> None:
         """Record fresh samples; placements counted since an older sample are reset."""
+        self.load_available = True
         for name, util in values.items():
             row = self.row_of.get(name)
             if row is None:

@@ -227,7 +227,7 @@ class Preemptor:
         for i, resource in enumerate((CPU, MEMORY)):
             util = state.util[i, row]
             if np.isnan(util) or now - state.util_time[row] > load.max_age:  # type: ignore[attr-defined]
-                if load.on_missing == "deny":  # type: ignore[attr-defined]
+                if load.on_missing == "deny" and state.load_available:  # type: ignore[attr-defined]
                     return False
                 continue
             extra = state.since_sample[i, row] + pod.requests.get(resource, 0) - freed.get(resource, 0)

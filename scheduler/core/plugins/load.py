@@ -73,6 +73,13 @@ class LoadView:
                     self._update_row(row, now)
         self._dirty.clear()
 
+    def _missing_value(self) -> float:
+        """Headroom of a node without fresh data: unlimited (allow, or the source is down) or none (deny)."""
+        state = self.state
+        if self.on_missing == "allow" or (state is not None and not state.load_available):
+            return np.inf
+        return -np.inf
+
     def _rebuild(self, now: float) -> None:
         state = self.state
         assert state is not None
@@ -83,8 +90,7 @@ class LoadView:
         for i, resource in enumerate(RESOURCES):
             alloc = state.allocatable[state.column[resource], :n]
             self.headroom[i] = (self.alpha - util[i]) * alloc
-        missing_value = np.inf if self.on_missing == "allow" else -np.inf
-        self.headroom[:, ~self.known] = missing_value
+        self.headroom[:, ~self.known] = self._missing_value()
         with np.errstate(invalid="ignore"):
             self.score = np.where(self.known, (1.0 - np.clip(np.fmax(util[0], util[1]), 0.0, 1.0)) * 100.0, UNKNOWN_SCORE)
         fresh_times = state.util_time[:n][self.known]
@@ -120,7 +126,7 @@ class LoadView:
             self.score[row] = (1.0 - min(max(busiest, 0.0), 1.0)) * 100.0
             self._next_expiry = min(self._next_expiry, sampled + self.max_age)
         else:
-            self.headroom[:, row] = np.inf if self.on_missing == "allow" else -np.inf
+            self.headroom[:, row] = self._missing_value()
             self.score[row] = UNKNOWN_SCORE
         cpu_room, memory_room = float(self.headroom[0, row]), float(self.headroom[1, row])
         for (cpu, memory), mask in self._masks.items():

@@ -236,8 +236,6 @@ def test_prometheus_outage_keeps_scheduling_and_recovers(
     assert not cluster.node_of("after-big")
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="bug: Daemon._load ignores up=False readings, so the last utilisation keeps "
-                   "filtering (until metrics_max_age) instead of scheduling on requests alone")
 def test_prometheus_outage_places_on_requests_alone(
         prometheus: PrometheusServer, cluster: Cluster, start_daemon: Callable[..., RunningDaemon],
         wait_until: Callable[..., Any], caplog: pytest.LogCaptureFixture) -> None:

@@ -186,3 +186,22 @@ def test_failed_binding_gives_its_estimate_back():
     cluster.clock.advance(15)
     cluster.run()
     assert cluster.node_of(keys[3]) == "n1"
+
+
+@pytest.mark.parametrize("on_missing", ["allow", "deny"])
+def test_during_a_load_source_outage_placement_uses_requests_alone(on_missing):
+    cluster = Cluster(load=True, alpha=0.8, on_missing_metrics=on_missing)
+    cluster.node("n1", cpu="10", memory="10Gi")
+    cluster.set_util({"n1": (0.95, 0.5)})  # overloaded by the last reading
+    blocked = cluster.pod("blocked", cpu="1", memory="100Mi")
+    cluster.run()
+    assert cluster.node_of(blocked.key) is None
+    cluster.loop.state.load_outage()  # Prometheus went away: neither the old reading nor `deny` applies
+    cluster.loop.queue.move_all_to_active()
+    cluster.clock.advance(20)
+    cluster.run()
+    assert cluster.node_of(blocked.key) == "n1"
+    cluster.set_util({"n1": (0.95, 0.5)})  # it is back, and so is the filter
+    later = cluster.pod("later", cpu="1", memory="100Mi")
+    cluster.run()
+    assert cluster.node_of(later.key) is None
