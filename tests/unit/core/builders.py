@@ -11,25 +11,14 @@ from typing import Any, Dict, List, Optional
 from scheduler.config import load_config
 from scheduler.core.engine import Decision
 from scheduler.core.model import (
-    MIN_AVAILABLE_ANNOTATION, MIRROR_ANNOTATION, POD_GROUP_LABEL, PRIORITY_ANNOTATION, NodeUtilisation, Pod,
+    MIN_AVAILABLE_ANNOTATION, POD_GROUP_LABEL, PRIORITY_ANNOTATION, NodeUtilisation, Pod,
     parse_node, parse_pdb, parse_pod,
 )
 from scheduler.stack import build_loop, defaults_from
 
+from ..helpers import FakeClock as Clock
+
 SCHEDULER = "preemptive-scheduler"
-
-
-class Clock:
-    """A fake clock: a mutable float."""
-
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def node_obj(name: str, cpu: str = "4", memory: str = "16Gi", pods: str = "110", labels: Optional[Dict[str, str]] = None,

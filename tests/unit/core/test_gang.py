@@ -1,14 +1,9 @@
 """Gang scheduling: all-or-nothing placement, waiting, PodGroups, timeouts, competition, preemption, starvation, order."""
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from typing import List
 
-import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from builders import Cluster  # noqa: E402
+from .builders import Cluster
 
 
 def nodes(cluster: Cluster, count: int, cpu: str = "4") -> None:

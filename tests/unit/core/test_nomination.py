@@ -1,11 +1,8 @@
 """Nominated room: kept for the preemptor against equal/lower priority pods, yielded to higher ones, expired when stale."""
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from builders import Cluster, victim_names  # noqa: E402
+from .builders import Cluster, victim_names
 
 
 def preempted_cluster(**flags) -> Cluster:

@@ -1,13 +1,9 @@
 """Preemption: who may preempt, which nodes are candidates, which victims, which node wins."""
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from builders import Cluster, victim_names  # noqa: E402
+from .builders import Cluster, victim_names
 
 
 def full_node(cluster: Cluster, node: str = "n1", victim_priority: int = 1, **node_kwargs) -> None:

@@ -1,13 +1,9 @@
 """LoadAware: u + r/A <= alpha per resource, estimates since the last sample, stale/missing metrics, preemption."""
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from builders import Cluster, victim_names  # noqa: E402
+from ..builders import Cluster, victim_names
 
 
 def one_node(alpha: float = 0.8, cpu_util=0.1, mem_util=0.1, **flags) -> Cluster:
