@@ -177,3 +177,27 @@ class PrometheusServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+STEP = 15.0
+CPUS = 2
+GIB = float(1 << 30)
+
+
+def node_series(instance: str, cpu: float, memory: float, start: float, end: float) -> List[Series]:
+    """node-exporter-like series: idle cpu counters per cpu, MemAvailable and MemTotal gauges."""
+    count = int((end - start) // STEP)
+    times = [end - k * STEP for k in range(count, -1, -1)]  # the last sample exactly at `end`
+    out = []
+    for c in range(CPUS):
+        out.append(Series(
+            "node_cpu_seconds_total", {"instance": instance, "job": "node", "cpu": str(c), "mode": "idle"},
+            [(ts, 1000.0 + (ts - start) * (1.0 - cpu)) for ts in times], type="counter"))
+        out.append(Series(  # a busy mode, which the default query ignores
+            "node_cpu_seconds_total", {"instance": instance, "job": "node", "cpu": str(c), "mode": "user"},
+            [(ts, 50.0 + (ts - start) * cpu) for ts in times], type="counter"))
+    out.append(Series("node_memory_MemTotal_bytes", {"instance": instance, "job": "node"},
+                      [(ts, 8 * GIB) for ts in times]))
+    out.append(Series("node_memory_MemAvailable_bytes", {"instance": instance, "job": "node"},
+                      [(ts, 8 * GIB * (1.0 - memory)) for ts in times]))
+    return out

@@ -5,7 +5,6 @@ import logging
 import time
 from typing import Any, Callable, List
 
-import pytest
 
 SCHEDULER = "preemptive-scheduler"
 Cluster = RunningDaemon = Any  # fixtures from tests/integration/conftest.py

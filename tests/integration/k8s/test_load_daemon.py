@@ -24,7 +24,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/integration: the helper module
 
-from prometheus_server import PrometheusServer, Series, backfill, openmetrics, require_prometheus  # noqa: E402
+from prometheus_server import PrometheusServer, backfill, node_series, openmetrics, require_prometheus  # noqa: E402
 
 from scheduler.testing import make_node  # noqa: E402
 
@@ -32,9 +32,6 @@ pytestmark = pytest.mark.prometheus
 
 Cluster = RunningDaemon = Any  # fixtures from tests/integration/conftest.py
 
-STEP = 15.0
-CPUS = 2
-GIB = float(1 << 30)
 REFRESH = 0.5
 ALPHA = 0.8
 THRESHOLD_MSG = "would exceed cpu utilisation threshold 0.8"
@@ -47,23 +44,6 @@ NODES: Dict[str, tuple] = {
     "idle": ("10.1.0.2", "2", "8Gi"),
     "stale": ("10.1.0.3", "8", "32Gi"),
 }
-
-
-def node_series(instance: str, cpu: float, memory: float, start: float, end: float) -> List[Series]:
-    """node-exporter-like series: idle/user cpu counters per cpu, MemAvailable and MemTotal gauges."""
-    count = int((end - start) // STEP)
-    times = [end - k * STEP for k in range(count, -1, -1)]  # the last sample exactly at `end`
-    out: List[Series] = []
-    for c in range(CPUS):
-        out.append(Series("node_cpu_seconds_total", {"instance": instance, "job": "node", "cpu": str(c), "mode": "idle"},
-                          [(ts, 1000.0 + (ts - start) * (1.0 - cpu)) for ts in times], type="counter"))
-        out.append(Series("node_cpu_seconds_total", {"instance": instance, "job": "node", "cpu": str(c), "mode": "user"},
-                          [(ts, 50.0 + (ts - start) * cpu) for ts in times], type="counter"))
-    out.append(Series("node_memory_MemTotal_bytes", {"instance": instance, "job": "node"},
-                      [(ts, 8 * GIB) for ts in times]))
-    out.append(Series("node_memory_MemAvailable_bytes", {"instance": instance, "job": "node"},
-                      [(ts, 8 * GIB * (1.0 - memory)) for ts in times]))
-    return out
 
 
 @pytest.fixture(scope="module")

@@ -11,16 +11,13 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/integration: the helper module
 
-from prometheus_server import PrometheusServer, Series, backfill, openmetrics, require_prometheus  # noqa: E402
+from prometheus_server import PrometheusServer, backfill, node_series, openmetrics, require_prometheus  # noqa: E402
 
 from scheduler.core.model import Node  # noqa: E402
 from scheduler.metrics.prometheus_source import LoadReading, LoadRefresher, PrometheusLoadSource, fresh  # noqa: E402
 
 pytestmark = pytest.mark.prometheus
 
-STEP = 15.0
-CPUS = 2
-GIB = float(1 << 30)
 TOLERANCE = 0.02
 
 NODES = [
@@ -30,25 +27,6 @@ NODES = [
     Node(name="node-d", allocatable={}, addresses=("fd00::4",)),                   # IPv6 instance
     Node(name="node-e", allocatable={}, addresses=("10.0.0.5",)),                  # no series at all
 ]
-
-
-def node_series(instance: str, cpu: float, memory: float, start: float, end: float) -> List[Series]:
-    """node-exporter-like series: idle cpu counters per cpu, MemAvailable and MemTotal gauges."""
-    count = int((end - start) // STEP)
-    times = [end - k * STEP for k in range(count, -1, -1)]  # the last sample exactly at `end`
-    out = []
-    for c in range(CPUS):
-        out.append(Series(
-            "node_cpu_seconds_total", {"instance": instance, "job": "node", "cpu": str(c), "mode": "idle"},
-            [(ts, 1000.0 + (ts - start) * (1.0 - cpu)) for ts in times], type="counter"))
-        out.append(Series(  # a busy mode, which the default query ignores
-            "node_cpu_seconds_total", {"instance": instance, "job": "node", "cpu": str(c), "mode": "user"},
-            [(ts, 50.0 + (ts - start) * cpu) for ts in times], type="counter"))
-    out.append(Series("node_memory_MemTotal_bytes", {"instance": instance, "job": "node"},
-                      [(ts, 8 * GIB) for ts in times]))
-    out.append(Series("node_memory_MemAvailable_bytes", {"instance": instance, "job": "node"},
-                      [(ts, 8 * GIB * (1.0 - memory)) for ts in times]))
-    return out
 
 
 @pytest.fixture(scope="module")
