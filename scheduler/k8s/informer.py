@@ -94,6 +94,7 @@ class Reflector:
                 self.resource_version = str(version)
             if kind in ("ADDED", "MODIFIED", "DELETED"):
                 self.sink(self.resource, kind, obj)
+        self.last_contact = time.monotonic()  # a stream that ran to its timeout is a healthy watch
         self.on_restart(self.resource, "timeout")  # the server closed the stream: watch again from our version
 
     def _watch_error(self, status: Dict[str, Any]) -> None:
