@@ -25,7 +25,7 @@ from scheduler.config import Config
 from scheduler.core.engine import Decision
 from scheduler.core.gang import INVALID, ROLLED_BACK, RUNNING, SCHEDULED, WAITING
 from scheduler.core.loop import SchedulingLoop
-from scheduler.core.model import ModelError, Pod, parse_node, parse_pdb, parse_pod, set_quantity_parser
+from scheduler.core.model import ModelError, Pod, parse_node, parse_pdb, parse_pod
 from scheduler.k8s.actuator import Actuator, Outcome
 from scheduler.k8s.api import WATCHED, ApiError, KubeApi
 from scheduler.k8s.events import WARNING, EventRecorder
@@ -45,9 +45,6 @@ WATCH_STALE_AFTER = 600.0  # healthz fails when a watch has been silent (no even
 class Daemon:
     def __init__(self, config: Config, api: KubeApi, metrics: Optional[SchedulerMetrics] = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        from kubernetes.utils import parse_quantity
-
-        set_quantity_parser(parse_quantity)
         self.config = config
         self.api = api
         self.clock = clock

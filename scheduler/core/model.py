@@ -31,17 +31,12 @@ class ModelError(ValueError):
     """A pod or node whose JSON cannot be turned into core types."""
 
 
-def _default_quantity_parser(value: Any) -> Decimal:
-    """Fallback used only where no adapter injected `parse_quantity` (tests of pure code)."""
-    try:
-        from kubernetes.utils import parse_quantity  # noqa: WPS433 - optional at the edge
-    except ImportError:  # pragma: no cover - kubernetes is a hard dependency
-        return Decimal(str(value))
-    return parse_quantity(value)
+def _no_quantity_parser(value: Any) -> Decimal:
+    raise RuntimeError("no quantity parser installed (scheduler.stack installs kubernetes.utils.parse_quantity)")
 
 
 QuantityParser = Callable[[Any], Decimal]
-_quantity_parser: QuantityParser = _default_quantity_parser
+_quantity_parser: QuantityParser = _no_quantity_parser
 
 
 def set_quantity_parser(parser: QuantityParser) -> None:

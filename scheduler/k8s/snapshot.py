@@ -6,7 +6,7 @@ import time
 
 from scheduler.config import Config
 from scheduler.core.loop import SchedulingLoop
-from scheduler.core.model import ModelError, parse_node, parse_pdb, parse_pod, set_quantity_parser
+from scheduler.core.model import ModelError, parse_node, parse_pdb, parse_pod
 from scheduler.k8s.api import WATCHED, ApiError, KubeApi
 from scheduler.stack import build_loop, defaults_from
 
@@ -15,9 +15,6 @@ log = logging.getLogger(__name__)
 
 def loop_from_cluster(config: Config, api: KubeApi = None) -> SchedulingLoop:  # type: ignore[assignment]
     """List nodes, pods and PodDisruptionBudgets; nothing is written to the cluster."""
-    from kubernetes.utils import parse_quantity
-
-    set_quantity_parser(parse_quantity)
     api = api or KubeApi.from_kubeconfig(config.kubeconfig)
     loop = build_loop(config, time.monotonic, load_enabled=bool(config.prometheus_url))
     defaults = defaults_from(config)
