@@ -12,7 +12,9 @@ the simulator exercises exactly the parsing the daemon uses.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from importlib import resources
 from typing import Any, Dict, List, Mapping, Optional
 
 import yaml
@@ -206,20 +208,34 @@ def parse_scenario(data: Any, scheduler_name: str, name: str = "scenario") -> Sc
     return Scenario(str(data.get("name", name)), nodes, pods, until)
 
 
-def load_scenario(path: Optional[str], scheduler_name: str) -> Scenario:
-    """Load a scenario file, or the bundled default when path is None."""
-    if path is None:
-        from importlib import resources
+def bundled_scenarios() -> List[str]:
+    """Names of the scenarios shipped with the package (`simulate NAME`)."""
+    folder = resources.files("scheduler.sim").joinpath("scenarios")
+    return sorted(entry.name[:-5] for entry in folder.iterdir() if entry.name.endswith(".yaml"))
 
-        text = resources.files("scheduler.sim").joinpath("scenarios", DEFAULT_SCENARIO).read_text(encoding="utf-8")
+
+def _bundled_text(filename: str) -> str:
+    return resources.files("scheduler.sim").joinpath("scenarios", filename).read_text(encoding="utf-8")
+
+
+def load_scenario(path: Optional[str], scheduler_name: str) -> Scenario:
+    """Load a scenario file, a bundled scenario by name (`gangs`), or the bundled default when path is None."""
+    if path is None:
+        text = _bundled_text(DEFAULT_SCENARIO)
         source = f"bundled {DEFAULT_SCENARIO}"
     else:
-        try:
-            with open(path, encoding="utf-8") as handle:
-                text = handle.read()
-        except OSError as exc:
-            raise ScenarioError(f"{path}: cannot read ({exc.strerror})") from None
-        source = path
+        bundled = bundled_scenarios()
+        if not os.path.exists(path) and path in bundled:
+            text = _bundled_text(f"{path}.yaml")
+            source = f"bundled {path}.yaml"
+        else:
+            try:
+                with open(path, encoding="utf-8") as handle:
+                    text = handle.read()
+            except OSError as exc:
+                known = ", ".join(sorted(bundled))
+                raise ScenarioError(f"{path}: cannot read ({exc.strerror}); bundled scenarios: {known}") from None
+            source = path
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

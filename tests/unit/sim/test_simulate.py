@@ -146,3 +146,17 @@ pods: [{name: p, cpu: 1, memory: 1Gi, nodeSelector: {zone: 1}}]
 """)
     _, report = simulate_json(capsys, path)
     assert by_name(report)["p"]["node"] == "n"
+
+
+def test_bundled_scenarios_run_by_name(capsys):
+    from scheduler.cli import main
+
+    assert main(["simulate", "gangs", "--json"]) == 0
+    gangs = {g["name"]: g for g in json.loads(capsys.readouterr().out)["gangs"]}
+    assert gangs["default/partial"]["state"] == "Waiting"
+    assert gangs["default/train"]["scheduled"] == 4
+    assert main(["simulate", "load", "--json"]) == 0
+    pods = json.loads(capsys.readouterr().out)["pods"]
+    assert all(p["node"] != "busy" for p in pods)
+    assert main(["simulate", "no-such-scenario"]) == 2
+    assert "bundled scenarios: default, gangs, load" in capsys.readouterr().err
