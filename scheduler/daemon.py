@@ -259,11 +259,11 @@ class Daemon:
                 self.loop.assumption_failed(current, retry=outcome.retry and pod.key in self.known["pods"])
             return
         if outcome.kind == "evict" and not outcome.ok:
-            # the victim stays (PDB said no, or an error): it counts as a victim candidate again and
-            # the preemptor re-plans on its next attempt instead of evicting more elsewhere blindly
-            self.loop.state.evicting.discard(pod.key)
-            if pod.key in self.loop.state.placed:
-                self.loop.state.refresh_evictability()
+            # the victim stays (PDB said no, or an error): the preemptor re-plans on its next attempt
+            # instead of evicting more elsewhere blindly; a PDB-refused victim sits out a cool-down
+            self.loop.state.unmark_evicting(pod.key)
+            if outcome.status == 429 and self.loop.preemptor is not None:
+                self.loop.preemptor.eviction_refused(pod.key)
             if outcome.preemptor is not None:
                 self.loop.nominations.pop(outcome.preemptor.key)
 

@@ -274,6 +274,14 @@ class ClusterState:
             self._bucket(placed, -1)
             self.generation += 1
 
+    def unmark_evicting(self, key: str) -> None:
+        """Our eviction did not happen (a PDB said no, or an error): the pod is a candidate again."""
+        self.evicting.discard(key)
+        placed = self.placed.get(key)
+        if placed is not None and not placed.evictable:
+            self._bucket(placed, +1)
+            self.generation += 1
+
     def refresh_evictability(self) -> None:
         """Recompute the priority buckets (after the evictability rule changed)."""
         self.by_priority = {}

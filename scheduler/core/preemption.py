@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 PRIORITY_OFFSET = 1 << 31  # kube sums priority + MaxInt32 + 1 so negative priorities still add up
 EXACT_CANDIDATES = 16
+REFUSED_COOL_DOWN = 60.0  # seconds a victim whose eviction a PDB refused is left out of plans
 
 
 @dataclass(order=True)
@@ -76,12 +77,27 @@ class Preemptor:
         self.clock = clock
         self.pdbs: Dict[str, DisruptionBudget] = {}
         self.nominations = nominations
+        self.refused: Dict[str, float] = {}  # victim key -> until when the API refused its eviction (PDB)
         self.state.is_evictable = lambda pod: may_be_victim(pod, policy)
         self.state.refresh_evictability()
         engine.post_filter = self.post_filter
 
     def clear(self, pod_key: str) -> Optional[Nomination]:
         return self.nominations.pop(pod_key)
+
+    def eviction_refused(self, victim_key: str, cool_down: float = REFUSED_COOL_DOWN) -> None:
+        """The API refused this eviction (429: a PodDisruptionBudget). Do not pick it again for a while,
+        so re-planning looks elsewhere instead of asking for the same refused eviction in a loop."""
+        self.refused[victim_key] = self.clock() + cool_down
+
+    def _refused(self, pod: Pod) -> bool:
+        until = self.refused.get(pod.key)
+        if until is None:
+            return False
+        if self.clock() >= until:
+            del self.refused[pod.key]
+            return False
+        return True
 
     def _terminating_victims(self, nomination: Nomination) -> int:
         row = self.state.row_of.get(nomination.node)
@@ -244,7 +260,7 @@ class Preemptor:
             members = [p.pod for p in self.state.placed.values() if p.pod.gang_name == name]
             eligible = all(
                 m.priority <= threshold and not m.deleting and m.key not in self.state.evicting and not m.mirror
-                and (m.owner_kind != "DaemonSet" or self.policy.preempt_daemonset_pods)
+                and (m.owner_kind != "DaemonSet" or self.policy.preempt_daemonset_pods) and not self._refused(m)
                 for m in members
             )
             if members and eligible:
@@ -259,7 +275,8 @@ class Preemptor:
         """
         state = self.state
         threshold = pod.priority - self.policy.min_gap
-        units = [[p.pod] for p in state.pods_on[row].values() if p.evictable and p.pod.priority <= threshold]
+        units = [[p.pod] for p in state.pods_on[row].values()
+                 if p.evictable and p.pod.priority <= threshold and not (self.refused and self._refused(p.pod))]
         if with_gangs:
             units += self._gang_units(row, threshold)
         if not units:

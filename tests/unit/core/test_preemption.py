@@ -343,3 +343,39 @@ def test_max_victims_moves_preemption_to_a_node_needing_fewer_victims():
     decision = cluster.last("high")
     assert decision.nominated_node == "n1"
     assert sorted(v.name for v in decision.victims) == ["b0", "b1"]
+
+
+def test_a_victim_whose_eviction_a_pdb_refused_sits_out_a_cool_down():
+    cluster = Cluster(preemption=True)
+    cluster.node("n1")
+    cluster.node("n2")
+    cluster.pod("cheap", cpu="4", node="n1", priority=1)
+    cluster.pod("dearer", cpu="4", node="n2", priority=5)
+    cluster.pod("high", cpu="2", priority=100)
+    cluster.run()
+    assert victim_names(cluster.last("high")) == ["cheap"]
+    # the API answered 429 for "cheap": the daemon hands it back and reports the refusal
+    cluster.loop.state.unmark_evicting("default/cheap")
+    cluster.loop.nominations.pop("default/high")
+    cluster.loop.preemptor.eviction_refused("default/cheap")
+    cluster.clock.advance(15)
+    cluster.run()
+    assert victim_names(cluster.last("high")) == ["dearer"]  # re-planned elsewhere, not the same refusal again
+
+
+def test_a_refused_victim_is_eligible_again_after_the_cool_down():
+    cluster = Cluster(preemption=True)
+    cluster.node("n1")
+    cluster.pod("only", cpu="4", node="n1", priority=1)
+    cluster.pod("high", cpu="2", priority=100)
+    cluster.run()
+    cluster.loop.state.unmark_evicting("default/only")
+    cluster.loop.nominations.pop("default/high")
+    cluster.loop.preemptor.eviction_refused("default/only", cool_down=30)
+    cluster.clock.advance(11)
+    cluster.run()
+    assert cluster.last("high").victims == []
+    cluster.clock.advance(40)
+    cluster.loop.queue.move_all_to_active()
+    cluster.run()
+    assert victim_names(cluster.last("high")) == ["only"]
