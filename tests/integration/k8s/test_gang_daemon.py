@@ -49,10 +49,10 @@ def _has_note(cluster: Cluster, names: List[str], reason: str, *fragments: str) 
 def test_gang_that_fits_is_bound_whole_once(cluster: Cluster, start_daemon: Callable[..., RunningDaemon],
                                             wait_until: Callable[..., Any]) -> None:
     cluster.add_nodes(2, cpu="2")
-    handle = start_daemon(cluster)
     members = [f"fit-{i}" for i in range(4)]
-    for name in members:
+    for name in members:  # all present before the scheduler looks, so no "waiting for members" events
         gang_pod(cluster, name, "fit", 4)
+    handle = start_daemon(cluster)
     wait_until(lambda: _all_bound(cluster, members), 10, message="the whole gang bound")
     wait_until(lambda: all(cluster.events_for(n, "Scheduled") for n in members), 10, message="Scheduled events")
     time.sleep(0.5)  # a chance to bind twice
