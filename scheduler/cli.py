@@ -7,7 +7,6 @@ input prints one line naming the value and what was expected, exit code 2.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any, Dict, List, Optional
 
@@ -110,8 +109,3 @@ def main(argv: Optional[List[str]] = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
-
-
-def print_json(data: Any) -> None:
-    print(json.dumps(data, indent=2))
-

@@ -7,7 +7,6 @@ start-up; a bad one raises ConfigError naming the value and what was expected
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 from dataclasses import dataclass
@@ -83,9 +82,6 @@ class Config:
     def cpu_millis(self) -> int:
         return int(round(self.cpu * 1000))
 
-    @property
-    def score_weights(self) -> Dict[str, float]:
-        return dict(self.scores)
 
 
 # ------------------------------------------------------------------ parsers
@@ -239,7 +235,6 @@ OPTIONS: Tuple[Option, ...] = (
     Option("log-format", parse_choice("text", "json"), "log line format", scope="all"),
 )
 BY_ATTR: Dict[str, Option] = {o.attr: o for o in OPTIONS}
-BOOLEAN_OPTIONS = {o.attr for o in OPTIONS if o.parse is parse_bool}
 
 
 def _apply(values: Dict[str, Any], raw: Mapping[str, Any], source: str) -> None:
@@ -291,13 +286,6 @@ def load_config(flags: Mapping[str, Any], config_file: str = "", env: Optional[M
     if config.backoff_initial > config.backoff_max:
         raise ConfigError(f"--backoff-initial {config.backoff_initial}: expected <= --backoff-max {config.backoff_max}")
     return config
-
-
-def config_as_dict(config: Config) -> Dict[str, Any]:
-    out = dataclasses.asdict(config)
-    out["scores"] = dict(config.scores)
-    out["filters"] = list(config.filters)
-    return out
 
 
 def known_keys() -> List[str]:

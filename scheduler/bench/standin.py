@@ -24,9 +24,6 @@ from scheduler.bench.runner import peak_rss_mb, register
 from scheduler.config import Config
 from scheduler.k8s.api import KubeApi
 
-START_TIMEOUT = 30.0
-
-
 def start_standin(nodes: int, kubeconfig: str) -> subprocess.Popen:
     proc = subprocess.Popen(
         [sys.executable, "-m", "scheduler.testing.apiserver", "--port", "0", "--kubeconfig-out", kubeconfig,

@@ -50,7 +50,6 @@ class ScorePlugin:
     """Ranks feasible nodes: a vector of 0..100 over the given rows (higher is better)."""
 
     name = ""
-    default_weight = 1
 
     def score(self, pod: Pod, state: ClusterState, rows: np.ndarray) -> Optional[np.ndarray]:
         """None means "every node scores the same" (the plugin has nothing to say)."""

@@ -50,8 +50,6 @@ class EventRecorder:
         self.clock = clock
         self._series: Dict[Tuple[str, str, str], _Series] = {}
         self._lock = threading.Lock()
-        self.posted = 0
-        self.folded = 0
 
     def body(self, pod: Pod, event_type: str, reason: str, action: str, note: str) -> Dict[str, Any]:
         return {
@@ -89,12 +87,8 @@ class EventRecorder:
                 with self._lock:
                     self._series[key] = _Series(name, pod.namespace, 1, now, now)
                     self._prune(now)
-                self.posted += 1
             elif due:
                 self.api.patch_event(namespace, name, {"series": {"count": count, "lastObservedTime": micro_time()}})
-                self.posted += 1
-            else:
-                self.folded += 1
         except ApiError as exc:
             log.warning("could not post %s event for %s: %s", reason, pod.key, exc)
 

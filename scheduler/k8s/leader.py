@@ -15,22 +15,12 @@ import socket
 import threading
 import time
 import uuid
-from datetime import datetime
 from typing import Any, Callable, Dict, Optional
 
 from scheduler.k8s.api import ApiError, KubeApi
 from scheduler.k8s.events import micro_time
 
 log = logging.getLogger(__name__)
-
-
-def parse_micro_time(value: Optional[str]) -> float:
-    if not value:
-        return 0.0
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return 0.0
 
 
 def default_identity() -> str:

@@ -43,7 +43,6 @@ class PreferredAffinity(ScorePlugin):
     """Sum of the weights of matching preferred terms, scaled so the best node gets 100."""
 
     name = "NodeAffinity"
-    default_weight = 2
 
     def __init__(self) -> None:
         self._cache = MaskCache()

@@ -53,7 +53,6 @@ class TaintPreference(ScorePlugin):
     """Fewer untolerated PreferNoSchedule taints score higher (kube's TaintToleration score)."""
 
     name = "TaintToleration"
-    default_weight = 3
 
     def __init__(self) -> None:
         self._cache = MaskCache()
