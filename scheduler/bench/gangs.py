@@ -7,11 +7,10 @@ Target: >= 2000 gang pods/s at 5000 nodes.
 from __future__ import annotations
 
 import argparse
-import time
 from typing import Any, Dict
 
 from scheduler.bench import workloads
-from scheduler.bench.runner import drain, latency_figures, new_cluster, peak_rss_mb, register
+from scheduler.bench.runner import latency_figures, new_cluster, peak_rss_mb, queue_and_drain, register
 from scheduler.config import Config
 from scheduler.core.model import parse_pod
 from scheduler.stack import defaults_from
@@ -25,15 +24,11 @@ def gang_scheduling(args: argparse.Namespace, config: Config) -> Dict[str, Any]:
                                 created=float(g)), defaults)
         for g in range(args.gangs) for m in range(args.gang_size)
     ]
-    start = time.perf_counter()
-    for pod in pods:
-        loop.pod_changed(pod)
-    durations = drain(loop)
-    elapsed = time.perf_counter() - start
-    placed = sum(1 for pod in pods if pod.key in loop.state.placed)
+    elapsed, durations, placed = queue_and_drain(loop, pods)
     gangs = loop.gangs.registry.gangs if loop.gangs is not None else {}
-    complete = sum(1 for g in gangs.values() if sum(1 for k in g.members if k in loop.state.placed) >= args.gang_size)
-    partial = sum(1 for g in gangs.values() if 0 < sum(1 for k in g.members if k in loop.state.placed) < args.gang_size)
+    per_gang = [sum(1 for key in g.members if key in loop.state.placed) for g in gangs.values()]
+    complete = sum(1 for n in per_gang if n >= args.gang_size)
+    partial = sum(1 for n in per_gang if 0 < n < args.gang_size)
     return {
         "workload": "GangScheduling",
         "target": "sim",

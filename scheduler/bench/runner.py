@@ -10,14 +10,14 @@ import json
 import resource
 import sys
 import time
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, Dict, List, Tuple
 
 import numpy as np
 
 from scheduler.bench import workloads
 from scheduler.config import Config
 from scheduler.core.loop import SchedulingLoop
-from scheduler.core.model import NodeUtilisation, parse_node, parse_pod
+from scheduler.core.model import NodeUtilisation, Pod, parse_node, parse_pod
 from scheduler.stack import build_loop, defaults_from
 
 
@@ -70,6 +70,16 @@ def drain(loop: SchedulingLoop, on_decision: Callable[[Any], None] = lambda d: N
             on_decision(decision)
 
 
+def queue_and_drain(loop: SchedulingLoop, pods: List[Pod]) -> Tuple[float, List[float], int]:
+    """Queue the pods, run cycles until nothing is ready: (seconds, cycle durations, pods placed)."""
+    start = time.perf_counter()
+    for pod in pods:
+        loop.pod_changed(pod)
+    durations = drain(loop)
+    elapsed = time.perf_counter() - start
+    return elapsed, durations, sum(1 for pod in pods if pod.key in loop.state.placed)
+
+
 def measure_basic(args: argparse.Namespace, config: Config, load: bool = False) -> Dict[str, Any]:
     """kube's SchedulingBasic: 32-core/128Gi nodes, initial pods, then the measured small pods."""
     initial = args.initial_pods if args.initial_pods is not None else 1000
@@ -79,12 +89,7 @@ def measure_basic(args: argparse.Namespace, config: Config, load: bool = False) 
     parse_start = time.perf_counter()
     pods = [parse_pod(workloads.pod(f"pod-{i}", config.scheduler_name), defaults) for i in range(args.pods)]
     parse_seconds = time.perf_counter() - parse_start
-    start = time.perf_counter()
-    for pod in pods:
-        loop.pod_changed(pod)
-    durations = drain(loop)
-    elapsed = time.perf_counter() - start
-    scheduled = sum(1 for pod in pods if pod.key in loop.state.placed)
+    elapsed, durations, scheduled = queue_and_drain(loop, pods)
     return {
         "initial_pods": initial,
         "scheduled": scheduled,
