@@ -32,7 +32,7 @@ from scheduler.k8s.events import WARNING, EventRecorder
 from scheduler.k8s.informer import RESYNC, Reflector
 from scheduler.k8s.leader import LeaderElector
 from scheduler.metrics.exporter import HealthServer, SchedulerMetrics
-from scheduler.stack import build_loop, defaults_from
+from scheduler.stack import build_loop, defaults_from, load_source_from
 
 log = logging.getLogger(__name__)
 
@@ -100,14 +100,9 @@ class Daemon:
             self.health = HealthServer(self.metrics, self.healthz, self.readyz, self.config.metrics_port).start()
 
     def _start_load_refresher(self) -> None:
-        from scheduler.metrics.prometheus_source import LoadRefresher, PrometheusLoadSource
+        from scheduler.metrics.prometheus_source import LoadRefresher
 
-        kwargs: Dict[str, Any] = {"window": self.config.metrics_window}
-        if self.config.cpu_query:
-            kwargs["cpu_query"] = self.config.cpu_query
-        if self.config.memory_query:
-            kwargs["memory_query"] = self.config.memory_query
-        source = PrometheusLoadSource(self.config.prometheus_url, **kwargs)
+        source = load_source_from(self.config)
         nodes = lambda: list(self.loop.state.live_nodes())  # noqa: E731 - read-only snapshot of the list
         self.refresher = LoadRefresher(source, nodes, lambda reading: self.inbox.put(("load", reading)),
                                        interval=self.config.metrics_refresh)

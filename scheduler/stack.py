@@ -5,7 +5,7 @@ one policy (flags or config file) means the same behaviour everywhere.
 """
 from __future__ import annotations
 
-from typing import Callable, Dict
+from typing import Any, Callable, Dict
 
 from kubernetes.utils import parse_quantity
 
@@ -42,6 +42,18 @@ def profile_from(config: Config, clock: Callable[[], float], load_enabled: bool)
     score_factories = {"LoadAware": lambda: LoadScore(view)}
     profile.scores = build_profile([], weights, score_factories).scores
     return profile
+
+
+def load_source_from(config: Config) -> Any:
+    """The Prometheus source the config describes (the daemon and `plan --kubeconfig` share it)."""
+    from scheduler.metrics.prometheus_source import PrometheusLoadSource
+
+    kwargs: Dict[str, Any] = {"window": config.metrics_window}
+    if config.cpu_query:
+        kwargs["cpu_query"] = config.cpu_query
+    if config.memory_query:
+        kwargs["memory_query"] = config.memory_query
+    return PrometheusLoadSource(config.prometheus_url, **kwargs)
 
 
 def build_loop(config: Config, clock: Callable[[], float], load_enabled: bool = False) -> SchedulingLoop:

@@ -8,7 +8,7 @@ from scheduler.config import Config
 from scheduler.core.loop import SchedulingLoop
 from scheduler.core.model import ModelError, parse_node, parse_pdb, parse_pod
 from scheduler.k8s.api import WATCHED, ApiError, KubeApi
-from scheduler.stack import build_loop, defaults_from
+from scheduler.stack import build_loop, defaults_from, load_source_from
 
 log = logging.getLogger(__name__)
 
@@ -45,14 +45,9 @@ def loop_from_cluster(config: Config, api: KubeApi = None) -> SchedulingLoop:  #
 
 def _read_load(loop: SchedulingLoop, config: Config) -> None:
     """One Prometheus reading, so `plan` shows utilisation against alpha (nothing is retried)."""
-    from scheduler.metrics.prometheus_source import PrometheusLoadSource, on_clock
+    from scheduler.metrics.prometheus_source import on_clock
 
-    kwargs = {"window": config.metrics_window}
-    if config.cpu_query:
-        kwargs["cpu_query"] = config.cpu_query
-    if config.memory_query:
-        kwargs["memory_query"] = config.memory_query
-    reading = PrometheusLoadSource(config.prometheus_url, **kwargs).fetch(list(loop.state.live_nodes()))
+    reading = load_source_from(config).fetch(list(loop.state.live_nodes()))
     if not reading.up:
         log.warning("load metrics unavailable (%s); planning on requests alone", reading.error)
         return
