@@ -14,6 +14,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 import yaml
 
+import scheduler.quantity  # noqa: F401  (installs the quantity parser into the core)
 from scheduler.core.model import ModelError, parse_amount
 
 

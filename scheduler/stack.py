@@ -7,23 +7,20 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict
 
-from kubernetes.utils import parse_quantity
-
+import scheduler.quantity  # noqa: F401  (installs the quantity parser into the core)
 from scheduler.config import Config
 from scheduler.core.cache import ClusterState
 from scheduler.core.engine import Engine
 from scheduler.core.framework import Profile, build_profile
 from scheduler.core.gang import GangScheduler
 from scheduler.core.loop import SchedulingLoop
-from scheduler.core.model import Defaults, set_quantity_parser
+from scheduler.core.model import Defaults
 from scheduler.core.plugins.load import LoadAware, LoadScore, LoadView
 from scheduler.core.preemption import PreemptionPolicy, Preemptor
 from scheduler.core.queue import SchedulingQueue
 
 LOAD_PLUGIN = "LoadAware"
 
-# The core stays free of `kubernetes`; quantities are parsed the way kubectl and the API do.
-set_quantity_parser(parse_quantity)
 
 
 def defaults_from(config: Config) -> Defaults:

@@ -32,7 +32,7 @@ class ModelError(ValueError):
 
 
 def _no_quantity_parser(value: Any) -> Decimal:
-    raise RuntimeError("no quantity parser installed (scheduler.stack installs kubernetes.utils.parse_quantity)")
+    raise RuntimeError("no quantity parser installed (importing scheduler.quantity installs kubernetes.utils.parse_quantity)")
 
 
 QuantityParser = Callable[[Any], Decimal]

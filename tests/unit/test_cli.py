@@ -100,3 +100,15 @@ def test_missing_subcommand_is_a_usage_error(capsys):
 def test_non_finite_cpu_exits_2_instead_of_crashing(capsys, captured, value):
     assert cli.main(["simulate", "--cpu", value]) == 2
     assert f"--cpu '{value}'" in capsys.readouterr().err
+
+
+def test_quantity_flags_work_in_a_fresh_process():
+    """`--mem 2Gi` is parsed before anything else of the engine is imported."""
+    import json
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "scheduler", "simulate", "--mem", "2Gi", "--cpu", "500m", "--json"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["summary"]["pods"] > 0
