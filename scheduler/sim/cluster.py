@@ -12,7 +12,7 @@ import heapq
 import itertools
 import random
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from scheduler.config import Config
 from scheduler.core.engine import Decision
@@ -85,7 +85,6 @@ class Simulator:
         self.sim_pods: Dict[str, SimPod] = {}
         self.records: Dict[str, PodRecord] = {}
         self.evictions: List[Eviction] = []
-        self.decision_hooks: List[Callable[[Decision], None]] = []
 
     def clock(self) -> float:
         return self.now
@@ -162,8 +161,6 @@ class Simulator:
         """Act on a decision as the daemon would: bind, evict, nominate, or record why not."""
         pod = decision.pod
         record = self.records.get(pod.key)
-        for hook in self.decision_hooks:
-            hook(decision)
         for victim in decision.victims:
             self._evict(victim.key, pod.key, self.raw[victim.key]["spec"].get("nodeName") or "")
         if decision.node is not None:
