@@ -15,6 +15,14 @@ import numpy as np
 from scheduler.core.model import BASE_RESOURCES, Node, NodeUtilisation, Pod
 
 NAN = float("nan")
+INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
+
+
+def _add_saturating(array: np.ndarray, col: int, row: int, delta: int) -> int:
+    """array[col, row] += delta, pinned to the int64 range instead of overflowing (hostile quantities)."""
+    value = min(INT64_MAX, max(INT64_MIN, int(array[col, row]) + delta))
+    array[col, row] = value
+    return value
 
 
 @dataclass
@@ -25,6 +33,7 @@ class PlacedPod:
     row: int
     assumed: bool
     assumed_at: float = 0.0
+    bound: bool = False  # the API accepted our binding (the watch has not shown it yet): never expires
     evictable: bool = False  # counted in ClusterState.by_priority
     sample_time: float = 0.0  # the node's utilisation sample time when this pod was placed
 
@@ -104,8 +113,11 @@ class ClusterState:
             self.by_priority[prio] = _resized(array, rows)
 
     # ------------------------------------------------------------ nodes
-    def upsert_node(self, node: Node) -> int:
-        """Add a node or replace its properties; pods on it are kept."""
+    def upsert_node(self, node: Node) -> List[Pod]:
+        """Add a node or replace its properties; pods on it are kept.
+
+        Returns the bound pods that were waiting for this node (listed before it) and are
+        now accounted on it, so the caller treats them like any other placement."""
         row = self.row_of.get(node.name)
         if row is None:
             if self._free_rows:
@@ -135,10 +147,11 @@ class ClusterState:
         self._load_changed(row)
         self.node_generation += 1
         self.generation += 1
-        for pod in list(self.awaiting_node.pop(node.name, {}).values()):
+        arrived = list(self.awaiting_node.pop(node.name, {}).values())
+        for pod in arrived:
             self._awaiting_of.pop(pod.key, None)
             self.place(pod, node.name)
-        return row
+        return arrived
 
     def remove_node(self, name: str) -> List[Pod]:
         """Drop a node; returns the pods that were placed on it (now orphaned)."""
@@ -236,15 +249,16 @@ class ClusterState:
             self._ensure_column(name)  # may replace the arrays: index after it
         for name, amount in pod.requests.items():
             col = self.column[name]
-            self.requested[col, row] += sign * amount
-            self.free_[col, row] -= sign * amount
+            requested = _add_saturating(self.requested, col, row, sign * amount)
+            self.free_[col, row] = min(INT64_MAX, max(INT64_MIN, int(self.allocatable[col, row]) - requested))
         if sign > 0:
             self._estimate(row, pod, +1)
 
     def _estimate(self, row: int, pod: Pod, sign: int) -> None:
         """Requests of pods placed since the node's last utilisation sample (their usage is not measured yet)."""
         for i, resource in enumerate(("cpu", "memory")):
-            self.since_sample[i, row] = max(0, self.since_sample[i, row] + sign * pod.requests.get(resource, 0))
+            if _add_saturating(self.since_sample, i, row, sign * pod.requests.get(resource, 0)) < 0:
+                self.since_sample[i, row] = 0
         self._load_changed(row)
 
     def _load_changed(self, row: int) -> None:
@@ -264,7 +278,7 @@ class ClusterState:
         if bucket is None:
             bucket = self.by_priority[pod.priority] = np.zeros_like(self.requested)
         for name, amount in pod.requests.items():
-            bucket[self.column[name], placed.row] += sign * amount
+            _add_saturating(bucket, self.column[name], placed.row, sign * amount)
 
     def mark_evicting(self, key: str) -> None:
         """Our own eviction is under way: the pod is no longer a candidate victim."""
@@ -290,7 +304,17 @@ class ClusterState:
             self._bucket(placed, +1)
 
     def expired_assumptions(self, now: float, ttl: float) -> List[str]:
-        return [key for key, placed in self.placed.items() if placed.assumed and now - placed.assumed_at > ttl]
+        """Assumed pods with no answer from the API for `ttl` seconds (a binding the API accepted never expires)."""
+        return [key for key, placed in self.placed.items()
+                if placed.assumed and not placed.bound and now - placed.assumed_at > ttl]
+
+    def mark_bound(self, key: str) -> bool:
+        """The API accepted our binding; the watch will confirm it.  False when no assumption is held."""
+        placed = self.placed.get(key)
+        if placed is None or not placed.assumed:
+            return False
+        placed.bound = True
+        return True
 
     def pods_on_node(self, name: str) -> List[Pod]:
         row = self.row_of.get(name)

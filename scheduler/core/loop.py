@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Tuple
 from scheduler.core.cache import ClusterState
 from scheduler.core.engine import Decision, Engine
 from scheduler.core.model import Node, Pod
-from scheduler.core.nomination import NominatedRoom, Nominations
+from scheduler.core.nomination import NominatedRoom, Nomination, Nominations
 from scheduler.core.queue import SchedulingQueue, Unit
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -21,6 +21,14 @@ if TYPE_CHECKING:  # pragma: no cover
     from scheduler.core.preemption import Preemptor
 
 log = logging.getLogger(__name__)
+
+
+class CycleError(RuntimeError):
+    """A scheduling attempt failed with an unexpected error; its unit is back in the queue with backoff."""
+
+    def __init__(self, unit_key: str) -> None:
+        super().__init__(f"scheduling {unit_key} failed unexpectedly; retrying it after a backoff")
+        self.unit_key = unit_key
 
 
 class SchedulingLoop:
@@ -40,6 +48,8 @@ class SchedulingLoop:
         self.cleared_nominations: List[Pod] = []  # pods whose nominatedNodeName must be cleared
         self.notices: List[Tuple[Pod, str, str]] = []  # (pod, reason, message): Warning Events to post
         self.pending: Dict[str, Pod] = {}  # our pods waiting for a node (queued or in flight)
+        self.assumed_view: Dict[str, Pod] = {}  # latest object of pods we assumed but the API has not shown bound
+        self.bind_failures: Dict[str, int] = {}  # consecutive failed bindings per pod (drives their backoff)
 
     # ------------------------------------------------------------ events in
     def is_ours(self, pod: Pod) -> bool:
@@ -53,22 +63,44 @@ class SchedulingLoop:
         if pod.gang_name and self.gangs is not None:
             self.gangs.registry.track(pod)
         if pod.node_name:
-            self.pending.pop(pod.key, None)
-            self.queue.delete(pod.key)
-            self.state.place(pod, pod.node_name, assumed=False)
-            self.note_placed(pod, pod.node_name)
+            self._bound(pod)
             return
         placed = self.state.placed.get(pod.key)
         if placed is not None and placed.assumed:
-            return  # our own decision, not yet visible in the API: keep the assumption
+            if not pod.deleting:
+                self.assumed_view[pod.key] = pod  # our own decision, not yet visible in the API: keep it
+                return
+            self._drop_assumption(pod.key)  # deleted while we were binding it: nothing to bind
+            return
         if placed is not None:
             self.state.forget(pod.key)
         if self.is_ours(pod) and not pod.deleting:
+            if pod.key not in self.pending and pod.key not in self.queue:
+                self._recover_nomination(pod)
             self.pending[pod.key] = pod
             self.queue.add(pod)
 
+    def _bound(self, pod: Pod) -> None:
+        """The API shows the pod on a node: that is where it is, whatever we assumed."""
+        self.pending.pop(pod.key, None)
+        self.assumed_view.pop(pod.key, None)
+        self.bind_failures.pop(pod.key, None)
+        self.queue.delete(pod.key)
+        self.state.place(pod, pod.node_name, assumed=False)
+        if pod.nominated_node and self.is_ours(pod) and self.nominations.get(pod.key) is None:
+            self.cleared_nominations.append(pod)  # e.g. left over from before a restart or failover
+        self.note_placed(pod, pod.node_name)
+
+    def _recover_nomination(self, pod: Pod) -> None:
+        """First sight of a pod the API shows nominated (we restarted, or took over as leader):
+        hold its room again, so victims still terminating there are not chosen a second time."""
+        if pod.nominated_node and self.nominations.get(pod.key) is None:
+            self.nominations.add(Nomination(pod, pod.nominated_node, self.clock()))
+
     def pod_deleted(self, key: str, succeeded: bool = False) -> None:
         self.pending.pop(key, None)
+        self.assumed_view.pop(key, None)
+        self.bind_failures.pop(key, None)
         self.queue.delete(key)
         removed = self.state.forget(key)
         self.nominations.pop(key)
@@ -81,22 +113,62 @@ class SchedulingLoop:
             self.queue.move_all_to_active()  # freed room may help parked pods
 
     def node_changed(self, node: Node) -> None:
-        self.state.upsert_node(node)
+        for pod in self.state.upsert_node(node):  # bound pods listed before their node: placed now
+            self.note_placed(pod, node.name)
         self.queue.move_all_to_active()
 
     def node_deleted(self, name: str) -> None:
         self.state.remove_node(name)
 
-    def assumption_failed(self, pod: Pod, retry: bool) -> None:
-        """Binding did not happen: drop the assumption; requeue when the pod is still ours and pending."""
-        placed = self.state.placed.get(pod.key)
-        if placed is not None and placed.assumed:
-            self.state.forget(pod.key)
-            if pod.gang_name and self.gangs is not None:
-                self.gangs.refresh(pod.gang_name)
-        if retry and not pod.node_name:
-            self.pending[pod.key] = pod
-            self.queue.add(pod)
+    # ------------------------------------------------------------ results of our own API calls
+    def bind_succeeded(self, key: str) -> None:
+        """The API accepted the binding: the room stays taken until the watch shows the pod (or its deletion)."""
+        self.state.mark_bound(key)
+
+    def bind_failed(self, key: str, retry_after: float = 0.0) -> Optional[float]:
+        """The binding did not happen.  Decide on the pod as we know it *now*, not as it was at bind time.
+
+        A pod the watch already shows bound, or that is gone or being deleted, needs nothing.
+        Otherwise the assumption is dropped and the pod waits out a per-pod exponential backoff
+        (at least `retry_after`, the server's Retry-After).  Returns that backoff, or None.
+        """
+        placed = self.state.placed.get(key)
+        if placed is not None and not placed.assumed:
+            return None  # the watch (or a reconciling read) already shows it bound
+        pod = self.assumed_view.pop(key, None) or (placed.pod if placed is not None else None) or self.pending.get(key)
+        if placed is not None:
+            self._drop_assumption(key)
+        if pod is None or pod.node_name or pod.deleting or not self.is_ours(pod):
+            return None
+        failures = self.bind_failures.get(key, 0) + 1
+        self.bind_failures[key] = failures
+        backoff = max(retry_after, self.queue.backoff_duration(failures))
+        self.pending[key] = pod
+        self.queue.add(pod, backoff=backoff)
+        return backoff
+
+    def assumption_expired(self, key: str) -> None:
+        """No answer about a binding for too long: give the room back and try the pod again."""
+        self.bind_failed(key)
+
+    def _drop_assumption(self, key: str) -> None:
+        self.assumed_view.pop(key, None)
+        removed = self.state.forget(key)
+        if removed is not None and removed.gang_name and self.gangs is not None:
+            self.gangs.refresh(removed.gang_name)
+
+    def eviction_failed(self, victim_key: str, preemptor: Optional[Pod], refused: bool) -> None:
+        """An eviction did not happen (a PDB said no, or an error): the victim stays, the preemptor re-plans.
+
+        Its nomination ends (and is cleared in the API), so no room is held for a plan that will
+        not complete; a victim a PDB protected sits out a cool-down before it is chosen again."""
+        self.state.unmark_evicting(victim_key)
+        if refused and self.preemptor is not None:
+            self.preemptor.eviction_refused(victim_key)
+        if preemptor is None:
+            return
+        if self.nominations.pop(preemptor.key) is not None:
+            self.cleared_nominations.append(self.pending.get(preemptor.key) or preemptor)
 
     def note_placed(self, pod: Pod, node: str) -> None:
         """A pod now holds room on a node: its own nomination ends; lower ones it displaced are re-planned."""
@@ -129,16 +201,38 @@ class SchedulingLoop:
 
     # ------------------------------------------------------------ one cycle
     def cycle(self) -> Optional[List[Decision]]:
-        """Pop the most important unit and decide for it; None when nothing is ready."""
+        """Pop the most important unit and decide for it; None when nothing is ready.
+
+        An unexpected error while deciding undoes what the attempt assumed, puts the unit back
+        with a backoff and raises CycleError: one bad pod must never stop the others."""
         self.expire_nominations()
         if self.gangs is not None:
             self.gangs.expire()
         unit = self.queue.pop()
         if unit is None:
             return None
-        if unit.is_gang and self.gangs is not None:
-            return self.gangs.schedule(unit)
-        return self._schedule_members(unit)
+        members = list(unit.members.values())
+        started = self.clock()
+        try:
+            if unit.is_gang and self.gangs is not None:
+                return self.gangs.schedule(unit)
+            return self._schedule_members(unit)
+        except Exception as exc:
+            self._abandon(unit, members, started)
+            raise CycleError(unit.key) from exc
+
+    def _abandon(self, unit: Unit, members: List[Pod], started: float) -> None:
+        for pod in members:
+            placed = self.state.placed.get(pod.key)
+            if placed is not None and placed.assumed and not placed.bound and placed.assumed_at >= started:
+                self.state.forget(pod.key)
+        if unit.key in self.queue.units and unit.members:
+            self.queue.requeue_backoff(unit)
+            return
+        for pod in members:
+            if pod.key not in self.state.placed and pod.key not in self.queue:
+                self.pending[pod.key] = pod
+                self.queue.add(pod, backoff=self.queue.backoff_duration(unit.attempts))
 
     def _schedule_members(self, unit: Unit) -> List[Decision]:
         decisions = []

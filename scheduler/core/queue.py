@@ -71,8 +71,11 @@ class SchedulingQueue:
         self.counts = {ACTIVE: 0, BACKOFF: 0, UNSCHEDULABLE: 0, IN_FLIGHT: 0}
 
     # ------------------------------------------------------------ membership
-    def add(self, pod: Pod) -> None:
-        """Add or update a pending pod; a changed priority re-orders it."""
+    def add(self, pod: Pod, backoff: float = 0.0) -> None:
+        """Add or update a pending pod; a changed priority re-orders it.
+
+        With `backoff` > 0 (an API call for it failed) the pod's unit waits at least that
+        long before its next attempt, however it was queued before."""
         key = unit_key_of(pod)
         old_key = self.unit_of.get(pod.key)
         if old_key is not None and old_key != key:
@@ -83,11 +86,16 @@ class SchedulingQueue:
             self.units[key] = unit
             unit.members[pod.key] = pod
             self.unit_of[pod.key] = key
-            self._move(unit, ACTIVE)
+            if backoff > 0:
+                self._delay(unit, backoff)
+            else:
+                self._move(unit, ACTIVE)
             return
         unit.members[pod.key] = pod
         self.unit_of[pod.key] = key
-        if unit.where == IN_FLIGHT:
+        if backoff > 0 and unit.where != IN_FLIGHT:
+            self._delay(unit, backoff)
+        elif unit.where == IN_FLIGHT:
             unit.changed_in_flight = True
         elif unit.where == UNSCHEDULABLE:
             self._move(unit, ACTIVE)  # the pod changed: it may fit now
@@ -190,6 +198,13 @@ class SchedulingQueue:
             self._move(unit, BACKOFF)
         else:
             self._move(unit, ACTIVE)
+
+    def _delay(self, unit: Unit, seconds: float) -> None:
+        ready_at = self.clock() + seconds
+        if unit.where == BACKOFF and unit.ready_at >= ready_at:
+            return
+        unit.ready_at = ready_at
+        self._move(unit, BACKOFF)
 
     def _to_backoff(self, unit: Unit) -> None:
         unit.ready_at = self.clock() + self.backoff_duration(unit.attempts)

@@ -157,13 +157,13 @@ def test_gang_below_its_minimum_after_a_failed_binding_is_rolled_back_after_the_
     assert len(placed(cluster, keys)) == 3
     failed = cluster.state.placed[keys[0]]
     lost_node = cluster.state.nodes[failed.row].name
-    cluster.loop.assumption_failed(failed.pod, retry=True)  # binding of one member failed
+    cluster.loop.bind_failed(failed.pod.key)  # binding of one member failed
     cluster.pod("thief", cpu="3", priority=1000, node=lost_node)  # and its room is taken meanwhile
     cluster.run()
     assert len(placed(cluster, keys)) == 2
     assert cluster.loop.gangs.rollbacks == []  # not yet: within the timeout
     cluster.clock.advance(11)
-    cluster.run()
+    cluster.loop.gangs.expire()
     assert len(cluster.loop.gangs.rollbacks) == 1
     name, members = cluster.loop.gangs.rollbacks[0]
     assert name == "default/x"

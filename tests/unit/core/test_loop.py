@@ -1,0 +1,230 @@
+"""The loop against an impolite API: late and failed binding answers, restarts, broken plugins."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from scheduler.core.framework import FilterPlugin
+from scheduler.core.loop import CycleError
+from scheduler.core.model import parse_pod
+
+from .builders import Cluster, pod_obj, victim_names
+
+
+def _bound_view(cluster: Cluster, key: str, node: str) -> None:
+    """The watch shows our binding (the pod object now has spec.nodeName)."""
+    raw = cluster.raw[key]
+    raw["spec"]["nodeName"] = node
+    raw["status"] = {"phase": "Running"}
+    cluster.loop.pod_changed(parse_pod(raw, cluster.defaults))
+
+
+# ---------------------------------------------------------------- binding answers
+
+
+def test_a_failed_answer_after_the_watch_showed_the_binding_changes_nothing():
+    cluster = Cluster()
+    cluster.node("n1", cpu="2")
+    cluster.node("n2", cpu="2")
+    key = cluster.pod("p", cpu="2").key
+    cluster.run()
+    node = cluster.node_of(key)
+    _bound_view(cluster, key, node)
+
+    assert cluster.loop.bind_failed(key, retry_after=0) is None  # e.g. the answer was lost in an outage
+    assert cluster.node_of(key) == node
+    assert key not in cluster.loop.queue
+    assert cluster.run() == []  # nothing to re-place
+
+
+def test_failed_bindings_back_off_per_pod_and_honour_retry_after():
+    cluster = Cluster(backoff_initial=1, backoff_max=10)
+    cluster.node("n1", cpu="4")
+    key = cluster.pod("p", cpu="1").key
+    backoffs = []
+    for _ in range(5):
+        cluster.run()
+        assert cluster.node_of(key) == "n1"
+        backoffs.append(cluster.loop.bind_failed(key))
+        assert cluster.node_of(key) is None  # the room is given back at once
+        assert cluster.run() == []  # ... but the pod waits out its backoff
+        cluster.clock.advance(backoffs[-1])
+    assert backoffs == [1, 2, 4, 8, 10]
+    cluster.run()
+    assert cluster.loop.bind_failed(key, retry_after=30) == 30
+    cluster.clock.advance(29)
+    assert cluster.run() == []
+    cluster.clock.advance(1)
+    assert [d.node for d in cluster.run()] == ["n1"]
+
+
+def test_a_failed_binding_retries_the_pod_as_the_watch_shows_it_now():
+    cluster = Cluster()
+    cluster.node("n1", cpu="4")
+    key = cluster.pod("p", cpu="1", priority=5).key
+    cluster.run()
+    raw = cluster.raw[key]
+    raw["metadata"]["annotations"]["scheduler.alpha.kubernetes.io/priority"] = "50"  # changed meanwhile
+    cluster.loop.pod_changed(parse_pod(raw, cluster.defaults))
+    assert cluster.node_of(key) == "n1"  # our assumption stands until the API answers
+
+    cluster.loop.bind_failed(key)
+    assert cluster.loop.queue.pod(key).priority == 50
+
+
+def test_a_pod_deleted_while_we_bind_it_is_neither_kept_nor_retried():
+    cluster = Cluster()
+    cluster.node("n1", cpu="4")
+    key = cluster.pod("p", cpu="1").key
+    cluster.run()
+    cluster.terminating(key)
+    assert cluster.node_of(key) is None
+    assert cluster.loop.bind_failed(key) is None
+    assert key not in cluster.loop.queue
+
+
+def test_an_accepted_binding_never_expires_while_unconfirmed():
+    cluster = Cluster()
+    cluster.node("n1", cpu="4")
+    key = cluster.pod("p", cpu="1").key
+    cluster.run()
+    assert cluster.state.expired_assumptions(cluster.clock() + 61, ttl=60) == [key]
+    cluster.loop.bind_succeeded(key)
+    assert cluster.state.expired_assumptions(cluster.clock() + 3600, ttl=60) == []
+    assert cluster.node_of(key) == "n1"
+
+
+# ---------------------------------------------------------------- restart and failover
+
+
+def _nominated(cluster: Cluster, name: str, nominated: str, **kwargs: Any) -> str:
+    raw = pod_obj(name, **kwargs)
+    raw["status"]["nominatedNodeName"] = nominated
+    pod = parse_pod(raw, cluster.defaults)
+    cluster.raw[pod.key] = raw
+    cluster.loop.pod_changed(pod)
+    return pod.key
+
+
+def test_after_a_restart_a_nominated_pod_waits_for_its_terminating_victims():
+    cluster = Cluster(preemption=True)
+    for name in ("n1", "n2"):
+        cluster.node(name, cpu="4")
+    cluster.pod("victim", cpu="3", priority=1, node="n1", deleting=True)  # evicted by our previous run
+    cluster.pod("other", cpu="3", priority=1, node="n2")
+    cluster.pod("filler", cpu="1", priority=1, node="n1")
+    _nominated(cluster, "high", "n1", cpu="3", priority=100)
+
+    cluster.run()
+    decision = cluster.last("high")
+    assert decision.victims == []  # no second set of victims elsewhere
+    assert decision.nominated_node == "n1"
+    assert "waiting" in decision.message
+    cluster.delete("default/victim")
+    cluster.clock.advance(2)
+    cluster.run()
+    assert cluster.node_of("high") == "n1"
+
+
+def test_a_recovered_nomination_holds_its_room_against_lower_priority_pods():
+    cluster = Cluster(preemption=True)
+    cluster.node("n1", cpu="4")
+    cluster.pod("victim", cpu="3", priority=1, node="n1", deleting=True)
+    _nominated(cluster, "high", "n1", cpu="3", priority=100)
+    cluster.run()
+    cluster.delete("default/victim")
+    cluster.pod("sneaky", cpu="3", priority=50)
+    cluster.clock.advance(2)
+    cluster.run()
+    assert cluster.node_of("high") == "n1"
+    assert cluster.node_of("sneaky") is None
+
+
+def test_a_bound_pod_with_a_left_over_nomination_has_it_cleared():
+    cluster = Cluster()
+    cluster.node("n1", cpu="4")
+    _nominated(cluster, "p", "n1", cpu="1", node="n1")
+    assert [p.key for p in cluster.loop.cleared_nominations] == ["default/p"]
+
+
+def test_pods_listed_before_their_node_count_for_their_gang():
+    cluster = Cluster(gang_timeout=10)
+    keys = [cluster.pod(f"g{i}", cpu="1", gang="g", min_available=3, node="late").key for i in range(3)]
+    cluster.node("late", cpu="4")
+    gang = cluster.loop.gangs.registry.gangs["default/g"]
+    assert gang.state == "Running"
+    assert gang.below_min_since is None
+    assert all(cluster.node_of(k) == "late" for k in keys)
+
+
+def test_a_partial_gang_listed_before_its_node_is_rolled_back_after_the_timeout():
+    cluster = Cluster(gang_timeout=10)
+    for i in range(3):
+        cluster.pod(f"g{i}", cpu="1", gang="g", min_available=6, node="late")
+    cluster.node("late", cpu="4")
+    assert cluster.loop.gangs.registry.gangs["default/g"].below_min_since is not None
+    cluster.clock.advance(11)
+    cluster.loop.gangs.expire()
+    assert [name for name, _ in cluster.loop.gangs.rollbacks] == ["default/g"]
+
+
+# ---------------------------------------------------------------- nothing stops the loop
+
+
+class Exploding(FilterPlugin):
+    name = "Exploding"
+
+    def applies(self, pod: Any) -> bool:
+        return pod.name == "bad"
+
+    def filter(self, pod: Any, state: Any) -> np.ndarray:
+        raise RuntimeError("boom")
+
+
+def test_an_unexpected_error_backs_off_that_pod_and_keeps_scheduling_the_rest():
+    cluster = Cluster(backoff_initial=1)
+    cluster.node("n1", cpu="4")
+    cluster.loop.engine.dynamic_filters.append(Exploding())
+    bad = cluster.pod("bad", cpu="1", priority=100).key
+    good = cluster.pod("good", cpu="1").key
+    with pytest.raises(CycleError) as caught:
+        cluster.loop.cycle()
+    assert caught.value.unit_key == bad
+    assert cluster.node_of(bad) is None
+    cluster.run()
+    assert cluster.node_of(good) == "n1"
+    assert bad in cluster.loop.queue
+    assert cluster.loop.queue.next_ready_in() == pytest.approx(1.0)
+
+
+# ---------------------------------------------------------------- preemption the API would refuse
+
+
+def test_no_plan_is_started_when_every_plan_breaks_a_disruption_budget():
+    cluster = Cluster(preemption=True)
+    cluster.node("n1", cpu="2")
+    cluster.pod("db-0", cpu="1", priority=1, node="n1", labels={"app": "db"})
+    cluster.pod("db-1", cpu="1", priority=1, node="n1", labels={"app": "db"})
+    cluster.pdb("db", {"app": "db"}, allowed=0)
+    cluster.pod("high", cpu="2", priority=100)
+    cluster.run()
+    decision = cluster.last("high")
+    assert decision.victims == [] and not decision.nominated_node
+    assert "PodDisruptionBudget" in decision.message
+    assert not cluster.state.evicting
+
+
+def test_victims_covered_by_a_budget_are_evicted_first():
+    cluster = Cluster(preemption=True)
+    cluster.node("n1", cpu="3")
+    cluster.pod("plain", cpu="1", priority=1, node="n1", started=1.0)
+    cluster.pod("db", cpu="1", priority=2, node="n1", labels={"app": "db"})
+    cluster.pod("plain2", cpu="1", priority=1, node="n1", started=2.0)
+    cluster.pdb("db", {"app": "db"}, allowed=1)
+    cluster.pod("high", cpu="3", priority=100)
+    cluster.run()
+    decision = cluster.last("high")
+    assert sorted(victim_names(decision)) == ["db", "plain", "plain2"]
+    assert decision.victims[0].name == "db"
