@@ -316,9 +316,9 @@ class GangScheduler:
                 diagnosis = self.engine.diagnose(pod)
                 candidate = preemptor.best_candidate(pod, diagnosis.resolvable_rows) \
                     or preemptor.best_gang_candidate(pod, diagnosis.resolvable_rows)
-                if candidate is None:
-                    continue
-                node, victims = candidate.node, candidate.victims
+                if candidate is None or candidate.pdb_violations:
+                    continue  # the Eviction API would refuse part of it: never start such a plan
+                node, victims = candidate.node, preemptor.eviction_order(candidate.victims)
                 for victim in victims:
                     held = self.state.placed.get(victim.key)
                     if held is None:

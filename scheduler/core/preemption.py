@@ -122,19 +122,31 @@ class Preemptor:
             return Decision(pod, message=f"{diagnosis.message} preemption: 0/{diagnosis.total_nodes} nodes are "
                             "available: no node can make room by evicting lower-priority pods.",
                             status=diagnosis.status, diagnosis=diagnosis)
-        for victim in candidate.victims:
+        if candidate.pdb_violations:
+            return Decision(pod, message=f"{diagnosis.message} preemption: not attempted: every plan would break a "
+                            f"PodDisruptionBudget (the best, on {candidate.node}, evicts {len(candidate.victims)} "
+                            f"pod(s) of which {candidate.pdb_violations} are protected); evicting nothing, "
+                            "retrying when the cluster changes.", status=diagnosis.status, diagnosis=diagnosis)
+        victims = self.eviction_order(candidate.victims)
+        for victim in victims:
             self.state.mark_evicting(victim.key)
-        self.nominations.add(Nomination(pod, candidate.node, self.clock(), tuple(v.key for v in candidate.victims)))
-        names = ", ".join(v.key for v in candidate.victims)
+        self.nominations.add(Nomination(pod, candidate.node, self.clock(), tuple(v.key for v in victims)))
+        names = ", ".join(v.key for v in victims)
         return Decision(
             pod,
-            message=f"{diagnosis.message} preemption: evicting {len(candidate.victims)} lower-priority pod(s) on "
+            message=f"{diagnosis.message} preemption: evicting {len(victims)} lower-priority pod(s) on "
                     f"{candidate.node}: {names}",
             status=UNSCHEDULABLE,
-            victims=candidate.victims,
+            victims=victims,
             nominated_node=candidate.node,
             diagnosis=diagnosis,
         )
+
+    def eviction_order(self, victims: List[Pod]) -> List[Pod]:
+        """Victims covered by a PodDisruptionBudget first: if the API refuses one (our view of the budget
+        was stale), the plan stops before anything else was evicted for it."""
+        covered = [v for v in victims if any(pdb.covers(v) for pdb in self.pdbs.values())]
+        return covered + [v for v in victims if v not in covered]
 
     def _still_waiting(self, pod: Pod) -> Optional[Decision]:
         """A nominated pod whose victims are still terminating waits rather than preempting again."""
