@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import argparse
 import logging
-from collections import Counter
 import queue as queue_module
+from collections import Counter, deque
 import signal
 import threading
 import time
@@ -24,7 +24,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from scheduler.config import Config
 from scheduler.core.engine import Decision
 from scheduler.core.gang import INVALID, ROLLED_BACK, RUNNING, SCHEDULED, WAITING
-from scheduler.core.loop import SchedulingLoop
+from scheduler.core.loop import CycleError, SchedulingLoop
 from scheduler.core.model import ModelError, Pod, parse_node, parse_pdb, parse_pod
 from scheduler.k8s.actuator import Actuator, Outcome
 from scheduler.k8s.api import WATCHED, ApiError, KubeApi
@@ -40,6 +40,8 @@ GANG_STATES = (WAITING, SCHEDULED, RUNNING, INVALID, ROLLED_BACK)
 ASSUME_TTL = 60.0  # an assumed pod the watch never confirms is dropped after this long
 SHUTDOWN_GRACE = 10.0
 WATCH_STALE_AFTER = 600.0  # healthz fails when a watch has been silent (no events, no bookmarks) this long
+WATCH_FAILING_AFTER = 60.0  # healthz fails when a watch has failed to (re)connect for this long
+ERRORS_PERSIST_AFTER = 60.0  # healthz fails when nothing but internal errors happened for this long
 
 
 class Daemon:
@@ -63,6 +65,10 @@ class Daemon:
         self.refresher: Any = None
         self.health: Optional[HealthServer] = None
         self._last_housekeeping = 0.0
+        self.watch_failing_after = WATCH_FAILING_AFTER
+        self._to_clear: Dict[str, Pod] = {}  # pods whose nominatedNodeName must be cleared (sent while leading)
+        self._errors: "deque[float]" = deque(maxlen=64)  # times of recent internal errors
+        self._last_success = clock()
 
     # ------------------------------------------------------------ wiring
     def _eviction_version(self) -> str:
@@ -114,11 +120,33 @@ class Daemon:
         return all(r.synced.is_set() for r in self.reflectors)
 
     def healthz(self) -> Tuple[bool, str]:
+        now = time.monotonic()
         dead = [r.resource for r in self.reflectors if not r.alive]
-        stale = [r.resource for r in self.reflectors if r.available and self.clock() - r.last_contact > WATCH_STALE_AFTER]
-        if dead or stale:
-            return False, f"watches not alive: {', '.join(dead + stale)}"
+        stale = [r.resource for r in self.reflectors if r.available and now - r.last_contact > WATCH_STALE_AFTER]
+        failing = [r.resource for r in self.reflectors if r.failing_for(now) > self.watch_failing_after]
+        if dead or stale or failing:
+            return False, f"watches not alive: {', '.join(dead + stale + failing)}"
+        if self._errors_persist():
+            return False, f"internal errors persist: {len(self._errors)} recent, nothing succeeded for " \
+                          f"{self.clock() - self._last_success:.0f}s"
         return True, "ok"
+
+    def _errors_persist(self) -> bool:
+        now = self.clock()
+        recent = [t for t in self._errors if now - t <= ERRORS_PERSIST_AFTER]
+        return len(recent) >= 10 and now - self._last_success > ERRORS_PERSIST_AFTER
+
+    def _pods_watch_healthy(self) -> bool:
+        """The pod watch is connected and delivering: what we do not see confirmed is really not there."""
+        now = time.monotonic()
+        pods = [r for r in self.reflectors if r.resource == "pods"]
+        return all(r.synced.is_set() and r.failing_for(now) == 0.0 for r in pods)
+
+    def _internal_error(self, where: str, what: str) -> None:
+        """Last resort: log the traceback, count it, keep running."""
+        log.exception("internal error while %s; continuing with everything else", what)
+        self.metrics.internal_errors.labels(where=where).inc()
+        self._errors.append(self.clock())
 
     def readyz(self) -> Tuple[bool, str]:
         if not self.synced:
@@ -142,6 +170,24 @@ class Daemon:
                 return handled
 
     def _apply(self, source: str, payload: Any) -> None:
+        try:
+            self._dispatch(source, payload)
+            self._last_success = self.clock()
+        except Exception:  # noqa: BLE001 - no object may stop the scheduler
+            self._internal_error("event", f"applying a {source} event")
+            if source == "pods" and payload[0] != RESYNC:
+                self._quarantine_pod(payload[1])
+
+    def _quarantine_pod(self, obj: Any) -> None:
+        """A pod whose event broke the core: forget it and report it, like an unparsable one."""
+        try:
+            key = _key(obj)
+            self.loop.pod_deleted(key)
+            self._bad_pod(key, obj, "internal error while handling this pod (see the scheduler's log)")
+        except Exception:  # noqa: BLE001
+            log.exception("could not quarantine a pod")
+
+    def _dispatch(self, source: str, payload: Any) -> None:
         if source == "outcome":
             self._outcome(payload)
         elif source == "load":
@@ -159,10 +205,17 @@ class Daemon:
         for key in [k for k in self.known[resource] if k not in current]:
             self._object(resource, "DELETED", self.known[resource][key])
         for obj in items:
-            self._object(resource, "MODIFIED", obj)
+            try:
+                self._object(resource, "MODIFIED", obj, relist=True)
+            except Exception:  # noqa: BLE001 - one bad object must not stop the rest of the list
+                self._internal_error("event", f"applying a listed {resource} object")
+                if resource == "pods":
+                    self._quarantine_pod(obj)
 
-    def _object(self, resource: str, kind: str, obj: Dict[str, Any]) -> None:
+    def _object(self, resource: str, kind: str, obj: Dict[str, Any], relist: bool = False) -> None:
         key = _key(obj)
+        if kind != "DELETED" and not relist and _older(obj, self.known[resource].get(key)):
+            return  # e.g. a watch event that lags behind a re-read after a failed binding
         if kind == "DELETED":
             self.known[resource].pop(key, None)
         else:
@@ -247,20 +300,25 @@ class Daemon:
     def _outcome(self, outcome: Outcome) -> None:
         pod = outcome.pod
         if outcome.kind == "bind":
-            result = "scheduled" if outcome.ok else "error"
-            if not outcome.ok:
-                self.metrics.schedule_attempts.labels(result=result).inc()
-                current = self.loop.queue.pod(pod.key) or pod
-                self.loop.assumption_failed(current, retry=outcome.retry and pod.key in self.known["pods"])
+            if outcome.ok:
+                self.loop.bind_succeeded(pod.key)
+                return
+            self.metrics.schedule_attempts.labels(result="error").inc()
+            if outcome.reread:  # the API's answer first: a 409 "already assigned" shows where the pod is
+                current = outcome.current
+                if current is None:
+                    self._object("pods", "DELETED", self.known["pods"].get(pod.key) or _stub(pod))
+                else:
+                    self._object("pods", "MODIFIED", current, relist=True)
+            backoff = self.loop.bind_failed(pod.key, outcome.retry_after)
+            if backoff is not None and outcome.status not in (0, 429) and outcome.status < 500 and self.is_leader():
+                self.actuator.event(self.loop.pending.get(pod.key) or pod, WARNING, "FailedScheduling", "Binding",
+                                    f"binding rejected: {outcome.message}; retrying")
             return
         if outcome.kind == "evict" and not outcome.ok:
             # the victim stays (PDB said no, or an error): the preemptor re-plans on its next attempt
             # instead of evicting more elsewhere blindly; a PDB-refused victim sits out a cool-down
-            self.loop.state.unmark_evicting(pod.key)
-            if outcome.status == 429 and self.loop.preemptor is not None:
-                self.loop.preemptor.eviction_refused(pod.key)
-            if outcome.preemptor is not None:
-                self.loop.nominations.pop(outcome.preemptor.key)
+            self.loop.eviction_failed(pod.key, outcome.preemptor, refused=outcome.status == 429)
 
     # ------------------------------------------------------------ acting
     def act(self, decision: Decision) -> None:
@@ -282,18 +340,19 @@ class Daemon:
         if now - self._last_housekeeping < 1.0:
             return
         self._last_housekeeping = now
-        for key in self.loop.state.expired_assumptions(now, ASSUME_TTL):
-            placed = self.loop.state.placed.get(key)
-            if placed is not None:
-                log.warning("binding of %s was never confirmed; forgetting the assumption", key)
-                self.loop.assumption_failed(placed.pod, retry=key in self.known["pods"])
+        if self._pods_watch_healthy():  # blind, we cannot tell a lost binding from an unseen one: keep the room
+            for key in self.loop.state.expired_assumptions(now, ASSUME_TTL):
+                log.warning("binding of %s was never answered; forgetting the assumption", key)
+                self.loop.assumption_expired(key)
         for pod in self.loop.cleared_nominations:
-            self.actuator.clear_nomination(pod)
+            self._to_clear[pod.key] = pod
         self.loop.cleared_nominations.clear()
-        self._gang_actions()
-        for pod, reason, message in self.loop.notices:
-            self.actuator.event(pod, WARNING, reason, "Scheduling", message)
-        self.loop.notices.clear()
+        if self.is_leader():
+            self._clear_nominations()
+            self._gang_actions()
+            for pod, reason, message in self.loop.notices:
+                self.actuator.event(pod, WARNING, reason, "Scheduling", message)
+            self.loop.notices.clear()
         counts = self.loop.queue.counts
         for name in ("active", "backoff", "unschedulable"):
             self.metrics.pending_pods.labels(queue=name).set(counts.get(name, 0))
@@ -301,6 +360,17 @@ class Daemon:
             states = Counter(g.state for g in self.loop.gangs.registry.gangs.values())
             for state in GANG_STATES:
                 self.metrics.gangs.labels(state=state).set(states.get(state, 0))
+
+    def _clear_nominations(self) -> None:
+        """Clear nominatedNodeName where the API still shows one we no longer hold."""
+        for key, pod in list(self._to_clear.items()):
+            del self._to_clear[key]
+            raw = self.known["pods"].get(key)
+            if raw is None or not (raw.get("status") or {}).get("nominatedNodeName"):
+                continue  # gone, or already cleared
+            if self.loop.nominations.get(key) is not None:
+                continue  # nominated again since
+            self.actuator.clear_nomination(pod)
 
     def _gang_actions(self) -> None:
         """Evict the members of gangs rolled back after their timeout."""
@@ -319,9 +389,17 @@ class Daemon:
     def run_cycle(self) -> bool:
         """One scheduling attempt; False when nothing was ready."""
         start = time.perf_counter()
-        decisions = self.loop.cycle()
+        try:
+            decisions = self.loop.cycle()
+        except CycleError as exc:
+            self._internal_error("cycle", str(exc))
+            return True
+        except Exception:  # noqa: BLE001 - housekeeping inside the cycle failed: keep scheduling
+            self._internal_error("cycle", "running a scheduling cycle")
+            return True
         if decisions is None:
             return False
+        self._last_success = self.clock()
         elapsed = time.perf_counter() - start
         for decision in decisions:
             self.metrics.attempt_duration.labels(result="scheduled" if decision.node else "unschedulable").observe(
@@ -356,6 +434,19 @@ class Daemon:
         for reflector in self.reflectors:
             reflector.join(0.5)
         log.info("stopped")
+
+
+def _older(obj: Dict[str, Any], known: Optional[Dict[str, Any]]) -> bool:
+    """True when `obj` is an older version of `known` (resourceVersions compared when both are integers)."""
+    if known is None:
+        return False
+    new = str((obj.get("metadata") or {}).get("resourceVersion") or "")
+    old = str((known.get("metadata") or {}).get("resourceVersion") or "")
+    return new.isdigit() and old.isdigit() and int(new) < int(old)
+
+
+def _stub(pod: Pod) -> Dict[str, Any]:
+    return {"metadata": {"namespace": pod.namespace, "name": pod.name, "uid": pod.uid}}
 
 
 def _key(obj: Dict[str, Any]) -> str:

@@ -34,3 +34,39 @@ def setup_logging(level: str = "info", fmt: str = "text") -> None:
     # the kubernetes client and urllib3 are chatty at debug level
     for noisy in ("urllib3", "kubernetes"):
         logging.getLogger(noisy).setLevel(max(root.level, logging.WARNING))
+
+
+class RepeatedFailures:
+    """Log a failure that keeps repeating once per doubling of its count, not once per occurrence.
+
+    During an API outage every pending pod fails the same way; the first failure is logged,
+    then the 2nd, 4th, 8th... with the running count, and one line when the operation
+    succeeds again.  Thread-safe (API workers share it).
+    """
+
+    def __init__(self, logger: logging.Logger, level: int = logging.WARNING) -> None:
+        import threading
+
+        self.logger = logger
+        self.level = level
+        self._counts: dict = {}
+        self._lock = threading.Lock()
+
+    def failed(self, operation: str, kind: str, message: str, *args: object) -> None:
+        key = (operation, kind)
+        with self._lock:
+            count = self._counts.get(key, 0) + 1
+            self._counts[key] = count
+        if count & (count - 1) == 0:  # 1, 2, 4, 8, ...
+            suffix = "" if count == 1 else f" ({count} times so far)"
+            self.logger.log(self.level, message + suffix, *args)
+        else:
+            self.logger.debug(message, *args)
+
+    def succeeded(self, operation: str) -> None:
+        with self._lock:
+            keys = [key for key in self._counts if key[0] == operation]
+            counts = [(key[1], self._counts.pop(key)) for key in keys]
+        for kind, count in counts:
+            if count > 1:
+                self.logger.info("%s works again after %d failures (%s)", operation, count, kind)

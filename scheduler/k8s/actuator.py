@@ -2,10 +2,13 @@
 
 The scheduling loop never waits here: it assumes the pod and moves on.  Each
 outcome comes back through `report` (into the daemon's inbox), so the
-single-threaded loop updates its own state: a 409/404 on bind drops the
-assumption (the API is right), a 5xx/429/connection error retries with
-backoff.  Nothing is sent unless `may_act()` (leadership) holds at that
-moment.
+single-threaded loop updates its own state.  Bindings: a 409 or 404 re-reads
+the pod (409 "already assigned" means it *is* bound: the API is right, we never
+place it again); transient failures (5xx, 429, connection errors) go back to
+the queue with a per-pod backoff that honours Retry-After.  A preemption's
+evictions run in order and stop at the first refusal, so a plan is never
+executed in part beyond what the API already accepted.  Nothing is sent
+unless `may_act()` (leadership) holds at that moment.
 """
 from __future__ import annotations
 
@@ -18,14 +21,12 @@ from typing import Any, Callable, Dict, List, Optional
 from scheduler.core.model import Pod
 from scheduler.k8s.api import ApiError, KubeApi
 from scheduler.k8s.events import NORMAL, WARNING, EventRecorder, micro_time
+from scheduler.logs import RepeatedFailures
 from scheduler.metrics.exporter import SchedulerMetrics
 
 log = logging.getLogger(__name__)
 
-# 404: the pod is gone. Anything else (409 already bound / being deleted, 422, 5xx, 429) drops the
-# assumption and retries with backoff, like kube-scheduler; the watch removes the pod from the queue
-# if it turns out to be bound or deleted.
-PERMANENT_BIND_FAILURES = (404,)
+REREAD_ON = (404, 409)  # the API's view of the pod differs from ours: read it before deciding anything
 
 
 @dataclass
@@ -37,8 +38,11 @@ class Outcome:
     ok: bool
     status: int = 0
     message: str = ""
-    retry: bool = False
+    retry_after: float = 0.0
     preemptor: Optional[Pod] = None
+    reread: bool = False  # `current` holds the pod as the API has it now (None: it no longer exists)
+    current: Optional[Dict[str, Any]] = None
+    aborted: bool = False  # an eviction not attempted because an earlier one of the same plan failed
 
 
 class Actuator:
@@ -52,6 +56,7 @@ class Actuator:
         self.may_act = may_act
         self.eviction_version = eviction_version
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="actuator")
+        self.failures = RepeatedFailures(log)
         self._inflight = 0
         self._lock = threading.Condition()
 
@@ -79,15 +84,20 @@ class Actuator:
         self._submit(self._evict, victim, preemptor, node)
 
     def preempt(self, pod: Pod, message: str, node: str, victims: List[Pod]) -> None:
-        """Nominate the preemptor first (status patch), then evict its victims, as kube-scheduler does."""
+        """Nominate the preemptor first (status patch), then evict its victims one by one, as kube-scheduler
+        does; the first refused eviction ends the plan (the rest are reported as not attempted)."""
         def run() -> None:
             self._unschedulable(pod, message, node)
             if self.may_act():
                 names = ", ".join(v.key for v in victims)
                 self.recorder.record(pod, NORMAL, "Preempting", "Preempting",
                                      f"Nominated to {node}; evicting {len(victims)} lower-priority pod(s): {names}")
-            for victim in victims:
-                self.evict(victim, pod, node)
+            for i, victim in enumerate(victims):
+                if not self._evict(victim, pod, node):
+                    for rest in victims[i + 1:]:
+                        self.report(Outcome("evict", rest, False, message="not attempted: an earlier eviction of "
+                                            "this plan was refused", preemptor=pod, aborted=True))
+                    return
 
         self._submit(run)
 
@@ -117,39 +127,56 @@ class Actuator:
     # ------------------------------------------------------------ workers
     def _bind(self, pod: Pod, node: str) -> None:
         if not self.may_act():
-            self.report(Outcome("bind", pod, False, message="not the leader", retry=True))
+            self.report(Outcome("bind", pod, False, message="not the leader"))
             return
         try:
             self.api.bind(pod.namespace, pod.name, node, pod.uid)
         except ApiError as exc:
             self.metrics.bind_errors.labels(code=str(exc.status)).inc()
-            permanent = exc.status in PERMANENT_BIND_FAILURES
-            log.log(logging.INFO if permanent else logging.WARNING, "binding %s to %s failed: %s", pod.key, node, exc)
-            self.report(Outcome("bind", pod, False, exc.status, str(exc), retry=not permanent))
+            self.failures.failed("binding", f"{exc.status} {exc.reason}", "binding %s to %s failed: %s", pod.key, node, exc)
+            outcome = Outcome("bind", pod, False, exc.status, str(exc), exc.retry_after)
+            if exc.status in REREAD_ON:
+                self._reread(outcome)
+            self.report(outcome)
             return
+        self.failures.succeeded("binding")
         self.report(Outcome("bind", pod, True))
         self.recorder.record(pod, NORMAL, "Scheduled", "Binding", f"Successfully assigned {pod.key} to {node}")
 
-    def _evict(self, victim: Pod, preemptor: Pod, node: str) -> None:
+    def _reread(self, outcome: Outcome) -> None:
+        """Fill in the pod as the API has it now (best effort: on failure the loop just backs off)."""
+        pod = outcome.pod
+        try:
+            outcome.current = self.api.get_pod(pod.namespace, pod.name)
+        except ApiError as exc:
+            log.debug("could not re-read %s after a failed binding: %s", pod.key, exc)
+            return
+        outcome.reread = True
+
+    def _evict(self, victim: Pod, preemptor: Pod, node: str) -> bool:
+        """Evict one pod; True when it is gone or going."""
         if not self.may_act():
             self.report(Outcome("evict", victim, False, message="not the leader", preemptor=preemptor))
-            return
+            return False
         try:
             self.api.evict(victim.namespace, victim.name, self.eviction_version)
         except ApiError as exc:
             if exc.status == 404:  # already gone: that is what we wanted
                 self.metrics.evictions.labels(result="gone").inc()
                 self.report(Outcome("evict", victim, True, 404, preemptor=preemptor))
-                return
+                return True
             result = "blocked_by_pdb" if exc.status == 429 else "error"
             self.metrics.evictions.labels(result=result).inc()
-            log.info("evicting %s for %s failed: %s", victim.key, preemptor.key, exc)
-            self.report(Outcome("evict", victim, False, exc.status, str(exc), preemptor=preemptor))
-            return
+            self.failures.failed("eviction", f"{exc.status} {exc.reason}", "evicting %s for %s failed: %s",
+                                 victim.key, preemptor.key, exc)
+            self.report(Outcome("evict", victim, False, exc.status, str(exc), exc.retry_after, preemptor=preemptor))
+            return False
+        self.failures.succeeded("eviction")
         self.metrics.evictions.labels(result="evicted").inc()
         self.report(Outcome("evict", victim, True, preemptor=preemptor))
         self.recorder.record(victim, NORMAL, "Preempted", "Preempting",
                              f"Preempted by pod {preemptor.key} (uid {preemptor.uid}) on node {node}")
+        return True
 
     def _unschedulable(self, pod: Pod, message: str, nominated_node: str) -> None:
         if not self.may_act():
@@ -160,6 +187,8 @@ class Actuator:
         }]}
         if nominated_node:
             status["nominatedNodeName"] = nominated_node
+        elif pod.nominated_node:
+            status["nominatedNodeName"] = None  # the nomination ended (e.g. re-planned without a new one)
         self._patch_status(pod, status)
         self.recorder.record(pod, WARNING, "FailedScheduling", "Scheduling", message)
 
@@ -170,4 +199,7 @@ class Actuator:
             self.api.patch_pod_status(pod.namespace, pod.name, status)
         except ApiError as exc:
             if exc.status != 404:
-                log.warning("could not update status of %s: %s", pod.key, exc)
+                self.failures.failed("status update", f"{exc.status} {exc.reason}",
+                                     "could not update status of %s: %s", pod.key, exc)
+            return
+        self.failures.succeeded("status update")

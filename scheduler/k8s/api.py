@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from typing import Any, Dict, Iterator, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, Optional, Tuple
 from urllib.parse import quote, urlencode
 
 import urllib3
@@ -34,12 +34,33 @@ READ_TIMEOUT = 30.0
 class ApiError(Exception):
     """A non-2xx answer (status code, Status reason and message) or a transport failure (status 0)."""
 
-    def __init__(self, status: int, reason: str = "", message: str = "", body: Optional[dict] = None) -> None:
+    def __init__(self, status: int, reason: str = "", message: str = "", body: Optional[dict] = None,
+                 retry_after: float = 0.0) -> None:
         super().__init__(f"{status} {reason}: {message}".strip())
         self.status = status
         self.reason = reason
         self.message = message
         self.body = body or {}
+        self.retry_after = retry_after  # seconds the server asked us to wait (Retry-After), 0 when none
+
+    @property
+    def transient(self) -> bool:
+        """Worth retrying later: the server is unreachable, overloaded or failing (not a verdict on the request)."""
+        return self.status == 0 or self.status == 429 or self.status >= 500
+
+
+MAX_RETRY_AFTER = 600.0
+
+
+def retry_after_seconds(value: Optional[str]) -> float:
+    """A Retry-After header in seconds (the API server sends delta-seconds); 0 when absent or unreadable."""
+    if not value:
+        return 0.0
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        return 0.0
+    return min(MAX_RETRY_AFTER, seconds) if seconds > 0 else 0.0
 
 
 def load_configuration(kubeconfig: str = "", pool_size: int = 24) -> Any:
@@ -117,7 +138,10 @@ class KubeApi:
         except ValueError:
             payload = {"message": raw[:200].decode(errors="replace")}
         if not 200 <= response.status < 300:
-            raise ApiError(response.status, str(payload.get("reason", "")), str(payload.get("message", "")), payload)
+            if not isinstance(payload, dict):
+                payload = {}
+            raise ApiError(response.status, str(payload.get("reason", "")), str(payload.get("message", "")), payload,
+                           retry_after_seconds(response.headers.get("Retry-After")))
         return payload
 
     # ------------------------------------------------------------ reads
@@ -127,8 +151,11 @@ class KubeApi:
                 _uses(permission)
         return self.request("GET", path, query)
 
-    def watch(self, path: str, resource_version: str, timeout_seconds: int = 300) -> Iterator[Dict[str, Any]]:
-        """Yield watch events from `resource_version`; ends when the server closes the stream."""
+    def watch(self, path: str, resource_version: str, timeout_seconds: int = 300,
+              on_open: Callable[[], None] = lambda: None) -> Iterator[Dict[str, Any]]:
+        """Yield watch events from `resource_version`; ends when the server closes the stream.
+
+        `on_open` is called once the server has accepted the watch (before any event arrives)."""
         query = {"watch": "true", "resourceVersion": resource_version, "allowWatchBookmarks": "true",
                  "timeoutSeconds": timeout_seconds}
         response = self.open("GET", path, query, read_timeout=timeout_seconds + 30)
@@ -136,6 +163,7 @@ class KubeApi:
             if response.status != 200:
                 payload = _safe_json(response.data)
                 raise ApiError(response.status, str(payload.get("reason", "")), str(payload.get("message", "")), payload)
+            on_open()
             buffer = b""
             for chunk in response.stream(64 * 1024, decode_content=True):
                 buffer += chunk
@@ -156,6 +184,16 @@ class KubeApi:
             return int(info.get("major", "1")), int("".join(ch for ch in str(info.get("minor", "0")) if ch.isdigit()) or 0)
         except ValueError:
             return 1, 0
+
+    def get_pod(self, namespace: str, name: str) -> Optional[Dict[str, Any]]:
+        """The pod as the API has it now; None when it does not exist."""
+        _uses(perm.PODS_LIST_WATCH)
+        try:
+            return self.request("GET", f"/api/v1/namespaces/{q(namespace)}/pods/{q(name)}")
+        except ApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
 
     # ------------------------------------------------------------ writes (each names its permission)
     def bind(self, namespace: str, name: str, node: str, uid: str = "") -> None:

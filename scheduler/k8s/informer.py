@@ -40,6 +40,7 @@ class Reflector:
         self.available = True
         self.resource_version = ""
         self.last_contact = time.monotonic()
+        self.failing_since: Optional[float] = None  # first failure since the last successful list or watch
         self._failures = 0
         self._thread = threading.Thread(target=self._run, name=f"reflector-{resource}", daemon=True)
 
@@ -54,6 +55,19 @@ class Reflector:
     def alive(self) -> bool:
         return self._thread.is_alive()
 
+    def failing_for(self, now: float) -> float:
+        """Seconds this reflector has failed to list or watch without a success in between (0 when healthy)."""
+        since = self.failing_since
+        return 0.0 if since is None else max(0.0, now - since)
+
+    def _contact(self) -> None:
+        self.last_contact = time.monotonic()
+        self.failing_since = None
+
+    def _failing(self) -> None:
+        if self.failing_since is None:
+            self.failing_since = time.monotonic()
+
     # ------------------------------------------------------------ loop
     def _run(self) -> None:
         while not self.stop.is_set():
@@ -66,12 +80,13 @@ class Reflector:
                 self._handle_error(exc)
             except Exception:  # noqa: BLE001 - a reflector must never die silently
                 log.exception("%s reflector failed unexpectedly; relisting", self.resource)
+                self._failing()
                 self.resource_version = ""
                 self._sleep_backoff("error")
 
     def _list(self) -> None:
         listing = self.api.list(self.path)
-        self.last_contact = time.monotonic()
+        self._contact()
         items: List[Dict[str, Any]] = listing.get("items") or []
         self.resource_version = str((listing.get("metadata") or {}).get("resourceVersion") or "")
         self.available = True
@@ -80,8 +95,8 @@ class Reflector:
         log.debug("listed %d %s at resourceVersion %s", len(items), self.resource, self.resource_version)
 
     def _watch(self) -> None:
-        for event in self.api.watch(self.path, self.resource_version, self.watch_timeout):
-            self.last_contact = time.monotonic()
+        for event in self.api.watch(self.path, self.resource_version, self.watch_timeout, on_open=self._contact):
+            self._contact()
             if self.stop.is_set():
                 return
             kind = event.get("type")
@@ -94,7 +109,7 @@ class Reflector:
                 self.resource_version = str(version)
             if kind in ("ADDED", "MODIFIED", "DELETED"):
                 self.sink(self.resource, kind, obj)
-        self.last_contact = time.monotonic()  # a stream that ran to its timeout is a healthy watch
+        self._contact()  # a stream that ran to its timeout is a healthy watch
         self.on_restart(self.resource, "timeout")  # the server closed the stream: watch again from our version
 
     def _watch_error(self, status: Dict[str, Any]) -> None:
@@ -122,6 +137,7 @@ class Reflector:
             self.stop.wait(60.0)
             return
         self._failures += 1
+        self._failing()
         level = logging.WARNING if self._failures <= 3 or self._failures % 20 == 0 else logging.DEBUG
         log.log(level, "%s watch failed (%s); reconnecting", self.resource, exc)
         self._sleep_backoff("error")

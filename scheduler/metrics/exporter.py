@@ -49,6 +49,9 @@ class SchedulerMetrics:
                                         "Nodes without fresh utilisation data (the load filter skips or denies them).",
                                         registry=r)
         self.gangs = Gauge("scheduler_gangs", "Gangs by state.", ["state"], registry=r)
+        self.internal_errors = Counter("scheduler_internal_errors_total",
+                                       "Unexpected errors caught while applying an event or running a cycle "
+                                       "(the offending pod or unit is retried with backoff).", ["where"], registry=r)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
