@@ -66,6 +66,7 @@ Python API (all return plain JSON dicts, copies of what is stored)::
     FakeApiServer(host="127.0.0.1", port=0, history_size=100_000,
                   bookmark_interval=2.0, default_watch_timeout=1800.0)
     srv.start() / srv.stop() / with FakeApiServer() as srv: ...
+    srv.restart(down_for=0.0)          # see "Restarts" below; srv.serving -> bool
     srv.url, srv.port, srv.resource_version
     srv.write_kubeconfig(path, namespace="default") -> path
     srv.create(obj) -> dict            # kind/apiVersion from obj; sets uid, RV, timestamps
@@ -94,7 +95,29 @@ Fault injection (``srv.faults``)::
         # retry_after adds a Retry-After header - urllib3 (so the kubernetes client)
         # then retries 413/429/503 by itself
     srv.faults.delay(seconds, path_regex=None)   # latency; delay(0, same_regex) removes
+    srv.faults.hang_after_apply(path_regex, seconds, count=1, method=None)
+        # apply the request (a bind binds, watchers see it), then hold the answer
+        # `seconds` and close the connection unanswered: the client gets a read
+        # timeout (seconds > its read timeout) or a connection error (0 = at once).
+        # Note urllib3 retries idempotent methods (GET, PUT, DELETE) after such an
+        # error unless retries=False; POSTs are not retried.
     srv.faults.clear()
+
+Restarts (the store survives, the watch history does not)::
+
+    srv.restart(down_for=0.5)        # blocking: stop, refuse connections 0.5 s, start
+    srv.stop(); ...; srv.start()     # non-blocking: down while the test does other things
+
+``stop()`` closes the listening socket and every open connection, watch
+streams included (clients see a broken stream, a dropped keep-alive connection
+or "connection refused"), and keeps objects, the resourceVersion counter,
+``bindings``, ``request_counts`` and ``faults``. ``start()`` after ``stop()``
+serves the same store on the same port (SO_REUSEADDR) with an empty watch
+history: resuming a watch from any RV seen before the restart answers the ERROR
+410 Expired event (the RV is bumped once on restart, so even the latest old RV
+is too old - stricter than a real server, deterministic for tests), and a list
+returns the current objects and an RV to watch from. The Python API works while
+the server is down, and a ``NodeAgent`` (in-process) keeps working throughout.
 
 Known simplifications: no authn/authz, admission only resolves
 ``priorityClassName``; no namespace existence checks; ``resourceVersion`` on a
@@ -529,8 +552,9 @@ _DROP = object()
 
 class _Watcher:
     def __init__(self, res: Resource, namespace: Optional[str],
-                 labels: List[LabelReq], fields: List[FieldReq]) -> None:
+                 labels: List[LabelReq], fields: List[FieldReq], http: bool = False) -> None:
         self.res, self.namespace, self.labels, self.fields = res, namespace, labels, fields
+        self.http = http   # an HTTP watch stream (ends on stop); else in-process (NodeAgent)
         self.q: "queue.SimpleQueue[Any]" = queue.SimpleQueue()
 
     def matches(self, obj: Optional[JSON]) -> bool:
@@ -566,6 +590,11 @@ class _Watcher:
 
 # --------------------------------------------------------------------------- faults
 
+def _method_key(method: Optional[str]) -> Optional[str]:
+    """None matches any method."""
+    return None if method in (None, "*") else str(method).upper()
+
+
 class Faults:
     """Fault injection for a FakeApiServer (``srv.faults``)."""
 
@@ -574,6 +603,7 @@ class Faults:
         self._lock = threading.Lock()
         self._fail: List[List[Any]] = []   # [method, regex, status, remaining]
         self._delays: List[Tuple[Optional[Any], float]] = []
+        self._hangs: List[List[Any]] = []  # [method, regex, seconds, remaining]
 
     def drop_watches(self) -> int:
         """End every open watch stream now; returns how many were open."""
@@ -592,9 +622,20 @@ class Faults:
         ``retry_after`` adds a Retry-After header (note: urllib3, hence the
         kubernetes client, silently retries 413/429/503 answers that carry one)."""
         with self._lock:
-            self._fail.append([None if method in (None, "*") else method.upper(),
-                               re.compile(path_regex), int(status), int(count), message,
-                               retry_after])
+            self._fail.append([_method_key(method), re.compile(path_regex), int(status),
+                               int(count), message, retry_after])
+
+    def hang_after_apply(self, path_regex: str, seconds: float, count: int = 1,
+                         method: Optional[str] = None) -> None:
+        """Apply the next ``count`` matching requests, then hold the answer ``seconds``
+        and close the connection without sending it: the write happened (objects
+        changed, watch events sent) but the client sees a read timeout, or a
+        connection error when ``seconds`` is shorter than its read timeout (0 = at
+        once). Like a bind whose response was lost. Matching as in ``fail_next``;
+        watch streams are not affected."""
+        with self._lock:
+            self._hangs.append([_method_key(method), re.compile(path_regex),
+                                max(0.0, float(seconds)), int(count)])
 
     def delay(self, seconds: float, path_regex: Optional[str] = None) -> None:
         """Add ``seconds`` of latency to matching requests (all when path_regex is None).
@@ -610,6 +651,21 @@ class Faults:
         with self._lock:
             self._fail.clear()
             self._delays.clear()
+            self._hangs.clear()
+
+    def _hang_for(self, method: str, path: str) -> Optional[float]:
+        """Seconds to hold this request's answer before hanging up, or None."""
+        if not self._hangs:
+            return None
+        with self._lock:
+            for rule in self._hangs:
+                m, rx, seconds, _ = rule
+                if (m is None or m == method) and rx.search(path):
+                    rule[3] -= 1
+                    if rule[3] <= 0:
+                        self._hangs.remove(rule)
+                    return seconds
+            return None
 
     def _check(self, method: str, path: str) -> Tuple[float, Optional[ApiError]]:
         if not self._fail and not self._delays:
@@ -633,7 +689,19 @@ class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
     request_queue_size = 256
-    allow_reuse_address = True
+    allow_reuse_address = True   # SO_REUSEADDR: a restart rebinds the port at once
+
+    def __init__(self, address: Tuple[str, int], handler: Any) -> None:
+        super().__init__(address, handler)
+        self.stopping = threading.Event()   # set by FakeApiServer.stop()
+
+
+def _hang_up(conn: socket.socket) -> None:
+    """Close a client connection without a word: the client sees EOF / a reset."""
+    try:
+        conn.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
 
 
 class FakeApiServer:
@@ -660,6 +728,7 @@ class FakeApiServer:
         self._thread: Optional[threading.Thread] = None
         self._conns: Set[socket.socket] = set()
         self._conns_lock = threading.Lock()
+        self._started = False                 # a later start() is a restart
         for ns in ("default", "kube-system", "kube-public", "kube-node-lease"):
             self.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns},
                          "status": {"phase": "Active"}})
@@ -671,35 +740,58 @@ class FakeApiServer:
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> "FakeApiServer":
+        """Serve HTTP on ``self.port``. After ``stop()`` this starts a new instance on
+        the same port over the same store, with no watch history (see ``restart``)."""
+        if self._httpd is not None:
+            raise RuntimeError("FakeApiServer is already running")
+        if self._started:
+            self._forget_watch_history()
         srv = self
 
         class Handler(_Handler):
             server_ref = srv
 
-        self._httpd = _HTTPServer((self.host, self._port), Handler)
-        self._port = self._httpd.server_address[1]
-        self._thread = threading.Thread(target=self._httpd.serve_forever,
+        httpd = _HTTPServer((self.host, self._port), Handler)
+        self._port = httpd.server_address[1]
+        with self._conns_lock:
+            self._httpd = httpd
+        self._started = True
+        self._thread = threading.Thread(target=httpd.serve_forever,
                                         kwargs={"poll_interval": 0.2},
                                         name="fake-apiserver", daemon=True)
         self._thread.start()
         return self
 
     def stop(self) -> None:
-        with self._lock:
-            for ws in self._watchers.values():
-                for w in ws:
-                    w.q.put(_STOP)
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
+        """Stop serving HTTP and drop every connection (watch streams included), so
+        clients notice at once. The store, the resourceVersion counter, ``bindings``,
+        ``request_counts`` and ``faults`` are kept: ``start()`` serves them again."""
+        httpd = self._httpd
+        if httpd is not None:
+            httpd.stopping.set()       # wakes requests held by hang_after_apply
+            httpd.shutdown()
+            httpd.server_close()
         with self._conns_lock:
+            self._httpd = None         # handlers that begin from now on hang up at once
             conns = list(self._conns)
+        self._end_http_watches()
         for c in conns:
-            try:
-                c.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            _hang_up(c)
+
+    def restart(self, down_for: float = 0.0) -> "FakeApiServer":
+        """Stop, stay down ``down_for`` seconds (connections are refused), start again on
+        the same port with empty watch history, like a restarted kube-apiserver. Blocks;
+        for a server that stays down while the test does other things, call ``stop()``
+        and later ``start()``."""
+        self.stop()
+        if down_for > 0:
+            time.sleep(down_for)
+        return self.start()
+
+    @property
+    def serving(self) -> bool:
+        """True between ``start()`` and ``stop()``."""
+        return self._httpd is not None
 
     def __enter__(self) -> "FakeApiServer":
         return self.start()
@@ -1184,10 +1276,10 @@ class FakeApiServer:
 
     # ---- watch support
     def _register_watch(self, res: Resource, ns: Optional[str], labels: List[LabelReq],
-                        fields: List[FieldReq], rv: str, initial: bool
+                        fields: List[FieldReq], rv: str, initial: bool, http: bool = False
                         ) -> Tuple[_Watcher, List[bytes], Optional[JSON], int]:
         """Returns (watcher, lines to send first, error status or None, start rv)."""
-        w = _Watcher(res, ns, labels, fields)
+        w = _Watcher(res, ns, labels, fields, http)
         first: List[bytes] = []
         with self._lock:
             self._check_crd(res)
@@ -1237,6 +1329,22 @@ class FakeApiServer:
             self._history.clear()
             self._history_floor = self._rv
 
+    def _forget_watch_history(self) -> None:
+        """A restarted server has no watch history. The RV is bumped once so that every
+        RV a client saw before the restart, even the latest, is too old (410), while
+        one from a fresh list is not."""
+        with self._lock:
+            self._next_rv()
+            self._expire_history()
+
+    def _end_http_watches(self) -> None:
+        """End HTTP watch streams; in-process watchers (the NodeAgent) live on."""
+        with self._lock:
+            for ws in self._watchers.values():
+                for w in ws:
+                    if w.http:
+                        w.q.put(_STOP)
+
 
 # --------------------------------------------------------------------------- HTTP
 
@@ -1260,12 +1368,20 @@ def _discovery_resources(gv_res: Dict[str, Resource]) -> List[JSON]:
     return out
 
 
+_WATCH_PATH_RE = re.compile(r"^/(api/v1|apis/[^/]+/[^/]+)/watch(/|$)")
+
+
+def _is_watch(path: str, q: Dict[str, str]) -> bool:
+    return q.get("watch") in ("1", "true", "True") or bool(_WATCH_PATH_RE.match(path))
+
+
 class _Handler(BaseHTTPRequestHandler):
     server_ref: FakeApiServer
     protocol_version = "HTTP/1.1"
     server_version = "fake-kube-apiserver"
     sys_version = ""
     timeout = None
+    _hold: Optional[float] = None   # set per request by hang_after_apply
 
     def setup(self) -> None:
         super().setup()
@@ -1273,8 +1389,11 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except OSError:
             pass
-        with self.server_ref._conns_lock:
-            self.server_ref._conns.add(self.connection)
+        srv = self.server_ref
+        with srv._conns_lock:
+            if srv._httpd is not self.server:
+                _hang_up(self.connection)   # accepted just before stop(): refuse late
+            srv._conns.add(self.connection)
 
     def finish(self) -> None:
         with self.server_ref._conns_lock:
@@ -1290,6 +1409,8 @@ class _Handler(BaseHTTPRequestHandler):
     # -- plumbing
     def _send(self, code: int, body: Any, content_type: str = "application/json",
               extra: Optional[Dict[str, str]] = None) -> None:
+        if self._hold is not None:
+            return   # hang_after_apply: the answer is lost
         data = body if isinstance(body, bytes) else json.dumps(body, separators=(",", ":")).encode()
         head = [f"HTTP/1.1 {code} {self.responses.get(code, ('',))[0]}",
                 f"Content-Type: {content_type}", f"Content-Length: {len(data)}",
@@ -1361,6 +1482,7 @@ class _Handler(BaseHTTPRequestHandler):
         path = parts.path.rstrip("/") or "/"
         q = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
         self._body: Optional[bytes] = None
+        self._hold: Optional[float] = None
         try:
             self._read_body()
             d, fault = srv.faults._check(method, path)
@@ -1368,6 +1490,8 @@ class _Handler(BaseHTTPRequestHandler):
                 time.sleep(d)
             if fault is not None:
                 raise fault
+            if not _is_watch(path, q):
+                self._hold = srv.faults._hang_for(method, path)
             self._route(method, path, q)
         except ApiError as e:
             self._safe_error(e)
@@ -1375,6 +1499,14 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         except Exception as e:  # noqa: BLE001 - report as 500 like the real server would
             self._safe_error(ApiError(500, f"internal error: {type(e).__name__}: {e}"))
+        if self._hold is not None:
+            self._hang_up_after(self._hold)
+
+    def _hang_up_after(self, seconds: float) -> None:
+        """Hold the connection ``seconds`` (less if the server stops), then close it unanswered."""
+        self.server.stopping.wait(seconds)   # type: ignore[attr-defined]
+        self.close_connection = True
+        _hang_up(self.connection)
 
     def _safe_error(self, e: ApiError) -> None:
         try:
@@ -1624,7 +1756,7 @@ class _Handler(BaseHTTPRequestHandler):
         initial = q.get("sendInitialEvents") in ("1", "true", "True")
         timeout = float(q.get("timeoutSeconds") or srv.default_watch_timeout)
         w, first, err, _ = srv._register_watch(res, ns, labels, fields,
-                                               q.get("resourceVersion", ""), initial)
+                                               q.get("resourceVersion", ""), initial, http=True)
         head = ("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                 "Transfer-Encoding: chunked\r\nCache-Control: no-cache, private\r\n"
                 f"Date: {self.date_time_string()}\r\n\r\n").encode()
