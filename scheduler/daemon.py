@@ -310,7 +310,7 @@ class Daemon:
                     self._object("pods", "DELETED", self.known["pods"].get(pod.key) or _stub(pod))
                 else:
                     self._object("pods", "MODIFIED", current, relist=True)
-            backoff = self.loop.bind_failed(pod.key, outcome.retry_after)
+            backoff = self.loop.bind_failed(pod.key, outcome.retry_after, uncertain=outcome.uncertain)
             if backoff is not None and outcome.status not in (0, 429) and outcome.status < 500 and self.is_leader():
                 self.actuator.event(self.loop.pending.get(pod.key) or pod, WARNING, "FailedScheduling", "Binding",
                                     f"binding rejected: {outcome.message}; retrying")
@@ -416,7 +416,7 @@ class Daemon:
                 self.drain_inbox(0.2)
                 continue
             if not self.run_cycle():
-                wait = self.loop.queue.next_ready_in()
+                wait = self.loop.next_ready_in()
                 self.drain_inbox(min(0.5, wait) if wait is not None else 0.5)
 
     def shutdown(self) -> None:

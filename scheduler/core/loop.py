@@ -50,6 +50,7 @@ class SchedulingLoop:
         self.pending: Dict[str, Pod] = {}  # our pods waiting for a node (queued or in flight)
         self.assumed_view: Dict[str, Pod] = {}  # latest object of pods we assumed but the API has not shown bound
         self.bind_failures: Dict[str, int] = {}  # consecutive failed bindings per pod (drives their backoff)
+        self.rebinds: Dict[str, Tuple[str, float]] = {}  # pod -> (node, when): bindings whose fate is unknown
 
     # ------------------------------------------------------------ events in
     def is_ours(self, pod: Pod) -> bool:
@@ -85,6 +86,7 @@ class SchedulingLoop:
         self.pending.pop(pod.key, None)
         self.assumed_view.pop(pod.key, None)
         self.bind_failures.pop(pod.key, None)
+        self.rebinds.pop(pod.key, None)
         self.queue.delete(pod.key)
         self.state.place(pod, pod.node_name, assumed=False)
         if pod.nominated_node and self.is_ours(pod) and self.nominations.get(pod.key) is None:
@@ -101,6 +103,7 @@ class SchedulingLoop:
         self.pending.pop(key, None)
         self.assumed_view.pop(key, None)
         self.bind_failures.pop(key, None)
+        self.rebinds.pop(key, None)
         self.queue.delete(key)
         removed = self.state.forget(key)
         self.nominations.pop(key)
@@ -125,34 +128,68 @@ class SchedulingLoop:
         """The API accepted the binding: the room stays taken until the watch shows the pod (or its deletion)."""
         self.state.mark_bound(key)
 
-    def bind_failed(self, key: str, retry_after: float = 0.0) -> Optional[float]:
-        """The binding did not happen.  Decide on the pod as we know it *now*, not as it was at bind time.
+    def bind_failed(self, key: str, retry_after: float = 0.0, uncertain: bool = False) -> Optional[float]:
+        """The binding did not happen (or we cannot tell).  Decide on the pod as we know it *now*.
 
         A pod the watch already shows bound, or that is gone or being deleted, needs nothing.
-        Otherwise the assumption is dropped and the pod waits out a per-pod exponential backoff
-        (at least `retry_after`, the server's Retry-After).  Returns that backoff, or None.
+        When the outcome is `uncertain` (no answer, and the pod could not be re-read) the binding
+        may have been applied: the room stays held and the *same* binding is retried after the
+        backoff, so nothing else can be placed into room the pod may be using.  Otherwise the
+        assumption is dropped and the pod is queued again.  Either way it waits out a per-pod
+        exponential backoff (at least `retry_after`, the server's Retry-After), which is returned.
         """
         placed = self.state.placed.get(key)
         if placed is not None and not placed.assumed:
             return None  # the watch (or a reconciling read) already shows it bound
-        pod = self.assumed_view.pop(key, None) or (placed.pod if placed is not None else None) or self.pending.get(key)
-        if placed is not None:
-            self._drop_assumption(key)
+        pod = self.assumed_view.get(key) or (placed.pod if placed is not None else None) or self.pending.get(key)
         if pod is None or pod.node_name or pod.deleting or not self.is_ours(pod):
+            if placed is not None:
+                self._drop_assumption(key)
             return None
         failures = self.bind_failures.get(key, 0) + 1
         self.bind_failures[key] = failures
         backoff = max(retry_after, self.queue.backoff_duration(failures))
+        if uncertain and placed is not None:
+            self.rebinds[key] = (self.state.nodes[placed.row].name, self.clock() + backoff)
+            return backoff
+        if placed is not None:
+            self._drop_assumption(key)
         self.pending[key] = pod
         self.queue.add(pod, backoff=backoff)
         return backoff
+
+    def _due_rebind(self) -> Optional[Decision]:
+        """The next binding of unknown fate whose backoff is over: bind it again to the same node."""
+        if not self.rebinds:
+            return None
+        now = self.clock()
+        key = next((k for k, (_, when) in self.rebinds.items() if when <= now), None)
+        if key is None:
+            return None
+        node, _ = self.rebinds.pop(key)
+        placed = self.state.placed.get(key)
+        pod = self.assumed_view.get(key) or (placed.pod if placed is not None else None)
+        if placed is not None and placed.assumed and pod is not None:
+            return Decision(pod, node=node)
+        if pod is not None and key not in self.state.placed:  # its node went away meanwhile: decide anew
+            self.pending[key] = pod
+            self.queue.add(pod)
+        return None
 
     def assumption_expired(self, key: str) -> None:
         """No answer about a binding for too long: give the room back and try the pod again."""
         self.bind_failed(key)
 
+    def next_ready_in(self) -> Optional[float]:
+        """Seconds until something is due (a backoff ends or a binding is retried), for an idle wait."""
+        waits = [w for w in (self.queue.next_ready_in(),) if w is not None]
+        if self.rebinds:
+            waits.append(max(0.0, min(when for _, when in self.rebinds.values()) - self.clock()))
+        return min(waits) if waits else None
+
     def _drop_assumption(self, key: str) -> None:
         self.assumed_view.pop(key, None)
+        self.rebinds.pop(key, None)
         removed = self.state.forget(key)
         if removed is not None and removed.gang_name and self.gangs is not None:
             self.gangs.refresh(removed.gang_name)
@@ -208,6 +245,9 @@ class SchedulingLoop:
         self.expire_nominations()
         if self.gangs is not None:
             self.gangs.expire()
+        rebind = self._due_rebind()
+        if rebind is not None:
+            return [rebind]
         unit = self.queue.pop()
         if unit is None:
             return None

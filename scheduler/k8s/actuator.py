@@ -29,6 +29,11 @@ log = logging.getLogger(__name__)
 REREAD_ON = (404, 409)  # the API's view of the pod differs from ours: read it before deciding anything
 
 
+def fate_unknown(status: int) -> bool:
+    """No answer, or a server error: the binding may have been applied anyway."""
+    return status == 0 or status >= 500
+
+
 @dataclass
 class Outcome:
     """What happened to one API action, reported back to the scheduling loop."""
@@ -42,6 +47,7 @@ class Outcome:
     preemptor: Optional[Pod] = None
     reread: bool = False  # `current` holds the pod as the API has it now (None: it no longer exists)
     current: Optional[Dict[str, Any]] = None
+    uncertain: bool = False  # the binding may have been applied and the pod could not be re-read
     aborted: bool = False  # an eviction not attempted because an earlier one of the same plan failed
 
 
@@ -135,8 +141,9 @@ class Actuator:
             self.metrics.bind_errors.labels(code=str(exc.status)).inc()
             self.failures.failed("binding", f"{exc.status} {exc.reason}", "binding %s to %s failed: %s", pod.key, node, exc)
             outcome = Outcome("bind", pod, False, exc.status, str(exc), exc.retry_after)
-            if exc.status in REREAD_ON:
+            if exc.status in REREAD_ON or fate_unknown(exc.status):
                 self._reread(outcome)
+                outcome.uncertain = fate_unknown(exc.status) and not outcome.reread
             self.report(outcome)
             return
         self.failures.succeeded("binding")

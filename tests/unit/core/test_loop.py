@@ -228,3 +228,22 @@ def test_victims_covered_by_a_budget_are_evicted_first():
     decision = cluster.last("high")
     assert sorted(victim_names(decision)) == ["db", "plain", "plain2"]
     assert decision.victims[0].name == "db"
+
+
+def test_a_binding_of_unknown_fate_keeps_its_room_and_is_retried_to_the_same_node():
+    cluster = Cluster(backoff_initial=1)
+    cluster.node("n1", cpu="2")
+    cluster.node("n2", cpu="2")
+    key = cluster.pod("p", cpu="2").key
+    cluster.run()
+    node = cluster.node_of(key)
+    assert cluster.loop.bind_failed(key, uncertain=True) == 1  # no answer, and the pod could not be re-read
+    assert cluster.node_of(key) == node  # it may be bound there: nobody else gets that room
+    other = cluster.pod("other", cpu="2").key
+    cluster.run()
+    assert cluster.node_of(other) not in (None, node)
+    assert cluster.run() == []
+    cluster.clock.advance(1)
+    assert [(d.pod.key, d.node) for d in cluster.run()] == [(key, node)]  # the same binding again
+    _bound_view(cluster, key, node)
+    assert cluster.loop.rebinds == {}
