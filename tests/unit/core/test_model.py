@@ -1,10 +1,15 @@
 """Parsing raw pod/node JSON into core types: quantities, init containers, defaults, priority."""
 from __future__ import annotations
 
+import decimal
+import time
+from decimal import Decimal
+
 import pytest
 
 from scheduler.core.model import (
-    PRIORITY_ANNOTATION, Defaults, ModelError, parse_node, parse_pod,
+    INT32_MAX, INT32_MIN, INT64_MAX, PRIORITY_ANNOTATION, Defaults, ModelError, parse_amount, parse_node, parse_pdb,
+    parse_pod, parse_resources, set_quantity_parser,
 )
 
 from ..helpers import DEFAULTS, raw_node, raw_pod
@@ -243,3 +248,249 @@ def test_zero_request_in_one_container_and_none_elsewhere_counts_as_set():
     req = requests_of(raw, Defaults(cpu_millis=500, memory_bytes=GI, priority=0))
     assert req.get("cpu", 0) == 0
     assert req["memory"] == GI
+
+
+# ------------------------------------------------------------ untrusted input is bounded at the edge
+
+
+@pytest.fixture
+def quantity_parser():
+    """Swap the injected quantity parser for one test; the real one is restored afterwards."""
+    from kubernetes.utils import parse_quantity
+
+    yield set_quantity_parser
+    set_quantity_parser(parse_quantity)
+
+
+@pytest.mark.parametrize("raw", ["-99999999999999999999", "99999999999", "2147483648", "-2147483649"])
+def test_priority_annotation_outside_int32_falls_back_with_a_warning(raw):
+    pod = parse_pod(_with_spec_priority(raw_pod(priority=raw), 300), Defaults(priority=10))
+    assert pod.priority == 300
+    assert len(pod.warnings) == 1 and raw in pod.warnings[0] and "[-2147483648, 2147483647]" in pod.warnings[0]
+    assert parse_pod(raw_pod(priority=raw), Defaults(priority=10)).priority == 10
+
+
+@pytest.mark.parametrize("raw", [str(INT32_MIN), str(INT32_MAX)])
+def test_priority_annotation_at_the_int32_bounds_is_used(raw):
+    pod = parse_pod(raw_pod(priority=raw), DEFAULTS)
+    assert pod.priority == int(raw) and pod.warnings == ()
+
+
+@pytest.mark.parametrize("value", [INT32_MAX + 1, INT32_MIN - 1, True, 1.5, "100", [1]])
+def test_spec_priority_that_is_not_an_int32_is_ignored_with_a_warning(value):
+    pod = parse_pod(_with_spec_priority(raw_pod(), value), Defaults(priority=42))
+    assert pod.priority == 42
+    assert len(pod.warnings) == 1 and "spec.priority" in pod.warnings[0] and "2147483647" in pod.warnings[0]
+
+
+def test_bad_annotation_and_bad_spec_priority_both_warn():
+    pod = parse_pod(_with_spec_priority(raw_pod(priority="high"), 2**40), Defaults(priority=7))
+    assert pod.priority == 7 and len(pod.warnings) == 2
+
+
+@pytest.mark.parametrize("resource, value", [
+    ("cpu", "NaN"), ("memory", "Infinity"), ("cpu", "-Infinity"), ("memory", "sNaN"), ("cpu", "inf"),
+    ("cpu", "9223372036854775808"), ("cpu", "9223372036854775.808"), ("memory", "9223372036854775808"),
+    ("memory", "8Ei"), ("memory", "1e400"), ("cpu", "1e999999999"), ("memory", "9" * 100000),
+    ("cpu", float("nan")), ("memory", float("inf")), ("memory", 2**63), ("cpu", True), ("cpu", None), ("memory", ["1"]),
+])
+def test_non_finite_negative_or_too_large_quantity_is_a_model_error(resource, value):
+    with pytest.raises(ModelError) as info:
+        parse_amount(resource, value)
+    message = str(info.value)
+    assert resource in message and "expected a finite, non-negative Kubernetes quantity" in message
+    assert len(message) < 300
+
+
+def test_quantity_nan_in_a_pod_names_pod_quantity_and_expectation():
+    with pytest.raises(ModelError, match=r"pod default/p: invalid quantity 'NaN' for cpu: not a finite number; expected"):
+        parse_pod(raw_pod(cpu="NaN", memory="1Gi"), DEFAULTS)
+    with pytest.raises(ModelError, match="'Infinity' for memory"):
+        parse_pod(raw_pod(cpu="1", memory="Infinity"), DEFAULTS)
+
+
+@pytest.mark.parametrize("resource, value, amount", [
+    ("cpu", "9223372036854775", 9223372036854775000),  # the largest whole number of cores that fits in millicores
+    ("cpu", "9223372036854775.807", INT64_MAX),
+    ("memory", "9223372036854775807", INT64_MAX),
+    ("memory", "7Ei", 7 << 60),
+    ("cpu", "1e-999999999", 1),  # rounded up, as kube does: no underflow to 0
+    ("memory", 2, 2),
+    ("cpu", 0.25, 250),
+])
+def test_quantities_up_to_int64_are_accepted(resource, value, amount):
+    assert parse_amount(resource, value) == amount
+
+
+def test_huge_exponents_and_long_strings_are_rejected_quickly():
+    started = time.perf_counter()
+    for value in ("1e999999999", "9" * 100000, "0." + "0" * 100000 + "1", "1" * 65):
+        with pytest.raises(ModelError):
+            parse_amount("memory", value + "Ei")
+    assert parse_amount("memory", "1e-999999999999999999Ei") in (0, 1)  # tiny, but a valid quantity
+    assert time.perf_counter() - started < 1.0
+
+
+def test_per_pod_total_must_fit_int64():
+    raw = raw_pod(containers=[{"name": "a", "resources": {"requests": {"memory": "5Ei"}}},
+                              {"name": "b", "resources": {"requests": {"memory": "5Ei"}}}])
+    with pytest.raises(ModelError, match="total memory request"):
+        parse_pod(raw, DEFAULTS)
+    with pytest.raises(ModelError, match="total cpu request"):
+        parse_pod(raw_pod(cpu="9223372036854775", memory="1Gi", overhead={"cpu": "1"}), DEFAULTS)
+
+
+@pytest.mark.parametrize("error", [ValueError("bad"), TypeError("bad"), decimal.InvalidOperation(), ArithmeticError(),
+                                   OverflowError(), KeyError("x"), AttributeError("x")])
+def test_whatever_the_quantity_parser_raises_becomes_a_model_error(quantity_parser, error):
+    def broken(value):
+        raise error
+
+    quantity_parser(broken)
+    with pytest.raises(ModelError, match="invalid quantity '1' for cpu"):
+        parse_amount("cpu", "1")
+
+
+@pytest.mark.parametrize("result", [Decimal("NaN"), Decimal("sNaN"), Decimal("-Infinity"), Decimal("1E+999999999"),
+                                    float("nan"), "garbage", None])
+def test_whatever_the_quantity_parser_returns_is_bounded(quantity_parser, result):
+    quantity_parser(lambda value: result)
+    with pytest.raises(ModelError):
+        parse_amount("memory", "1")
+
+
+def test_resource_list_must_be_a_mapping_of_names():
+    with pytest.raises(ModelError, match="mapping"):
+        parse_resources(["cpu", "1"])
+    with pytest.raises(ModelError, match="resource name 5"):
+        parse_resources({5: "1"})
+
+
+def test_node_allocatable_too_large_names_the_node():
+    with pytest.raises(ModelError, match=r"node n1: invalid quantity '1e30' for memory"):
+        parse_node(raw_node("n1", memory="1e30"))
+    with pytest.raises(ModelError, match="n1"):
+        parse_node(raw_node("n1", cpu="NaN"))
+
+
+def _mutated(path, value):
+    raw = raw_pod(cpu="1", memory="1Gi")
+    target = raw
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    return raw
+
+
+@pytest.mark.parametrize("path, value, expected", [
+    (("metadata",), ["not", "an", "object"], "metadata must be an object"),
+    (("spec",), "spec", "spec must be an object"),
+    (("metadata", "name"), 5, "metadata.name must be a string"),
+    (("metadata", "namespace"), {"a": 1}, "metadata.namespace must be a string"),
+    (("metadata", "labels"), {"app": 1}, "metadata.labels must map strings to strings"),
+    (("metadata", "labels"), ["app"], "metadata.labels must be an object"),
+    (("metadata", "annotations"), {PRIORITY_ANNOTATION: 5}, "metadata.annotations must map strings to strings"),
+    (("metadata", "ownerReferences"), {"kind": "ReplicaSet"}, "ownerReferences must be a list"),
+    (("spec", "tolerations"), {"key": "a"}, "spec.tolerations must be a list"),
+    (("spec", "tolerations"), [{"key": ["a"]}], "toleration key must be a string"),
+    (("spec", "containers"), {"name": "main"}, "spec.containers must be a list"),
+    (("spec", "containers", 0, "resources"), ["requests"], "container resources must be an object"),
+    (("spec", "containers", 0, "ports"), [{"hostPort": "abc"}], "hostPort 'abc' must be an integer in 1..65535"),
+    (("spec", "containers", 0, "ports"), [{"hostPort": 70000}], "hostPort 70000 must be an integer in 1..65535"),
+    (("spec", "containers", 0, "ports"), [{"hostPort": -1}], "hostPort -1"),
+    (("spec", "containers", 0, "ports"), [{"hostPort": 80, "protocol": 6}], "port protocol must be a string"),
+    (("spec", "schedulerName"), ["mine"], "spec.schedulerName must be a string"),
+    (("spec", "nodeSelector"), ["zone"], "spec.nodeSelector must be an object"),
+    (("spec", "affinity"), ["x"], "spec.affinity must be an object"),
+    (("status", "phase"), 3, "status.phase must be a string"),
+])
+def test_wrong_types_anywhere_are_a_model_error_naming_the_field(path, value, expected):
+    with pytest.raises(ModelError) as info:
+        parse_pod(_mutated(path, value), DEFAULTS)
+    assert expected in str(info.value)
+
+
+@pytest.mark.parametrize("obj", [None, [], "pod", 5])
+def test_a_pod_that_is_not_an_object_is_a_model_error(obj):
+    with pytest.raises(ModelError, match="pod must be a JSON object"):
+        parse_pod(obj, DEFAULTS)
+
+
+def _preferred(weight):
+    return raw_pod(affinity={"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+        {"weight": weight, "preference": {"matchExpressions": [{"key": "zone", "operator": "In", "values": ["a"]}]}}]}})
+
+
+@pytest.mark.parametrize("weight", [0, 101, -5, "10", 10.0, True, None, 2**64])
+def test_preferred_affinity_weight_must_be_an_int_in_1_to_100(weight):
+    with pytest.raises(ModelError, match=r"weight .* must be an integer in 1\.\.100"):
+        parse_pod(_preferred(weight), DEFAULTS)
+
+
+@pytest.mark.parametrize("weight", [1, 100])
+def test_preferred_affinity_weight_bounds_are_accepted(weight):
+    assert parse_pod(_preferred(weight), DEFAULTS).preferred_terms[0][0] == weight
+
+
+def test_requirement_values_must_be_a_list():
+    raw = raw_pod(affinity={"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+        "nodeSelectorTerms": [{"matchExpressions": [{"key": "zone", "operator": "In", "values": "abc"}]}]}}})
+    with pytest.raises(ModelError, match="must be a list"):
+        parse_pod(raw, DEFAULTS)
+
+
+@pytest.mark.parametrize("stamp", ["yesterday", "0000-00-00T00:00:00Z", float("nan"), float("inf"), 10**400, [1], True])
+def test_garbage_timestamps_are_unknown(stamp):
+    raw = raw_pod()
+    raw["metadata"]["creationTimestamp"] = stamp
+    raw["status"]["startTime"] = stamp
+    pod = parse_pod(raw, DEFAULTS)
+    assert (pod.created, pod.started) == (0.0, 0.0)
+
+
+def test_rfc3339_timestamps_still_parse():
+    raw = raw_pod()
+    raw["metadata"]["creationTimestamp"] = "2024-05-01T10:00:00Z"
+    assert parse_pod(raw, DEFAULTS).created == 1714557600.0
+
+
+@pytest.mark.parametrize("field, value, expected", [
+    ("metadata", ["n1"], "node metadata must be an object"),
+    ("labels", {"zone": 1}, "metadata.labels must map strings to strings"),
+    ("taints", "NoSchedule", "spec.taints must be a list"),
+    ("addresses", [{"type": "InternalIP", "address": ["10.0.0.1"]}], "node address must be a string"),
+    ("conditions", {"type": "Ready"}, "status.conditions must be a list"),
+])
+def test_node_with_wrong_types_is_a_model_error(field, value, expected):
+    raw = raw_node("n1")
+    if field == "metadata":
+        raw["metadata"] = value
+    elif field == "labels":
+        raw["metadata"]["labels"] = value
+    elif field == "taints":
+        raw["spec"]["taints"] = value
+    else:
+        raw["status"][field] = value
+    with pytest.raises(ModelError) as info:
+        parse_node(raw)
+    assert expected in str(info.value)
+
+
+def _pdb(**status):
+    return {"metadata": {"name": "db", "namespace": "default"},
+            "spec": {"selector": {"matchLabels": {"app": "db"}}}, "status": status}
+
+
+def test_pdb_disruptions_allowed_is_bounded():
+    assert parse_pdb(_pdb(disruptionsAllowed=-3)).disruptions_allowed == 0
+    assert parse_pdb(_pdb(disruptionsAllowed=2**40)).disruptions_allowed == INT32_MAX
+    assert parse_pdb(_pdb(disruptionsAllowed=2)).disruptions_allowed == 2
+    with pytest.raises(ModelError, match="disruptionsAllowed 'abc' must be an integer"):
+        parse_pdb(_pdb(disruptionsAllowed="abc"))
+
+
+@pytest.mark.parametrize("obj", [None, [], {"metadata": ["x"]}, {"metadata": {"name": "x"}, "spec": {"selector": ["a"]}},
+                                 {"metadata": {"name": "x"}, "spec": {"selector": {"matchExpressions": {"key": "a"}}}}])
+def test_malformed_pdb_is_a_model_error(obj):
+    with pytest.raises(ModelError):
+        parse_pdb(obj)
