@@ -21,17 +21,19 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Set, Tuple
 
 from scheduler.core.engine import Decision, Engine
 from scheduler.core.framework import UNRESOLVABLE, UNSCHEDULABLE
-from scheduler.core.model import MIN_AVAILABLE_ANNOTATION, Pod
+from scheduler.core.model import INT32_MAX, MIN_AVAILABLE_ANNOTATION, Pod, is_int, preview
 from scheduler.core.nomination import Nomination, Nominations
 from scheduler.core.queue import Unit
 
 log = logging.getLogger(__name__)
 
 WAITING, SCHEDULED, RUNNING, INVALID, ROLLED_BACK = "Waiting", "Scheduled", "Running", "Invalid", "RolledBack"
+_MAX_MIN_AVAILABLE_TEXT = 32
+"""An annotation longer than this cannot be an int32 (and int() of huge text is slow)."""
 
 
 @dataclass(frozen=True)
@@ -59,14 +61,40 @@ class PodGroupInfo:
     error: str = ""
 
 
-def parse_podgroup(obj: Dict[str, Any]) -> PodGroupInfo:
-    spec = obj.get("spec") or {}
+def _valid_timeout(value: Any) -> bool:
+    """scheduleTimeoutSeconds: a finite, positive number of seconds within int32 (as the CRD declares it)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return 0 < value <= INT32_MAX  # NaN fails both comparisons; +inf fails the upper bound
+
+
+def parse_podgroup(obj: Any) -> PodGroupInfo:
+    """PodGroup JSON -> its minimum and timeout.  Never raises: a bad object is reported in `error`."""
+    spec = obj.get("spec") if isinstance(obj, Mapping) else None
+    if not spec:
+        spec = {}
+    if not isinstance(spec, Mapping):
+        return PodGroupInfo(None, None, f"PodGroup spec {preview(spec)} is not an object")
     raw_min, raw_timeout = spec.get("minMember"), spec.get("scheduleTimeoutSeconds")
-    if not isinstance(raw_min, int) or isinstance(raw_min, bool) or raw_min < 1:
-        return PodGroupInfo(None, None, f"PodGroup spec.minMember {raw_min!r} is not a positive integer")
-    if raw_timeout is not None and (not isinstance(raw_timeout, (int, float)) or raw_timeout <= 0):
-        return PodGroupInfo(raw_min, None, f"PodGroup spec.scheduleTimeoutSeconds {raw_timeout!r} is not a positive number")
+    if not (is_int(raw_min) and 1 <= raw_min <= INT32_MAX):
+        return PodGroupInfo(None, None, f"PodGroup spec.minMember {preview(raw_min)} is not a positive integer "
+                                        f"(expected 1..{INT32_MAX})")
+    if raw_timeout is not None and not _valid_timeout(raw_timeout):
+        return PodGroupInfo(raw_min, None, f"PodGroup spec.scheduleTimeoutSeconds {preview(raw_timeout)} is not a "
+                                           f"positive number (expected seconds in (0, {INT32_MAX}])")
     return PodGroupInfo(raw_min, None if raw_timeout is None else float(raw_timeout))
+
+
+def min_available(raw: Any) -> Optional[int]:
+    """The min-available annotation as an integer in 1..INT32_MAX, or None when it is anything else."""
+    text = str(raw).strip()
+    if len(text) > _MAX_MIN_AVAILABLE_TEXT:
+        return None
+    try:
+        minimum = int(text)
+    except ValueError:
+        return None
+    return minimum if 1 <= minimum <= INT32_MAX else None
 
 
 class GangRegistry:
@@ -110,8 +138,8 @@ class GangRegistry:
             if group.error:
                 return GangSpec(0, self.default_timeout, "PodGroup", group.error)
             return GangSpec(int(group.min_member or 1), group.timeout or self.default_timeout, "PodGroup")
-        values = {p.annotations.get(MIN_AVAILABLE_ANNOTATION) for p in gang.members.values()}
-        values.discard(None)
+        values = {str(p.annotations[MIN_AVAILABLE_ANNOTATION]) for p in gang.members.values()
+                  if p.annotations.get(MIN_AVAILABLE_ANNOTATION) is not None}
         if not values:
             return GangSpec(0, self.default_timeout, "annotation",
                             f"no {MIN_AVAILABLE_ANNOTATION} annotation and no PodGroup named {gang.name}")
@@ -119,13 +147,10 @@ class GangRegistry:
             return GangSpec(0, self.default_timeout, "annotation",
                             f"members disagree on {MIN_AVAILABLE_ANNOTATION}: {', '.join(sorted(map(str, values)))}")
         raw = values.pop()
-        try:
-            minimum = int(str(raw).strip())
-        except ValueError:
-            minimum = 0
-        if minimum < 1:
+        minimum = min_available(raw)
+        if minimum is None:
             return GangSpec(0, self.default_timeout, "annotation",
-                            f"{MIN_AVAILABLE_ANNOTATION}={raw!r} is not a positive integer")
+                            f"{MIN_AVAILABLE_ANNOTATION}={preview(raw)} is not a positive integer (expected 1..{INT32_MAX})")
         return GangSpec(minimum, self.default_timeout, "annotation")
 
 

@@ -3,6 +3,10 @@ from __future__ import annotations
 
 from typing import List
 
+import pytest
+
+from scheduler.core.gang import PodGroupInfo, parse_podgroup
+
 from .builders import Cluster
 
 
@@ -146,6 +150,49 @@ def test_podgroup_with_a_bad_min_member_waits_with_a_clear_message():
     assert placed(cluster, keys) == []
     assert "PodGroup spec.minMember 0 is not a positive integer" in cluster.last(keys[0]).message
 
+
+
+@pytest.mark.parametrize("minimum", ["99999999999", "-99999999999999999999", "2147483648", "0", "1e3", "9" * 5000])
+def test_min_available_outside_1_to_int32_waits_with_a_clear_message(minimum):
+    cluster = Cluster()
+    nodes(cluster, 3)
+    keys = gang(cluster, "x", 2, minimum=minimum)
+    cluster.run()
+    assert placed(cluster, keys) == []
+    message = cluster.last(keys[0]).message
+    assert "is not a positive integer (expected 1..2147483647)" in message
+    assert cluster.loop.gangs.registry.gangs["default/x"].state == "Invalid"
+
+
+@pytest.mark.parametrize("spec, error", [
+    ({"minMember": 2**31}, "minMember 2147483648 is not a positive integer (expected 1..2147483647)"),
+    ({"minMember": True}, "minMember True is not a positive integer"),
+    ({"minMember": 2.0}, "minMember 2.0 is not a positive integer"),
+    ({"minMember": "2"}, "minMember '2' is not a positive integer"),
+    ({"minMember": -1}, "minMember -1 is not a positive integer"),
+    ({"minMember": 2, "scheduleTimeoutSeconds": float("nan")}, "scheduleTimeoutSeconds nan is not a positive number"),
+    ({"minMember": 2, "scheduleTimeoutSeconds": float("inf")}, "scheduleTimeoutSeconds inf"),
+    ({"minMember": 2, "scheduleTimeoutSeconds": 0}, "scheduleTimeoutSeconds 0"),
+    ({"minMember": 2, "scheduleTimeoutSeconds": 2**31}, "scheduleTimeoutSeconds 2147483648"),
+    ({"minMember": 2, "scheduleTimeoutSeconds": True}, "scheduleTimeoutSeconds True"),
+    ({"minMember": 2, "scheduleTimeoutSeconds": "60"}, "scheduleTimeoutSeconds '60'"),
+])
+def test_podgroup_out_of_range_is_reported_not_raised(spec, error):
+    info = parse_podgroup({"spec": spec})
+    assert error in info.error
+    assert info.timeout is None
+
+
+@pytest.mark.parametrize("obj", [None, [], "podgroup", {"spec": ["minMember"]}, {"spec": 5}])
+def test_podgroup_that_is_not_an_object_is_reported_not_raised(obj):
+    info = parse_podgroup(obj)
+    assert info.min_member is None and info.error
+
+
+def test_podgroup_bounds_are_accepted():
+    assert parse_podgroup({"spec": {"minMember": 2**31 - 1, "scheduleTimeoutSeconds": 2**31 - 1}}) == \
+        PodGroupInfo(2**31 - 1, float(2**31 - 1))
+    assert parse_podgroup({"spec": {"minMember": 1, "scheduleTimeoutSeconds": 0.5}}) == PodGroupInfo(1, 0.5)
 
 # ---------------------------------------------------------------- timeout / rollback
 
