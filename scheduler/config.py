@@ -15,7 +15,13 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 import yaml
 
 import scheduler.quantity  # noqa: F401  (installs the quantity parser into the core)
-from scheduler.core.model import ModelError, parse_amount
+from scheduler.core.model import INT32_MAX, INT32_MIN, INT64_MAX, ModelError, parse_amount, preview
+
+MAX_PRIORITY_GAP = INT32_MAX - INT32_MIN
+"""Priorities are int32, so no two differ by more."""
+MAX_PORT = 65535
+_MAX_NUMBER_TEXT = 64
+"""Longer text is no sane setting (and int() of huge digit strings is slow before Python 3.11)."""
 
 
 class ConfigError(ValueError):
@@ -91,7 +97,9 @@ class Config:
 def parse_bool(value: Any) -> bool:
     if isinstance(value, bool):
         return value
-    text = str(value).strip().lower()
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    text = value.strip().lower() if isinstance(value, str) else ""
     if text in ("true", "1", "yes", "on"):
         return True
     if text in ("false", "0", "no", "off"):
@@ -99,20 +107,34 @@ def parse_bool(value: Any) -> bool:
     raise ValueError("expected true or false")
 
 
+def _to_number(kind: Callable[[Any], Any], value: Any) -> Any:
+    """`kind(value)` for a number or numeric text; anything else (bool, 1.5 for an int, huge text) is ValueError."""
+    noun = "an integer" if kind is int else "a number"
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError(f"expected {noun}")
+    if isinstance(value, str) and len(value) > _MAX_NUMBER_TEXT:
+        raise ValueError(f"expected {noun} (got {len(value)} characters)")
+    if kind is int and isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
+        raise ValueError("expected an integer" if math.isfinite(value) else "expected a finite number")
+    try:
+        return kind(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"expected {noun}") from None
+    except OverflowError:  # float() of an int beyond 1e308
+        raise ValueError("expected a finite number") from None
+
+
 def _number(kind: Callable[[Any], Any], low: Optional[float] = None, high: Optional[float] = None, low_open: bool = False) -> Callable[[Any], Any]:
+    noun = "an integer" if kind is int else "a number"
+
     def parse(value: Any) -> Any:
-        if isinstance(value, bool):
-            raise ValueError("expected a number")
-        try:
-            number = kind(value)
-        except (TypeError, ValueError):
-            raise ValueError(f"expected {'an integer' if kind is int else 'a number'}") from None
+        number = _to_number(kind, value)
         if not math.isfinite(number):
             raise ValueError("expected a finite number")
         if low is not None and (number <= low if low_open else number < low):
-            raise ValueError(f"expected a number {'>' if low_open else '>='} {low}" + (f" and <= {high}" if high is not None else ""))
+            raise ValueError(f"expected {noun} {'>' if low_open else '>='} {low}" + (f" and <= {high}" if high is not None else ""))
         if high is not None and number > high:
-            raise ValueError(f"expected a number <= {high}")
+            raise ValueError(f"expected {noun} <= {high}" if low is None else f"expected {noun} >= {low} and <= {high}")
         return number
 
     return parse
@@ -126,28 +148,32 @@ def parse_alpha(value: Any) -> float:
 
 
 def parse_cpu(value: Any) -> float:
-    """Cores as a number (1.5) or a Kubernetes quantity (1500m)."""
+    """Cores as a number (1.5) or a Kubernetes quantity (1500m); Config.cpu_millis must fit int64."""
     if isinstance(value, str) and value.strip().endswith("m"):
         try:
-            return parse_amount("cpu", value.strip()) / 1000.0
+            cores = parse_amount("cpu", value.strip()) / 1000.0
         except ModelError:
             raise ValueError("expected cores (e.g. 1.5) or a quantity such as 500m") from None
-    try:
-        return _number(float, 0.0)(value)
-    except ValueError as exc:
-        raise ValueError(f"{exc}: cores >= 0 (e.g. 1.5) or a quantity such as 500m") from None
+    else:
+        try:
+            cores = _number(float, 0.0)(value)
+        except ValueError as exc:
+            raise ValueError(f"{exc}: cores >= 0 (e.g. 1.5) or a quantity such as 500m") from None
+    if round(cores * 1000) > INT64_MAX:  # exactly what Config.cpu_millis computes
+        raise ValueError(f"expected at most {INT64_MAX} millicores")
+    return cores
 
 
 def parse_memory(value: Any) -> int:
     try:
-        return parse_amount("memory", str(value).strip())
+        return parse_amount("memory", value.strip() if isinstance(value, str) else value)
     except ModelError:
         raise ValueError("expected a quantity such as 1Gi, 512Mi or a byte count") from None
 
 
 def parse_choice(*choices: str) -> Callable[[Any], str]:
     def parse(value: Any) -> str:
-        text = str(value).strip().lower()
+        text = value.strip().lower() if isinstance(value, str) else None
         if text not in choices:
             raise ValueError(f"expected one of {', '.join(choices)}")
         return text
@@ -170,10 +196,15 @@ def parse_weights(value: Any) -> Tuple[Tuple[str, float], ...]:
         value = {k.strip(): v for k, v in pairs}
     if not isinstance(value, Mapping):
         raise ValueError("expected a mapping of score plugin name to weight")
-    try:
-        return tuple((str(k), float(v)) for k, v in value.items())
-    except (TypeError, ValueError):
-        raise ValueError("expected numeric weights") from None
+    weights = []
+    for name, weight in value.items():
+        if not isinstance(name, str):
+            raise ValueError(f"expected plugin names, got {preview(name)}")
+        try:
+            weights.append((name, _number(float, 0.0)(weight)))
+        except ValueError as exc:
+            raise ValueError(f"weight of {name}: {exc} (0 disables)") from None
+    return tuple(weights)
 
 
 def _string(value: Any) -> str:
@@ -206,7 +237,7 @@ OPTIONS: Tuple[Option, ...] = (
     Option("node", _string, "node that `plan` asks about", metavar="NODE"),
     Option("cpu", parse_cpu, "cpu cores accounted for a pod that requests none (0 = kube-scheduler behaviour)", metavar="CORES"),
     Option("mem", parse_memory, "memory accounted for a pod that requests none (quantity or bytes; 0 = kube-scheduler behaviour)", metavar="QUANTITY"),
-    Option("priority", _number(int), "priority of a pod with no priority annotation and no spec.priority", metavar="INT"),
+    Option("priority", _number(int, INT32_MIN, INT32_MAX), "priority of a pod with no priority annotation and no spec.priority", metavar="INT"),
     Option("alpha", parse_alpha, "utilisation threshold in (0, 1]: nodes measured above it get no new pods", metavar="FRACTION"),
     Option("scheduler-name", _string, "pods with this spec.schedulerName are ours", metavar="NAME"),
     Option("filters", parse_name_list, "enabled filter plugins, in order (comma-separated)", metavar="LIST"),
@@ -214,7 +245,7 @@ OPTIONS: Tuple[Option, ...] = (
     Option("backoff-initial", _number(float, 0.0, low_open=True), "first retry backoff in seconds (doubles per attempt)", metavar="SECONDS"),
     Option("backoff-max", _number(float, 0.0, low_open=True), "longest retry backoff in seconds", metavar="SECONDS"),
     Option("unschedulable-timeout", _number(float, 0.0, low_open=True), "retry unschedulable pods at least this often (seconds)", metavar="SECONDS"),
-    Option("preemption-min-priority-gap", _number(int, 1), "victims must be at least this much lower in priority", metavar="INT"),
+    Option("preemption-min-priority-gap", _number(int, 1, MAX_PRIORITY_GAP), "victims must be at least this much lower in priority", metavar="INT"),
     Option("max-victims", _number(int, 0), "most pods one preemption may evict (0 = unlimited)", metavar="INT"),
     Option("nomination-timeout", _number(float, 0.0, low_open=True), "seconds a preemptor waits for its victims before re-planning", metavar="SECONDS"),
     Option("preempt-daemonset-pods", parse_bool, "allow DaemonSet pods as victims (off: they cannot run elsewhere)"),
@@ -230,7 +261,7 @@ OPTIONS: Tuple[Option, ...] = (
     Option("leader-elect", parse_bool, "take a Lease before acting, so replicas > 1 are safe", scope="run"),
     Option("leader-elect-lease-name", _string, "name of the Lease", scope="run", metavar="NAME"),
     Option("leader-elect-namespace", _string, "namespace of the Lease", scope="run", metavar="NS"),
-    Option("metrics-port", _number(int, 0), "port for /metrics, /healthz and /readyz (0 disables)", scope="run", metavar="PORT"),
+    Option("metrics-port", _number(int, 0, MAX_PORT), "port for /metrics, /healthz and /readyz (0 disables)", scope="run", metavar="PORT"),
     Option("bind-workers", _number(int, 1), "concurrent binding/eviction API calls", scope="run", metavar="N"),
     Option("log-level", parse_choice("debug", "info", "warning", "error"), "log verbosity", scope="all"),
     Option("log-format", parse_choice("text", "json"), "log line format", scope="all"),
@@ -240,15 +271,14 @@ BY_ATTR: Dict[str, Option] = {o.attr: o for o in OPTIONS}
 
 def _apply(values: Dict[str, Any], raw: Mapping[str, Any], source: str) -> None:
     for key, value in raw.items():
-        attr = str(key).replace("-", "_")
-        option = BY_ATTR.get(attr)
+        option = BY_ATTR.get(key.replace("-", "_")) if isinstance(key, str) else None
         if option is None:
-            raise ConfigError(f"{source}: unknown key {key!r} (known: {', '.join(o.name for o in OPTIONS)})")
+            raise ConfigError(f"{source}: unknown key {preview(key)} (known: {', '.join(o.name for o in OPTIONS)})")
         try:
-            values[attr] = option.parse(value)
+            values[option.attr] = option.parse(value)
         except ValueError as exc:
             where = option.flag if source == "flags" else f"{source}: {option.name}"
-            raise ConfigError(f"{where} {value!r}: {exc}") from None
+            raise ConfigError(f"{where} {preview(value, 80)}: {exc}") from None
 
 
 def yaml_error_summary(exc: Exception) -> str:
@@ -267,6 +297,10 @@ def read_config_file(path: str) -> Dict[str, Any]:
         raise ConfigError(f"--config {path}: cannot read ({exc.strerror})") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"--config {path}: not valid YAML ({yaml_error_summary(exc)})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"--config {path}: not UTF-8 text") from None
+    except RecursionError:
+        raise ConfigError(f"--config {path}: nested too deeply") from None
     if data is None:
         return {}
     if not isinstance(data, dict):

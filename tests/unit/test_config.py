@@ -144,3 +144,61 @@ def test_config_is_frozen():
 def test_non_finite_numbers_are_rejected(flag, value):
     with pytest.raises(ConfigError, match="finite"):
         load_config({flag: value}, env={})
+
+
+@pytest.mark.parametrize("flag, value, expected", [
+    ("priority", "2147483648", "<= 2147483647"),
+    ("priority", "-2147483649", ">= -2147483648"),
+    ("priority", 2**80, "<= 2147483647"),
+    ("priority", 1.5, "integer"),
+    ("priority", float("inf"), "finite"),
+    ("priority", "9" * 100000, "integer"),
+    ("preemption_min_priority_gap", 2**32, "<= 4294967295"),
+    ("metrics_port", 70000, "<= 65535"),
+    ("backoff_max", 10**400, "finite"),
+    ("backoff_max", "1e400", "finite"),
+    ("alpha", 10**400, "finite"),
+    ("cpu", 10**400, "finite"),
+    ("cpu", "1e300", "millicores"),
+    ("mem", "1e30", "quantity"),
+    ("mem", "NaN", "quantity"),
+    ("mem", True, "quantity"),
+    ("scores", "LeastAllocated=nan", "finite"),
+    ("scores", {"LeastAllocated": 10**400}, "finite"),
+    ("scores", {"LeastAllocated": -1}, ">= 0"),
+    ("scores", {5: 1}, "plugin names"),
+    ("log_level", ["info"], "expected one of"),
+    ("preemption", [[[]]], "true or false"),
+    ("preemption", 2**5000, "true or false"),
+])
+def test_hostile_values_are_config_errors(flag, value, expected):
+    with pytest.raises(ConfigError) as info:
+        load_config({flag: value}, env={})
+    message = str(info.value)
+    assert expected in message and "\n" not in message and len(message) < 400
+
+
+def test_priority_bounds_are_accepted():
+    assert load_config({"priority": "-2147483648"}, env={}).priority == -(2**31)
+    assert load_config({"priority": 2147483647}, env={}).priority == 2**31 - 1
+
+
+def test_unknown_non_string_keys_are_config_errors(tmp_path):
+    with pytest.raises(ConfigError, match="unknown key 5"):
+        load_config({5: "x"}, env={})
+    with pytest.raises(ConfigError, match="unknown key 5"):
+        load_config({}, write(tmp_path, "5: 3\n"), env={})
+    with pytest.raises(ConfigError, match="YAML"):
+        load_config({}, write(tmp_path, "[1, 2]: 3\n"), env={})
+
+
+def test_config_file_that_is_not_utf8(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_bytes(b"alpha: \xff\xfe\n")
+    with pytest.raises(ConfigError, match="UTF-8"):
+        load_config({}, str(path), env={})
+
+
+def test_config_file_nested_too_deeply(tmp_path):
+    with pytest.raises(ConfigError, match=str(tmp_path)):
+        load_config({}, write(tmp_path, "alpha: " + "[" * 100000 + "]" * 100000 + "\n"), env={})
