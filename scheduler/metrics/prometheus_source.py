@@ -13,6 +13,11 @@ by exact name, by one of the node's addresses (InternalIP, Hostname, ...), or
 by short name (the part before the first dot, on either side).  A node with no
 series is reported in `LoadReading.missing` -- unknown, never 0 %.
 
+Samples are bounded as they are read: a NaN, infinite or clearly negative value,
+or a NaN/infinite timestamp, counts as missing; values above 1 (over-commit)
+are kept up to MAX_UTILISATION; a timestamp more than FUTURE_TOLERANCE ahead of
+the wall clock is taken as "now", so it goes stale like any other sample.
+
 When Prometheus cannot be queried, `fetch` returns ``up=False`` with the error
 and no values; it never raises.  `LoadRefresher` logs one warning when
 Prometheus becomes unreachable and one line when it comes back.
@@ -40,6 +45,13 @@ NODE_LABELS = ("node", "kubernetes_node")
 
 _DURATION = re.compile(r"^(\d+(ms|[smhdwy]))+$")
 
+FUTURE_TOLERANCE = 60.0
+"""Seconds a sample may be stamped ahead of our wall clock (clock skew); further ahead it is taken as now."""
+MAX_UTILISATION = 10.0
+"""Utilisation above 1 is kept (over-commit, rate() extrapolation) up to this; beyond it is clamped."""
+NEGATIVE_JITTER = 0.1
+"""rate() extrapolation can put an idle node slightly below 0: read as 0.  Further below is garbage: missing."""
+
 
 @dataclass(frozen=True)
 class LoadReading:
@@ -57,11 +69,31 @@ def fresh(util: NodeUtilisation, now: float, max_age: float) -> bool:
     return now - util.sampled_at <= max_age
 
 
+def sample_time(ts: float, now: float) -> Optional[float]:
+    """A sample's wall-clock time, or None when it is not finite (the sample counts as missing).
+
+    A time further than FUTURE_TOLERANCE ahead of `now` is taken as `now`: a sample
+    stamped in the future must still go stale, not stay fresh forever.
+    """
+    if not math.isfinite(ts):
+        return None
+    return now if ts > now + FUTURE_TOLERANCE else ts
+
+
 def on_clock(values: Mapping[str, NodeUtilisation], clock: Callable[[], float],
              wall: Callable[[], float] = time.time) -> Dict[str, NodeUtilisation]:
-    """Re-express Prometheus' wall-clock sample times on the scheduler's clock (usually monotonic)."""
-    offset = clock() - wall()
-    return {name: replace(util, sampled_at=util.sampled_at + offset) for name, util in values.items()}
+    """Re-express Prometheus' wall-clock sample times on the scheduler's clock (usually monotonic).
+
+    Times are bounded on the way (`sample_time`): non-finite ones are dropped, future ones clamped.
+    """
+    now = wall()
+    offset = clock() - now
+    result: Dict[str, NodeUtilisation] = {}
+    for name, util in values.items():
+        sampled_at = sample_time(util.sampled_at, now)
+        if sampled_at is not None:
+            result[name] = replace(util, sampled_at=sampled_at + offset)
+    return result
 
 
 def instance_host(instance: str) -> str:
@@ -160,6 +192,14 @@ class QueryError(Exception):
     pass
 
 
+def _sample_float(raw: Any) -> float:
+    """float(raw); a number too large for a float is infinite (dropped later), not an error."""
+    try:
+        return float(raw)
+    except OverflowError:
+        return math.inf
+
+
 def _parse_vector(query_name: str, result: Any) -> List[Tuple[Dict[str, str], float, float]]:
     """[(labels, value, timestamp)] from an instant-vector result."""
     if not isinstance(result, list):
@@ -169,7 +209,7 @@ def _parse_vector(query_name: str, result: Any) -> List[Tuple[Dict[str, str], fl
         try:
             labels = dict(item.get("metric") or {})
             ts, raw = item["value"]
-            samples.append((labels, float(raw), float(ts)))
+            samples.append((labels, _sample_float(raw), _sample_float(ts)))
         except (AttributeError, KeyError, TypeError, ValueError) as exc:
             raise QueryError(f"{query_name} query must return an instant vector: {exc!r}") from None
     return samples
@@ -217,6 +257,7 @@ class PrometheusLoadSource:
         disable_ssl: bool = False,
         headers: Optional[Dict[str, str]] = None,
         client: Any = None,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         if not _DURATION.match(window):
             raise ValueError(f"window must be a Prometheus duration such as 5m or 30s, got {window!r}")
@@ -229,6 +270,7 @@ class PrometheusLoadSource:
         self.timeout = timeout
         self.cpu_query = render_query(cpu_query, window)
         self.memory_query = render_query(memory_query, window)
+        self.wall = wall
         self._client = client if client is not None else _make_client(
             self.url, timeout, retries, disable_ssl, headers)
 
@@ -248,19 +290,26 @@ class PrometheusLoadSource:
             return LoadReading(values={}, missing=(), unmatched_series=(), up=False, error=str(exc))
         except Exception as exc:  # pragma: no cover - defensive: fetch must not raise
             return LoadReading(values={}, up=False, error=f"{type(exc).__name__}: {exc}")
-        return build_reading(nodes, cpu, memory)
+        return build_reading(nodes, cpu, memory, now=self.wall())
 
 
 def _clamp(value: float) -> Optional[float]:
-    if math.isnan(value):
+    """A utilisation in 0..MAX_UTILISATION, or None (missing) for NaN, infinities and clearly negative values."""
+    if not math.isfinite(value) or value < -NEGATIVE_JITTER:
         return None
-    return min(1.0, max(0.0, value))
+    return min(MAX_UTILISATION, max(0.0, value))
 
 
 def build_reading(nodes: Sequence[Node],
                   cpu: Sequence[Tuple[Dict[str, str], float, float]],
-                  memory: Sequence[Tuple[Dict[str, str], float, float]]) -> LoadReading:
-    """Map query samples to nodes. Several series for one node: the highest value wins."""
+                  memory: Sequence[Tuple[Dict[str, str], float, float]],
+                  now: Optional[float] = None) -> LoadReading:
+    """Map query samples to nodes. Several series for one node: the highest value wins.
+
+    `now` is the wall clock when the samples were read (default: time.time()); sample
+    times are bounded against it (`sample_time`), and bad values count as missing.
+    """
+    now = time.time() if now is None else now
     index = NodeIndex(nodes)
     found: Dict[str, Dict[str, Tuple[float, float]]] = {}
     unmatched: List[str] = []
@@ -271,12 +320,13 @@ def build_reading(nodes: Sequence[Node],
                 unmatched.append(describe_series(labels))
                 continue
             clamped = _clamp(value)
-            if clamped is None:
+            sampled_at = sample_time(ts, now)
+            if clamped is None or sampled_at is None:
                 continue
             per_node = found.setdefault(name, {})
             previous = per_node.get(resource)
             if previous is None or clamped > previous[0]:
-                per_node[resource] = (clamped, ts)
+                per_node[resource] = (clamped, sampled_at)
     values: Dict[str, NodeUtilisation] = {}
     for name, per_node in found.items():
         cpu_sample = per_node.get("cpu")

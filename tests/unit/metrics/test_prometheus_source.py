@@ -10,11 +10,15 @@ from scheduler.core.model import Node, NodeUtilisation
 from scheduler.metrics.prometheus_source import (
     DEFAULT_CPU_QUERY,
     DEFAULT_MEMORY_QUERY,
+    FUTURE_TOLERANCE,
+    MAX_UTILISATION,
     LoadReading,
     LoadRefresher,
     PrometheusLoadSource,
     fresh,
     instance_host,
+    on_clock,
+    sample_time,
 )
 
 LOGGER = "scheduler.metrics.prometheus_source"
@@ -126,12 +130,59 @@ def test_sample_time_is_prometheus_timestamp_older_of_two() -> None:
     assert reading.values["a"].sampled_at == 995.5
 
 
-def test_values_clamped_and_nan_is_unknown() -> None:
-    reading = source([series(1.3, instance="10.0.0.1:9100"), series(-0.1, instance="10.0.0.2:9100")],
+def test_values_bounded_and_nan_is_unknown() -> None:
+    reading = source([series(1.3, instance="10.0.0.1:9100"), series(-0.1, instance="10.0.0.2:9100"),
+                      series(25.0, instance="10.0.0.3:9100")],
                      [{"metric": {"instance": "10.0.0.1:9100"}, "value": [1000, "NaN"]}]).fetch(
-        [node("a", "10.0.0.1"), node("b", "10.0.0.2")])
-    assert reading.values["a"].cpu == 1.0 and reading.values["a"].memory is None
-    assert reading.values["b"].cpu == 0.0
+        [node("a", "10.0.0.1"), node("b", "10.0.0.2"), node("c", "10.0.0.3")])
+    assert reading.values["a"].cpu == 1.3 and reading.values["a"].memory is None  # over-committed is kept
+    assert reading.values["b"].cpu == 0.0  # rate() jitter just below 0 reads as idle
+    assert reading.values["c"].cpu == MAX_UTILISATION
+
+
+@pytest.mark.parametrize("value", ["-0.5", "-Inf", "+Inf", "Infinity", "NaN", 10**400])
+def test_negative_infinite_or_nan_utilisation_is_missing(value: Any) -> None:
+    reading = source([{"metric": {"instance": "10.0.0.1:9100"}, "value": [1000, value]}]).fetch([node("a", "10.0.0.1")])
+    assert reading.up and reading.values == {} and reading.missing == ("a",)
+
+
+@pytest.mark.parametrize("ts", [float("nan"), float("inf"), float("-inf"), "NaN", "+Inf", 10**400])
+def test_sample_with_a_non_finite_timestamp_is_missing(ts: Any) -> None:
+    reading = source([{"metric": {"instance": "10.0.0.1:9100"}, "value": [ts, "0.5"]}],
+                     [series(0.2, ts=1000.0, instance="10.0.0.1:9100")]).fetch([node("a", "10.0.0.1")])
+    assert reading.up
+    assert reading.values["a"].cpu is None and reading.values["a"].memory == 0.2
+
+
+def test_future_timestamp_is_clamped_to_the_wall_clock_when_read() -> None:
+    reading = source([series(0.5, ts=1e12, instance="10.0.0.1:9100")],
+                     [series(0.2, ts=5030.0, instance="10.0.0.1:9100")], wall=lambda: 5000.0).fetch(
+        [node("a", "10.0.0.1")])
+    assert reading.values["a"].sampled_at == 5000.0  # the older of: clamped cpu (now), memory within tolerance
+    within = source([series(0.5, ts=5000.0 + FUTURE_TOLERANCE, instance="10.0.0.1:9100")],
+                    wall=lambda: 5000.0).fetch([node("a", "10.0.0.1")])
+    assert within.values["a"].sampled_at == 5000.0 + FUTURE_TOLERANCE  # ordinary clock skew is left alone
+
+
+def test_future_stamped_sample_goes_stale_like_any_other() -> None:
+    values = {"a": NodeUtilisation(cpu=0.5, memory=0.5, sampled_at=1e15)}
+    util = on_clock(values, clock=lambda: 100.0, wall=lambda: 5000.0)["a"]
+    assert util.sampled_at == 100.0
+    assert fresh(util, now=160.0, max_age=60.0)
+    assert not fresh(util, now=160.5, max_age=60.0)
+
+
+def test_on_clock_drops_non_finite_times_and_shifts_the_rest() -> None:
+    values = {"nan": NodeUtilisation(0.5, 0.5, float("nan")), "inf": NodeUtilisation(0.5, 0.5, float("inf")),
+              "ok": NodeUtilisation(0.5, 0.5, 4990.0)}
+    assert on_clock(values, clock=lambda: 100.0, wall=lambda: 5000.0) == {"ok": NodeUtilisation(0.5, 0.5, 90.0)}
+
+
+def test_sample_time_bounds() -> None:
+    assert sample_time(4000.0, now=5000.0) == 4000.0
+    assert sample_time(5000.0 + FUTURE_TOLERANCE + 1, now=5000.0) == 5000.0
+    assert sample_time(float("nan"), now=5000.0) is None
+    assert sample_time(float("-inf"), now=5000.0) is None
 
 
 def test_query_error_gives_up_false_and_never_raises() -> None:
