@@ -69,6 +69,7 @@ class Daemon:
         self._to_clear: Dict[str, Pod] = {}  # pods whose nominatedNodeName must be cleared (sent while leading)
         self._errors: "deque[float]" = deque(maxlen=64)  # times of recent internal errors
         self._last_success = clock()
+        self._acting = False  # synced and leading as of the last round of serve()
 
     # ------------------------------------------------------------ wiring
     def _eviction_version(self) -> str:
@@ -412,7 +413,11 @@ class Daemon:
         while not self.stop.is_set():
             self.drain_inbox(0)
             self.housekeeping()
-            if not self.synced or not self.is_leader():
+            acting = self.synced and self.is_leader()
+            if acting and not self._acting:  # started, or took over: carry on the old leader's nominations
+                self.loop.recover_nominations()
+            self._acting = acting
+            if not acting:
                 self.drain_inbox(0.2)
                 continue
             if not self.run_cycle():

@@ -99,6 +99,13 @@ class SchedulingLoop:
         if pod.nominated_node and self.nominations.get(pod.key) is None:
             self.nominations.add(Nomination(pod, pod.nominated_node, self.clock()))
 
+    def recover_nominations(self) -> None:
+        """We start acting (leadership gained): hold the room the API now shows nominated for our
+        waiting pods.  A standby saw these pods before the old leader nominated them, so first
+        sight alone would miss the nomination and the victims already terminating."""
+        for pod in list(self.pending.values()):
+            self._recover_nomination(pod)
+
     def pod_deleted(self, key: str, succeeded: bool = False) -> None:
         self.pending.pop(key, None)
         self.assumed_view.pop(key, None)

@@ -128,6 +128,23 @@ def test_after_a_restart_a_nominated_pod_waits_for_its_terminating_victims():
     assert cluster.node_of("high") == "n1"
 
 
+def test_a_new_leader_keeps_the_nomination_its_predecessor_made_after_it_first_saw_the_pod():
+    cluster = Cluster(preemption=True)
+    for name in ("n1", "n2"):
+        cluster.node(name, cpu="4")
+    cluster.pod("filler", cpu="1", priority=1, node="n1")
+    cluster.pod("other", cpu="3", priority=1, node="n2")
+    cluster.pod("high", cpu="3", priority=100)  # a standby sees it first without a nomination...
+    cluster.pod("victim", cpu="3", priority=1, node="n1", deleting=True)  # ...then the old leader's eviction
+    _nominated(cluster, "high", "n1", cpu="3", priority=100)  # ...and its nomination
+    cluster.loop.recover_nominations()  # leadership gained
+
+    cluster.run()
+    decision = cluster.last("high")
+    assert decision.victims == []  # no second set of victims elsewhere
+    assert decision.nominated_node == "n1"
+
+
 def test_a_recovered_nomination_holds_its_room_against_lower_priority_pods():
     cluster = Cluster(preemption=True)
     cluster.node("n1", cpu="4")
