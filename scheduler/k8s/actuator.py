@@ -29,6 +29,14 @@ log = logging.getLogger(__name__)
 REREAD_ON = (404, 409)  # the API's view of the pod differs from ours: read it before deciding anything
 
 
+def _bound_to(current: Optional[Dict[str, Any]], pod: Pod, node: str) -> bool:
+    """The re-read pod (same uid) is on `node`: the binding we sent is the one that took effect."""
+    if not current:
+        return False
+    meta, spec = current.get("metadata") or {}, current.get("spec") or {}
+    return spec.get("nodeName") == node and (not pod.uid or meta.get("uid") == pod.uid)
+
+
 def fate_unknown(status: int) -> bool:
     """No answer, or a server error: the binding may have been applied anyway."""
     return status == 0 or status >= 500
@@ -139,15 +147,24 @@ class Actuator:
             self.api.bind(pod.namespace, pod.name, node, pod.uid)
         except ApiError as exc:
             self.metrics.bind_errors.labels(code=str(exc.status)).inc()
-            self.failures.failed("binding", f"{exc.status} {exc.reason}", "binding %s to %s failed: %s", pod.key, node, exc)
             outcome = Outcome("bind", pod, False, exc.status, str(exc), exc.retry_after)
             if exc.status in REREAD_ON or fate_unknown(exc.status):
                 self._reread(outcome)
                 outcome.uncertain = fate_unknown(exc.status) and not outcome.reread
+            if _bound_to(outcome.current, pod, node):
+                # our binding was applied, its answer lost (or this is the 409 of a retry): not a failure
+                log.info("binding %s to %s was applied (the API answered: %s)", pod.key, node, exc)
+                self.report(outcome)
+                self._scheduled(pod, node)
+                return
+            self.failures.failed("binding", f"{exc.status} {exc.reason}", "binding %s to %s failed: %s", pod.key, node, exc)
             self.report(outcome)
             return
         self.failures.succeeded("binding")
         self.report(Outcome("bind", pod, True))
+        self._scheduled(pod, node)
+
+    def _scheduled(self, pod: Pod, node: str) -> None:
         self.recorder.record(pod, NORMAL, "Scheduled", "Binding", f"Successfully assigned {pod.key} to {node}")
 
     def _reread(self, outcome: Outcome) -> None:
