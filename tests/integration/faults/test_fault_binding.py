@@ -28,6 +28,9 @@ def test_lost_bind_answers_with_a_working_watch_bind_each_pod_once(
     for name in names:  # the pod was re-read (or seen on the watch) and never sent elsewhere
         nodes = {c.target for c in run.calls.bind_attempts(f"default/{name}")}
         assert nodes == {cluster.node_of(name)}, (name, nodes)
+    # `kubectl describe pod` tells where each went, whether or not the answer arrived
+    wait_until(lambda: all(cluster.events_for(n, "Scheduled") for n in names), 5, message="Scheduled events")
+    assert all(len(cluster.events_for(n, "Scheduled")) == 1 for n in names)
     run.check("lost bind answer, watch ok", "hang_after_apply(binding, 0s) x6", names, [handle], max_attempts=2)
 
 
@@ -59,6 +62,7 @@ def test_lost_bind_answers_while_blind_are_reconciled_by_the_409(
         attempts = run.calls.bind_attempts(f"default/{name}")
         assert [c.status for c in attempts] == [0, 409], (name, attempts)
         assert {c.target for c in attempts} == {cluster.node_of(name)}, "re-placed on another node"
+        assert len(cluster.events_for(name, "Scheduled")) == 1, name
     run.check("lost bind answer, blind (409)", "hang_after_apply(binding) + 500 on re-read + watch 4 s late",
               names, [handle], max_attempts=2)
 

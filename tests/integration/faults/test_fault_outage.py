@@ -1,10 +1,12 @@
 """Fault suite: the API goes away, watches expire or break (issue items 2 and 4)."""
 from __future__ import annotations
 
+import logging
 import math
 import random
 import threading
 import time
+from collections import Counter
 from typing import Any, Callable, List
 
 
@@ -20,7 +22,9 @@ def _all_bound(cluster: Cluster, names: List[str]) -> bool:
 
 
 def test_api_down_40s_with_500_pods_pending(
-        cluster: Cluster, run: FaultRun, start_daemon: Callable[..., RunningDaemon], wait_until: Callable[..., Any]) -> None:
+        cluster: Cluster, run: FaultRun, start_daemon: Callable[..., RunningDaemon], wait_until: Callable[..., Any],
+        caplog: Any) -> None:
+    caplog.set_level(logging.WARNING, logger="scheduler")
     srv = cluster.srv
     cluster.add_nodes(20, cpu="4", memory="16Gi")  # room for 800 pods of 100m
     handle = start_daemon(cluster, backoff_initial=1, backoff_max=10, bind_workers=16)
@@ -47,6 +51,12 @@ def test_api_down_40s_with_500_pods_pending(
                     f"{len(pending_at_outage)} pods not yet bound (bindings 0.5 s slow before)",
                     names, [handle], max_attempts=limit, settle=20)
     assert row["attempts max"] >= 6, "pods should have kept retrying through the outage"
+    scheduled: Counter = Counter((e.get("regarding") or {}).get("name") for e in srv.events()
+                                 if e.get("apiVersion") == "events.k8s.io/v1" and e.get("reason") == "Scheduled")
+    assert all(scheduled[n] == 1 for n in names), "one Scheduled Event per pod, lost answers included"
+    failures = sum(len(run.calls.bind_attempts(f"default/{n}")) - 1 for n in names)
+    lines = [r for r in caplog.records if r.name == "scheduler.k8s.actuator" and "binding" in r.getMessage()]
+    assert len(lines) <= 2 * math.log2(failures) + 4, f"{len(lines)} log lines for {failures} failed bindings"
     assert took < OUTAGE + 30, took
 
 
