@@ -129,7 +129,7 @@ def _number(kind: Callable[[Any], Any], low: Optional[float] = None, high: Optio
 
     def parse(value: Any) -> Any:
         number = _to_number(kind, value)
-        if not math.isfinite(number):
+        if isinstance(number, float) and not math.isfinite(number):  # isfinite() of a huge int overflows
             raise ValueError("expected a finite number")
         if low is not None and (number <= low if low_open else number < low):
             raise ValueError(f"expected {noun} {'>' if low_open else '>='} {low}" + (f" and <= {high}" if high is not None else ""))
@@ -159,7 +159,7 @@ def parse_cpu(value: Any) -> float:
             cores = _number(float, 0.0)(value)
         except ValueError as exc:
             raise ValueError(f"{exc}: cores >= 0 (e.g. 1.5) or a quantity such as 500m") from None
-    if round(cores * 1000) > INT64_MAX:  # exactly what Config.cpu_millis computes
+    if cores * 1000 > INT64_MAX:  # exact float/int comparison: Config.cpu_millis then fits int64
         raise ValueError(f"expected at most {INT64_MAX} millicores")
     return cores
 
