@@ -71,8 +71,11 @@ def _gang_states(handle: RunningDaemon) -> Dict[str, float]:
             for state in ("Waiting", "Scheduled", "Running", "Invalid", "RolledBack")}
 
 
-def test_sigkill_mid_gang_then_restart_listing_pods_before_nodes(
-        cluster: Cluster, run: FaultRun, start_daemon: Callable[..., RunningDaemon], wait_until: Callable[..., Any]) -> None:
+def _kill_mid_gang(cluster: Cluster, run: FaultRun, start_daemon: Callable[..., RunningDaemon],
+                   wait_until: Callable[..., Any], fill: bool) -> RunningDaemon:
+    """SIGKILL with three of four members bound (the fourth's binding fails), then restart with the node
+    list answering 2 s after the pod list; with `fill`, other pods take the room the fourth member needs
+    while no scheduler runs."""
     srv = cluster.srv
     cluster.add_nodes(2, cpu="4")
     first = start_daemon(cluster, gang_timeout=3)
@@ -85,11 +88,22 @@ def test_sigkill_mid_gang_then_restart_listing_pods_before_nodes(
     first.kill()  # SIGKILL with the gang half-bound
     assert cluster.bound(members) == members[:3]
     srv.faults.clear()
+    if fill:
+        for node in ("node-0", "node-1"):
+            used = sum(1 for n in members if cluster.node_of(n) == node)
+            cluster.add_pod(f"squatter-{node}", cpu=str(4 - used), scheduler="default-scheduler", node=node)
 
     srv.faults.delay(2.0, r"^/api/v1/nodes$")  # the new scheduler sees the bound members before their nodes
     second = start_daemon(cluster, gang_timeout=3, wait_synced=False)
     wait_until(lambda: second.daemon.synced, 15, message="the new scheduler synced")
     srv.faults.delay(0, r"^/api/v1/nodes$")
+    return second
+
+
+def test_sigkill_mid_gang_then_restart_listing_pods_before_nodes_completes_the_gang(
+        cluster: Cluster, run: FaultRun, start_daemon: Callable[..., RunningDaemon], wait_until: Callable[..., Any]) -> None:
+    second = _kill_mid_gang(cluster, run, start_daemon, wait_until, fill=False)
+    members = [f"gang-{i}" for i in range(4)]
     wait_until(lambda: cluster.node_of("gang-3"), 10, message="the last member bound by the new scheduler")
     time.sleep(4.0)  # past the gang timeout: nothing may be rolled back now that the gang is whole
 
@@ -100,8 +114,25 @@ def test_sigkill_mid_gang_then_restart_listing_pods_before_nodes(
     assert _gang_states(second) == {"Waiting": 0, "Scheduled": 0, "Running": 1, "Invalid": 0, "RolledBack": 0}
     placed = second.daemon.loop.state.placed
     assert all(not placed[f"default/{n}"].assumed for n in members)
-    run.check("SIGKILL mid-gang, pods listed before nodes", "kill with 3/4 bound; node list 2 s late on restart",
+    run.check("SIGKILL mid-gang, pods before nodes", "kill with 3/4 bound; node list 2 s late on restart",
               members, [second], max_attempts=None)
+
+
+def test_sigkill_mid_gang_then_restart_rolls_back_a_gang_that_cannot_complete(
+        cluster: Cluster, run: FaultRun, start_daemon: Callable[..., RunningDaemon], wait_until: Callable[..., Any]) -> None:
+    second = _kill_mid_gang(cluster, run, start_daemon, wait_until, fill=True)
+    members = [f"gang-{i}" for i in range(4)]
+    synced_at = time.monotonic()
+    wait_until(lambda: all(cluster.pod(n) is None for n in members[:3]), 15,
+               message="the bound members evicted after the gang timeout")
+    assert time.monotonic() - synced_at >= 2.0, "rolled back before the gang timeout (3 s) could pass"
+    assert set(run.calls.evictions) == {f"default/{n}" for n in members[:3]}
+    assert all(cluster.events_for(n, "GangTimeout") for n in members[:3])
+    assert cluster.node_of("gang-3") == ""
+    wait_until(lambda: _gang_states(second)["RolledBack"] == 1, 5, message="scheduler_gangs to show the rollback")
+    assert _gang_states(second)["Running"] == 0 and _gang_states(second)["Scheduled"] == 0
+    run.check("SIGKILL mid-gang, gang cannot complete", "as above, its room taken while down: rollback",
+              [], [second], min_victims=3, max_attempts=None)
 
 
 def test_leader_killed_during_a_preemption_the_new_leader_evicts_no_second_set(
