@@ -23,6 +23,7 @@ setup(
             "pytest-timeout>=2,<3",
             "kubernetes-validate>=1.28",
             "psutil>=5",
+            "hypothesis>=6,<7",
         ],
     },
     entry_points={"console_scripts": ["preemptive-scheduler=scheduler.cli:main"]},

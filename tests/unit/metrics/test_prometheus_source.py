@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any, Dict, List, Optional
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from scheduler.core.model import Node, NodeUtilisation
 from scheduler.metrics.prometheus_source import (
@@ -317,3 +320,23 @@ def test_fresh() -> None:
     assert fresh(util, now=1060.0, max_age=60.0)
     assert not fresh(util, now=1060.5, max_age=60.0)
     assert fresh(util, now=999.0, max_age=60.0)  # a sample slightly ahead of our clock is fresh
+
+
+sample_number = (st.floats(allow_nan=True, allow_infinity=True) | st.integers()
+                 | st.sampled_from(["NaN", "+Inf", "-Inf", "1e400", "-0.05", "0.5", "1.3", "abc", 10**400, None]))
+
+
+@settings(max_examples=150, deadline=None, derandomize=True, database=None)
+@given(cpu=st.lists(st.tuples(sample_number, sample_number), max_size=4),
+       memory=st.lists(st.tuples(sample_number, sample_number), max_size=4))
+def test_any_samples_give_bounded_values_or_a_failed_reading(cpu: List[Any], memory: List[Any]) -> None:
+    def vector(samples: List[Any]) -> List[Dict[str, Any]]:
+        return [{"metric": {"instance": "10.0.0.1:9100"}, "value": [ts, value]} for ts, value in samples]
+
+    now = 5000.0
+    reading = source(vector(cpu), vector(memory), wall=lambda: now).fetch([node("a", "10.0.0.1")])
+    for util in reading.values.values():
+        assert all(v is None or 0.0 <= v <= MAX_UTILISATION for v in (util.cpu, util.memory))
+        assert math.isfinite(util.sampled_at) and util.sampled_at <= now + FUTURE_TOLERANCE
+    shifted = on_clock(reading.values, clock=lambda: 100.0, wall=lambda: now)
+    assert all(util.sampled_at <= 100.0 + FUTURE_TOLERANCE for util in shifted.values())
