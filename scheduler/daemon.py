@@ -28,7 +28,7 @@ from scheduler.core.loop import CycleError, SchedulingLoop
 from scheduler.core.model import ModelError, Pod, parse_node, parse_pdb, parse_pod
 from scheduler.k8s.actuator import Actuator, Outcome
 from scheduler.k8s.api import WATCHED, ApiError, KubeApi
-from scheduler.k8s.events import WARNING, EventRecorder
+from scheduler.k8s.events import NORMAL, WARNING, EventRecorder
 from scheduler.k8s.informer import RESYNC, Reflector
 from scheduler.k8s.leader import LeaderElector
 from scheduler.metrics.exporter import HealthServer, SchedulerMetrics
@@ -354,6 +354,10 @@ class Daemon:
             for pod, reason, message in self.loop.notices:
                 self.actuator.event(pod, WARNING, reason, "Scheduling", message)
             self.loop.notices.clear()
+            for pod in self.loop.confirmed:
+                self.actuator.event(pod, NORMAL, "Scheduled", "Binding",
+                                    f"Successfully assigned {pod.key} to {pod.node_name}")
+        self.loop.confirmed.clear()
         counts = self.loop.queue.counts
         for name in ("active", "backoff", "unschedulable"):
             self.metrics.pending_pods.labels(queue=name).set(counts.get(name, 0))

@@ -51,6 +51,7 @@ class SchedulingLoop:
         self.assumed_view: Dict[str, Pod] = {}  # latest object of pods we assumed but the API has not shown bound
         self.bind_failures: Dict[str, int] = {}  # consecutive failed bindings per pod (drives their backoff)
         self.rebinds: Dict[str, Tuple[str, float]] = {}  # pod -> (node, when): bindings whose fate is unknown
+        self.confirmed: List[Pod] = []  # bindings of unknown fate the watch showed applied (Scheduled Event owed)
 
     # ------------------------------------------------------------ events in
     def is_ours(self, pod: Pod) -> bool:
@@ -86,7 +87,9 @@ class SchedulingLoop:
         self.pending.pop(pod.key, None)
         self.assumed_view.pop(pod.key, None)
         self.bind_failures.pop(pod.key, None)
-        self.rebinds.pop(pod.key, None)
+        rebind = self.rebinds.pop(pod.key, None)
+        if rebind is not None and rebind[0] == pod.node_name:
+            self.confirmed.append(pod)  # our binding took effect after all: nobody has told the pod yet
         self.queue.delete(pod.key)
         self.state.place(pod, pod.node_name, assumed=False)
         if pod.nominated_node and self.is_ours(pod) and self.nominations.get(pod.key) is None:

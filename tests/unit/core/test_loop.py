@@ -264,3 +264,15 @@ def test_a_binding_of_unknown_fate_keeps_its_room_and_is_retried_to_the_same_nod
     assert [(d.pod.key, d.node) for d in cluster.run()] == [(key, node)]  # the same binding again
     _bound_view(cluster, key, node)
     assert cluster.loop.rebinds == {}
+
+
+def test_a_binding_of_unknown_fate_the_watch_shows_applied_is_reported_once():
+    cluster = Cluster(backoff_initial=1)
+    cluster.node("n1", cpu="2")
+    key = cluster.pod("p", cpu="2").key
+    cluster.run()
+    cluster.loop.bind_failed(key, uncertain=True)
+    _bound_view(cluster, key, "n1")  # e.g. the relist after an outage, before the retry was due
+    assert [p.key for p in cluster.loop.confirmed] == [key]  # its Scheduled Event is still owed
+    cluster.clock.advance(1)
+    assert cluster.run() == []  # and it is not bound again
