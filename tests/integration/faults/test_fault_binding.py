@@ -67,6 +67,35 @@ def test_lost_bind_answers_while_blind_are_reconciled_by_the_409(
               names, [handle], max_attempts=2)
 
 
+def test_lost_bind_answers_while_blind_are_confirmed_by_the_watch_before_the_retry(
+        cluster: Cluster, run: FaultRun, start_daemon: Callable[..., RunningDaemon], wait_until: Callable[..., Any]) -> None:
+    """As above, but the watch comes back before the retry is due: no second binding, and the pod
+    still gets its Scheduled Event."""
+    cluster.add_nodes(2, cpu="4")
+    handle = start_daemon(cluster, backoff_initial=4, backoff_max=4)
+    names = [f"seen-{i}" for i in range(4)]
+    srv = cluster.srv
+    srv.faults.delay(1.0, BINDING)
+    srv.faults.hang_after_apply(BINDING, seconds=0, count=len(names), method="POST")
+    srv.faults.fail_next("GET", r"^/api/v1/namespaces/default/pods/seen-\d$", 500, count=len(names))
+    for name in names:
+        cluster.add_pod(name, cpu="1")
+    wait_until(lambda: all(run.calls.binds.get(f"default/{n}") for n in names), 10,
+               message="the scheduler to send every binding")
+    srv.faults.delay(2.0, r"^/api/v1/pods$")  # the pod watch comes back 2 s late, before the 4 s retry
+    srv.faults.drop_watches()
+    wait_until(lambda: _all_bound(cluster, names), 10, message="every pod bound")
+    wait_until(lambda: all(cluster.events_for(n, "Scheduled") for n in names), 5, message="Scheduled events")
+    srv.faults.clear()
+    time.sleep(4.5)  # past the retry that must not happen
+
+    for name in names:
+        assert [c.status for c in run.calls.bind_attempts(f"default/{name}")] == [0], name
+        assert len(cluster.events_for(name, "Scheduled")) == 1, name
+    run.check("lost bind answer, blind, watch first", "as above, retry backoff 4 s > watch delay 2 s",
+              names, [handle], max_attempts=1)
+
+
 def test_500s_on_binding_back_off_per_pod_and_retry_after_is_honoured(
         cluster: Cluster, run: FaultRun, start_daemon: Callable[..., RunningDaemon], wait_until: Callable[..., Any]) -> None:
     cluster.add_nodes(2, cpu="8")

@@ -51,9 +51,13 @@ def test_api_down_40s_with_500_pods_pending(
                     f"{len(pending_at_outage)} pods not yet bound (bindings 0.5 s slow before)",
                     names, [handle], max_attempts=limit, settle=20)
     assert row["attempts max"] >= 6, "pods should have kept retrying through the outage"
-    scheduled: Counter = Counter((e.get("regarding") or {}).get("name") for e in srv.events()
-                                 if e.get("apiVersion") == "events.k8s.io/v1" and e.get("reason") == "Scheduled")
-    assert all(scheduled[n] == 1 for n in names), "one Scheduled Event per pod, lost answers included"
+    def scheduled() -> Counter:
+        return Counter((e.get("regarding") or {}).get("name") for e in srv.events()
+                       if e.get("apiVersion") == "events.k8s.io/v1" and e.get("reason") == "Scheduled")
+
+    poll_events = wait_until(lambda: all(scheduled()[n] for n in names) and scheduled(), 5, interval=0.5,
+                             message="a Scheduled Event for every pod, lost answers included")
+    assert all(poll_events[n] == 1 for n in names), {n: poll_events[n] for n in names if poll_events[n] != 1}
     failures = sum(len(run.calls.bind_attempts(f"default/{n}")) - 1 for n in names)
     lines = [r for r in caplog.records if r.name == "scheduler.k8s.actuator" and "binding" in r.getMessage()]
     assert len(lines) <= 2 * math.log2(failures) + 4, f"{len(lines)} log lines for {failures} failed bindings"
