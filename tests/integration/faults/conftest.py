@@ -418,7 +418,7 @@ def run(cluster: Any, monkeypatch: Any) -> Iterator[FaultRun]:
 
 
 # ------------------------------------------------------------------ the table
-COLUMNS = ("scenario", "faults", "pods", "lost", "double-bound", "overcommitted", "extra victims",
+COLUMNS = ("scenario", "faults", "pods", "lost", "double-bound", "overcommitted", "victims", "extra victims",
            "partial gangs", "stale nominations", "alive", "attempts max", "attempts mean", "attempts limit")
 
 
