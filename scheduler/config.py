@@ -7,8 +7,10 @@ start-up; a bad one raises ConfigError naming the value and what was expected
 """
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
+import re
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
@@ -21,6 +23,7 @@ MAX_PRIORITY_GAP = INT32_MAX - INT32_MIN
 """Priorities are int32, so no two differ by more."""
 MAX_PORT = 65535
 _MAX_NUMBER_TEXT = 64
+_HOST_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*")
 """Longer text is no sane setting (and int() of huge digit strings is slow before Python 3.11)."""
 
 
@@ -81,6 +84,7 @@ class Config:
     leader_elect_lease_name: str = "preemptive-scheduler"
     leader_elect_namespace: str = "kube-system"
     metrics_port: int = 10260
+    metrics_bind_address: str = "0.0.0.0"
     bind_workers: int = 16
     log_level: str = "info"
     log_format: str = "text"
@@ -181,6 +185,20 @@ def parse_choice(*choices: str) -> Callable[[Any], str]:
     return parse
 
 
+def parse_bind_address(value: Any) -> str:
+    """An IPv4/IPv6 literal or a host name (RFC 1123) to listen on; no port, no scheme."""
+    text = value.strip() if isinstance(value, str) else ""
+    if text.startswith("[") and text.endswith("]"):
+        text = text[1:-1]
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        pass
+    if len(text) <= 253 and _HOST_NAME.fullmatch(text):
+        return text
+    raise ValueError("expected an IP address or host name to listen on, e.g. 0.0.0.0, 127.0.0.1 or ::")
+
+
 def parse_name_list(value: Any) -> Tuple[str, ...]:
     items = value.split(",") if isinstance(value, str) else value
     if not isinstance(items, (list, tuple)) or not all(isinstance(i, str) and i.strip() for i in items):
@@ -262,6 +280,7 @@ OPTIONS: Tuple[Option, ...] = (
     Option("leader-elect-lease-name", _string, "name of the Lease", scope="run", metavar="NAME"),
     Option("leader-elect-namespace", _string, "namespace of the Lease", scope="run", metavar="NS"),
     Option("metrics-port", _number(int, 0, MAX_PORT), "port for /metrics, /healthz and /readyz (0 disables)", scope="run", metavar="PORT"),
+    Option("metrics-bind-address", parse_bind_address, "address the /metrics and health server listens on (0.0.0.0 all IPv4, :: all, 127.0.0.1 local only)", scope="run", metavar="ADDRESS"),
     Option("bind-workers", _number(int, 1), "concurrent binding/eviction API calls", scope="run", metavar="N"),
     Option("log-level", parse_choice("debug", "info", "warning", "error"), "log verbosity", scope="all"),
     Option("log-format", parse_choice("text", "json"), "log line format", scope="all"),

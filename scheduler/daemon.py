@@ -104,7 +104,8 @@ class Daemon:
         if self.config.prometheus_url:
             self._start_load_refresher()
         if self.config.metrics_port:
-            self.health = HealthServer(self.metrics, self.healthz, self.readyz, self.config.metrics_port).start()
+            self.health = HealthServer(self.metrics, self.healthz, self.readyz, self.config.metrics_port,
+                                       host=self.config.metrics_bind_address).start()
 
     def _start_load_refresher(self) -> None:
         from scheduler.metrics.prometheus_source import LoadRefresher

@@ -6,6 +6,7 @@ and alerts carry over.
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable, Optional, Tuple
@@ -60,6 +61,13 @@ class SchedulerMetrics:
 Check = Callable[[], Tuple[bool, str]]
 
 
+def _server_class(host: str) -> type:
+    """ThreadingHTTPServer for IPv4 hosts and names; its IPv6 variant for an IPv6 literal."""
+    if ":" not in host:
+        return ThreadingHTTPServer
+    return type("ThreadingHTTPServer6", (ThreadingHTTPServer,), {"address_family": socket.AF_INET6})
+
+
 class HealthServer:
     """Serves /metrics, /healthz (process and watches alive) and /readyz (caches synced)."""
 
@@ -90,14 +98,15 @@ class HealthServer:
         self.metrics = metrics
         self.healthz = healthz
         self.readyz = readyz
-        self.server = ThreadingHTTPServer((host, port), Handler)
+        self.server = _server_class(host)((host, port), Handler)
         self.server.daemon_threads = True
+        self.host = host
         self.port = self.server.server_address[1]
         self._thread = threading.Thread(target=self.server.serve_forever, name="health-server", daemon=True)
 
     def start(self) -> "HealthServer":
         self._thread.start()
-        log.info("serving /metrics, /healthz and /readyz on port %d", self.port)
+        log.info("serving /metrics, /healthz and /readyz on %s port %d", self.host, self.port)
         return self
 
     def stop(self) -> None:

@@ -157,6 +157,10 @@ def test_non_finite_numbers_are_rejected(flag, value):
     ("priority", "9" * 100000, "integer"),
     ("preemption_min_priority_gap", 2**32, "<= 4294967295"),
     ("metrics_port", 70000, "<= 65535"),
+    ("metrics_bind_address", "0.0.0.0:10260", "IP address or host name"),
+    ("metrics_bind_address", "http://localhost", "IP address or host name"),
+    ("metrics_bind_address", "", "IP address or host name"),
+    ("metrics_bind_address", 127, "IP address or host name"),
     ("backoff_max", 10**400, "finite"),
     ("backoff_max", "1e400", "finite"),
     ("alpha", 10**400, "finite"),
@@ -205,3 +209,10 @@ def test_config_file_that_is_not_utf8(tmp_path):
 def test_config_file_nested_too_deeply(tmp_path):
     with pytest.raises(ConfigError, match=str(tmp_path)):
         load_config({}, write(tmp_path, "alpha: " + "[" * 100000 + "]" * 100000 + "\n"), env={})
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("127.0.0.1", "127.0.0.1"), ("::", "::"), ("[::1]", "::1"), (" 0.0.0.0 ", "0.0.0.0"), ("metrics.local", "metrics.local"),
+])
+def test_metrics_bind_address_takes_ip_literals_and_host_names(text, expected):
+    assert load_config({"metrics_bind_address": text}, env={}).metrics_bind_address == expected

@@ -58,7 +58,7 @@ def test_run_serves_health_and_metrics_schedules_and_stops_cleanly_on_sigterm(
         cluster: Cluster, wait_until: Callable[..., Any], processes: list) -> None:
     cluster.add_nodes(2, cpu="4")
     port = _free_port()
-    proc = _run("--kubeconfig", cluster.kubeconfig, "--metrics-port", str(port),
+    proc = _run("--kubeconfig", cluster.kubeconfig, "--metrics-port", str(port), "--metrics-bind-address", "127.0.0.1",
                 "--leader-elect-namespace", "default")
     processes.append(proc)
 
