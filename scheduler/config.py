@@ -186,17 +186,38 @@ def parse_choice(*choices: str) -> Callable[[Any], str]:
 
 
 def parse_bind_address(value: Any) -> str:
-    """An IPv4/IPv6 literal or a host name (RFC 1123) to listen on; no port, no scheme."""
+    """HOST or HOST:PORT to listen on; HOST an IPv4/IPv6 literal ([::1]:PORT with a port) or a host name."""
     text = value.strip() if isinstance(value, str) else ""
-    if text.startswith("[") and text.endswith("]"):
-        text = text[1:-1]
+    expected = "expected HOST or HOST:PORT with an IP address or host name, e.g. 0.0.0.0, 127.0.0.1:10260, [::]:10260"
+    host, port = _split_host_port(text)
+    if port is not None and not (port.isdigit() and 0 < int(port) <= MAX_PORT):
+        raise ValueError(f"{expected} (port must be 1..{MAX_PORT})")
     try:
-        return str(ipaddress.ip_address(text))
+        host = str(ipaddress.ip_address(host))
     except ValueError:
-        pass
-    if len(text) <= 253 and _HOST_NAME.fullmatch(text):
-        return text
-    raise ValueError("expected an IP address or host name to listen on, e.g. 0.0.0.0, 127.0.0.1 or ::")
+        if not (len(host) <= 253 and _HOST_NAME.fullmatch(host)):
+            raise ValueError(expected) from None
+    shown = f"[{host}]" if ":" in host and port is not None else host
+    return shown if port is None else f"{shown}:{int(port)}"
+
+
+def _split_host_port(text: str) -> Tuple[str, Optional[str]]:
+    if text.startswith("["):  # [v6] or [v6]:port
+        end = text.find("]")
+        rest = text[end + 1:] if end > 0 else "?"
+        if rest and not rest.startswith(":"):
+            return "?", None
+        return text[1:end], (rest[1:] if rest else None)
+    if text.count(":") == 1:
+        host, port = text.split(":")
+        return host, port
+    return text, None
+
+
+def listen_address(config: "Config") -> Tuple[str, int]:
+    """(host, port) for the health server: --metrics-bind-address, whose port (if any) beats --metrics-port."""
+    host, port = _split_host_port(config.metrics_bind_address)
+    return host, int(port) if port else config.metrics_port
 
 
 def parse_name_list(value: Any) -> Tuple[str, ...]:
@@ -280,7 +301,7 @@ OPTIONS: Tuple[Option, ...] = (
     Option("leader-elect-lease-name", _string, "name of the Lease", scope="run", metavar="NAME"),
     Option("leader-elect-namespace", _string, "namespace of the Lease", scope="run", metavar="NS"),
     Option("metrics-port", _number(int, 0, MAX_PORT), "port for /metrics, /healthz and /readyz (0 disables)", scope="run", metavar="PORT"),
-    Option("metrics-bind-address", parse_bind_address, "address the /metrics and health server listens on (0.0.0.0 all IPv4, :: all, 127.0.0.1 local only)", scope="run", metavar="ADDRESS"),
+    Option("metrics-bind-address", parse_bind_address, "HOST or HOST:PORT the /metrics and health server listens on (0.0.0.0 all IPv4, :: all, 127.0.0.1 local only); a port here beats --metrics-port", scope="run", metavar="HOST[:PORT]"),
     Option("bind-workers", _number(int, 1), "concurrent binding/eviction API calls", scope="run", metavar="N"),
     Option("log-level", parse_choice("debug", "info", "warning", "error"), "log verbosity", scope="all"),
     Option("log-format", parse_choice("text", "json"), "log line format", scope="all"),

@@ -21,7 +21,7 @@ import threading
 import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from scheduler.config import Config
+from scheduler.config import Config, listen_address
 from scheduler.core.engine import Decision
 from scheduler.core.gang import INVALID, ROLLED_BACK, RUNNING, SCHEDULED, WAITING
 from scheduler.core.loop import CycleError, SchedulingLoop
@@ -103,9 +103,9 @@ class Daemon:
             self.metrics.is_leader.set(1)
         if self.config.prometheus_url:
             self._start_load_refresher()
-        if self.config.metrics_port:
-            self.health = HealthServer(self.metrics, self.healthz, self.readyz, self.config.metrics_port,
-                                       host=self.config.metrics_bind_address).start()
+        host, port = listen_address(self.config)
+        if port:
+            self.health = HealthServer(self.metrics, self.healthz, self.readyz, port, host=host).start()
 
     def _start_load_refresher(self) -> None:
         from scheduler.metrics.prometheus_source import LoadRefresher

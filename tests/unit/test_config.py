@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from scheduler.config import Config, ConfigError, load_config
+from scheduler.config import Config, ConfigError, listen_address, load_config
 
 
 def write(tmp_path, text, name="config.yaml"):
@@ -157,7 +157,10 @@ def test_non_finite_numbers_are_rejected(flag, value):
     ("priority", "9" * 100000, "integer"),
     ("preemption_min_priority_gap", 2**32, "<= 4294967295"),
     ("metrics_port", 70000, "<= 65535"),
-    ("metrics_bind_address", "0.0.0.0:10260", "IP address or host name"),
+    ("metrics_bind_address", "0.0.0.0:0", "port must be 1..65535"),
+    ("metrics_bind_address", "0.0.0.0:http", "port must be 1..65535"),
+    ("metrics_bind_address", "[::1]x", "IP address or host name"),
+    ("metrics_bind_address", "::1:99999", "IP address or host name"),
     ("metrics_bind_address", "http://localhost", "IP address or host name"),
     ("metrics_bind_address", "", "IP address or host name"),
     ("metrics_bind_address", 127, "IP address or host name"),
@@ -213,6 +216,13 @@ def test_config_file_nested_too_deeply(tmp_path):
 
 @pytest.mark.parametrize("text, expected", [
     ("127.0.0.1", "127.0.0.1"), ("::", "::"), ("[::1]", "::1"), (" 0.0.0.0 ", "0.0.0.0"), ("metrics.local", "metrics.local"),
+    ("0.0.0.0:9100", "0.0.0.0:9100"), ("[::]:9100", "[::]:9100"), ("localhost:80", "localhost:80"),
 ])
 def test_metrics_bind_address_takes_ip_literals_and_host_names(text, expected):
     assert load_config({"metrics_bind_address": text}, env={}).metrics_bind_address == expected
+
+
+def test_a_port_in_the_bind_address_beats_metrics_port():
+    assert listen_address(load_config({"metrics_port": "10260"}, env={})) == ("0.0.0.0", 10260)
+    assert listen_address(load_config({"metrics_bind_address": "127.0.0.1"}, env={})) == ("127.0.0.1", 10260)
+    assert listen_address(load_config({"metrics_bind_address": "[::1]:9100", "metrics_port": 0}, env={})) == ("::1", 9100)
