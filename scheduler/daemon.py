@@ -15,20 +15,20 @@ from __future__ import annotations
 import argparse
 import logging
 import queue as queue_module
-from collections import Counter, deque
+from collections import deque
 import signal
 import threading
 import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from scheduler.config import Config, listen_address
-from scheduler.core.engine import Decision
+from scheduler.core.effects import WARNING, Bind, ClearNomination, Effect, Event, Evict, EvictionResult, PodRef, SetCondition
 from scheduler.core.gang import INVALID, ROLLED_BACK, RUNNING, SCHEDULED, WAITING
 from scheduler.core.loop import CycleError, SchedulingLoop
-from scheduler.core.model import ModelError, Pod, parse_node, parse_pdb, parse_pod
-from scheduler.k8s.actuator import Actuator, Outcome
+from scheduler.core.model import ModelError, parse_node, parse_pdb, parse_pod
+from scheduler.k8s.actuator import Actuator, Answer
 from scheduler.k8s.api import WATCHED, ApiError, KubeApi
-from scheduler.k8s.events import NORMAL, WARNING, EventRecorder
+from scheduler.k8s.events import EventRecorder
 from scheduler.k8s.informer import RESYNC, Reflector
 from scheduler.k8s.leader import LeaderElector
 from scheduler.metrics.exporter import HealthServer, SchedulerMetrics
@@ -66,7 +66,7 @@ class Daemon:
         self.health: Optional[HealthServer] = None
         self._last_housekeeping = 0.0
         self.watch_failing_after = WATCH_FAILING_AFTER
-        self._to_clear: Dict[str, Pod] = {}  # pods whose nominatedNodeName must be cleared (sent while leading)
+        self._to_clear: Dict[str, PodRef] = {}  # pods whose nominatedNodeName must be cleared (sent while leading)
         self._errors: "deque[float]" = deque(maxlen=64)  # times of recent internal errors
         self._last_success = clock()
         self._acting = False  # synced and leading as of the last round of serve()
@@ -85,8 +85,8 @@ class Daemon:
     def _sink(self, resource: str, kind: str, obj: Any) -> None:
         self.inbox.put((resource, (kind, obj)))
 
-    def _report(self, outcome: Outcome) -> None:
-        self.inbox.put(("outcome", outcome))
+    def _report(self, answer: Answer) -> None:
+        self.inbox.put(("answer", answer))
 
     def _on_restart(self, resource: str, cause: str) -> None:
         self.metrics.watch_restarts.labels(resource=resource, cause=cause).inc()
@@ -111,7 +111,7 @@ class Daemon:
         from scheduler.metrics.prometheus_source import LoadRefresher
 
         source = load_source_from(self.config)
-        nodes = lambda: list(self.loop.state.live_nodes())  # noqa: E731 - read-only snapshot of the list
+        nodes = self.loop.nodes
         self.refresher = LoadRefresher(source, nodes, lambda reading: self.inbox.put(("load", reading)),
                                        interval=self.config.metrics_refresh)
         self.refresher.start()
@@ -190,8 +190,8 @@ class Daemon:
             log.exception("could not quarantine a pod")
 
     def _dispatch(self, source: str, payload: Any) -> None:
-        if source == "outcome":
-            self._outcome(payload)
+        if source == "answer":
+            self._answer(payload)
         elif source == "load":
             self._load(payload)
         else:
@@ -237,9 +237,6 @@ class Daemon:
             return
         if self.bad_pods.pop(key, None) is not None:
             log.info("pod %s is valid again; scheduling it", key)
-        if pod.warnings and self.loop.is_ours(pod) and not pod.node_name and key not in self.loop.pending:
-            for warning in pod.warnings:
-                self.actuator.event(pod, WARNING, "InvalidPriority", "Scheduling", warning)
         self.loop.pod_changed(pod)
 
     def _bad_pod(self, key: str, obj: Dict[str, Any], error: str) -> None:
@@ -254,8 +251,10 @@ class Daemon:
         spec = obj.get("spec") or {}
         if spec.get("schedulerName") == self.config.scheduler_name and not spec.get("nodeName"):
             meta = obj.get("metadata") or {}
-            stub = Pod(meta.get("namespace") or "default", meta.get("name") or "", meta.get("uid") or "", {}, 0)
-            self.actuator.event(stub, WARNING, "FailedScheduling", "Scheduling", f"pod cannot be scheduled: {error}")
+            namespace, name, uid = (meta.get(k) for k in ("namespace", "name", "uid"))
+            ref = PodRef(namespace if isinstance(namespace, str) else "default", name if isinstance(name, str) else "",
+                         uid if isinstance(uid, str) else "")
+            self.actuator.execute([Event(ref, WARNING, "FailedScheduling", "Scheduling", f"pod cannot be scheduled: {error}")])
 
     def _on_nodes(self, kind: str, key: str, obj: Dict[str, Any]) -> None:
         if kind == "DELETED":
@@ -269,73 +268,64 @@ class Daemon:
             self.loop.node_deleted(key)
 
     def _on_poddisruptionbudgets(self, kind: str, key: str, obj: Dict[str, Any]) -> None:
-        preemptor = self.loop.preemptor
-        if preemptor is None:
-            return
         if kind == "DELETED":
-            preemptor.pdbs.pop(key, None)
+            self.loop.pdb_deleted(key)
             return
         try:
-            preemptor.pdbs[key] = parse_pdb(obj)
-        except (ModelError, ValueError, TypeError) as exc:
+            self.loop.pdb_changed(parse_pdb(obj))
+        except ModelError as exc:
             self.metrics.parse_errors.labels(resource="poddisruptionbudgets").inc()
-            log.warning("ignoring PodDisruptionBudget %s: %s", key, exc)
+            log.warning("ignoring this version of PodDisruptionBudget %s: %s", key, exc)
 
     def _on_podgroups(self, kind: str, key: str, obj: Dict[str, Any]) -> None:
-        if self.loop.gangs is not None:
-            self.loop.gangs.registry.podgroup_changed(kind, key, obj)
-            self.loop.queue.move_all_to_active()  # a new minimum may let a waiting gang go
+        self.loop.podgroup_changed(kind, key, obj)
 
     def _load(self, reading: Any) -> None:
         self.metrics.load_metrics_up.set(1 if reading.up else 0)
         if not reading.up:
-            if self.loop.state.load_available:  # outage begins: schedule on requests alone until it ends
-                self.loop.state.load_outage()
-                self.loop.queue.move_all_to_active()
+            self.loop.load_unavailable()  # outage: schedule on requests alone until it ends
             return
         from scheduler.metrics.prometheus_source import on_clock
 
-        self.loop.state.set_utilisation(on_clock(reading.values, self.clock))
+        self.loop.load_changed(on_clock(reading.values, self.clock))
         self.metrics.load_nodes_unknown.set(len(reading.missing))
-        self.loop.queue.move_all_to_active()
 
-    def _outcome(self, outcome: Outcome) -> None:
-        pod = outcome.pod
-        if outcome.kind == "bind":
-            if outcome.ok:
-                self.loop.bind_succeeded(pod.key)
-                return
-            self.metrics.schedule_attempts.labels(result="error").inc()
-            if outcome.reread:  # the API's answer first: a 409 "already assigned" shows where the pod is
-                current = outcome.current
-                if current is None:
-                    self._object("pods", "DELETED", self.known["pods"].get(pod.key) or _stub(pod))
-                else:
-                    self._object("pods", "MODIFIED", current, relist=True)
-            backoff = self.loop.bind_failed(pod.key, outcome.retry_after, uncertain=outcome.uncertain)
-            if backoff is not None and outcome.status not in (0, 429) and outcome.status < 500 and self.is_leader():
-                self.actuator.event(self.loop.pending.get(pod.key) or pod, WARNING, "FailedScheduling", "Binding",
-                                    f"binding rejected: {outcome.message}; retrying")
-            return
-        if outcome.kind == "evict" and not outcome.ok:
-            # the victim stays (PDB said no, or an error): the preemptor re-plans on its next attempt
+    def _answer(self, answer: Answer) -> None:
+        result = answer.result
+        if isinstance(result, EvictionResult):
+            # a victim that stays (PDB said no, or an error): the preemptor re-plans on its next attempt
             # instead of evicting more elsewhere blindly; a PDB-refused victim sits out a cool-down
-            self.loop.eviction_failed(pod.key, outcome.preemptor, refused=outcome.status == 429)
+            self.loop.eviction_result(result)
+            return
+        if not result.ok:
+            self.metrics.schedule_attempts.labels(result="error").inc()
+        if answer.reread:  # the API's answer first: a 409 "already assigned" shows where the pod is
+            if answer.current is None:
+                self._object("pods", "DELETED", self.known["pods"].get(result.pod.key) or _stub(result.pod))
+            else:
+                self._object("pods", "MODIFIED", answer.current, relist=True)
+        self.loop.bind_result(result)
 
     # ------------------------------------------------------------ acting
-    def act(self, decision: Decision) -> None:
-        pod = decision.pod
-        if decision.node is not None:
+    def act(self, effects: List[Effect]) -> None:
+        """Hand effects to the actuator; a nomination to clear waits until we lead (only the leader writes)."""
+        to_run: List[Effect] = []
+        for effect in effects:
+            self._count(effect)
+            if isinstance(effect, ClearNomination):
+                self._to_clear[effect.pod.key] = effect.pod
+            else:
+                to_run.append(effect)
+        self.actuator.execute(to_run)
+
+    def _count(self, effect: Effect) -> None:
+        if isinstance(effect, Bind):
             self.metrics.schedule_attempts.labels(result="scheduled").inc()
-            self.actuator.bind(pod, decision.node)
-            return
-        self.metrics.schedule_attempts.labels(result="unschedulable").inc()
-        if decision.victims:
+        elif isinstance(effect, SetCondition):
+            self.metrics.schedule_attempts.labels(result="unschedulable").inc()
+        elif isinstance(effect, Evict) and effect.preemptor is not None:
             self.metrics.preemption_attempts.inc()
-            self.metrics.preemption_victims.observe(len(decision.victims))
-            self.actuator.preempt(pod, decision.message, decision.nominated_node, decision.victims)
-            return
-        self.actuator.unschedulable(pod, decision.message, decision.nominated_node)
+            self.metrics.preemption_victims.observe(len(effect.victims))
 
     def housekeeping(self) -> None:
         now = self.clock()
@@ -343,74 +333,50 @@ class Daemon:
             return
         self._last_housekeeping = now
         if self._pods_watch_healthy():  # blind, we cannot tell a lost binding from an unseen one: keep the room
-            for key in self.loop.state.expired_assumptions(now, ASSUME_TTL):
-                log.warning("binding of %s was never answered; forgetting the assumption", key)
-                self.loop.assumption_expired(key)
-        for pod in self.loop.cleared_nominations:
-            self._to_clear[pod.key] = pod
-        self.loop.cleared_nominations.clear()
+            for key in self.loop.expire_assumptions(ASSUME_TTL):
+                log.warning("binding of %s was never answered; forgot the assumption", key)
+        self.act(self.loop.housekeeping())
         if self.is_leader():
             self._clear_nominations()
-            self._gang_actions()
-            for pod, reason, message in self.loop.notices:
-                self.actuator.event(pod, WARNING, reason, "Scheduling", message)
-            self.loop.notices.clear()
-            for pod in self.loop.confirmed:
-                self.actuator.event(pod, NORMAL, "Scheduled", "Binding",
-                                    f"Successfully assigned {pod.key} to {pod.node_name}")
-        self.loop.confirmed.clear()
-        counts = self.loop.queue.counts
+        stats = self.loop.stats()
         for name in ("active", "backoff", "unschedulable"):
-            self.metrics.pending_pods.labels(queue=name).set(counts.get(name, 0))
-        if self.loop.gangs is not None:
-            states = Counter(g.state for g in self.loop.gangs.registry.gangs.values())
-            for state in GANG_STATES:
-                self.metrics.gangs.labels(state=state).set(states.get(state, 0))
+            self.metrics.pending_pods.labels(queue=name).set(stats["queue"].get(name, 0))
+        for state in GANG_STATES:
+            self.metrics.gangs.labels(state=state).set(stats["gangs"].get(state, 0))
 
     def _clear_nominations(self) -> None:
         """Clear nominatedNodeName where the API still shows one we no longer hold."""
+        clear: List[Effect] = []
         for key, pod in list(self._to_clear.items()):
             del self._to_clear[key]
             raw = self.known["pods"].get(key)
             if raw is None or not (raw.get("status") or {}).get("nominatedNodeName"):
                 continue  # gone, or already cleared
-            if self.loop.nominations.get(key) is not None:
+            if self.loop.is_nominated(key):
                 continue  # nominated again since
-            self.actuator.clear_nomination(pod)
-
-    def _gang_actions(self) -> None:
-        """Evict the members of gangs rolled back after their timeout."""
-        gangs = self.loop.gangs
-        if gangs is None:
-            return
-        for name, members in gangs.rollbacks:
-            for member in members:
-                node = member.node_name or ""
-                self.actuator.evict(member, member, node)
-                self.actuator.event(member, WARNING, "GangTimeout", "Scheduling",
-                                    f"gang {name} stayed below its minimum past its timeout; evicting its placed members")
-        gangs.rollbacks.clear()
-
+            clear.append(ClearNomination(pod))
+        self.actuator.execute(clear)
 
     def run_cycle(self) -> bool:
         """One scheduling attempt; False when nothing was ready."""
         start = time.perf_counter()
         try:
-            decisions = self.loop.cycle()
+            effects = self.loop.cycle()
         except CycleError as exc:
             self._internal_error("cycle", str(exc))
             return True
         except Exception:  # noqa: BLE001 - housekeeping inside the cycle failed: keep scheduling
             self._internal_error("cycle", "running a scheduling cycle")
             return True
-        if decisions is None:
+        if effects is None:
             return False
         self._last_success = self.clock()
         elapsed = time.perf_counter() - start
-        for decision in decisions:
-            self.metrics.attempt_duration.labels(result="scheduled" if decision.node else "unschedulable").observe(
-                elapsed / max(1, len(decisions)))
-            self.act(decision)
+        decided = [e for e in effects if isinstance(e, (Bind, SetCondition))]
+        for effect in decided:
+            self.metrics.attempt_duration.labels(result="scheduled" if isinstance(effect, Bind) else "unschedulable") \
+                .observe(elapsed / len(decided))
+        self.act(effects)
         return True
 
     def serve(self) -> None:
@@ -455,7 +421,7 @@ def _older(obj: Dict[str, Any], known: Optional[Dict[str, Any]]) -> bool:
     return new.isdigit() and old.isdigit() and int(new) < int(old)
 
 
-def _stub(pod: Pod) -> Dict[str, Any]:
+def _stub(pod: PodRef) -> Dict[str, Any]:
     return {"metadata": {"namespace": pod.namespace, "name": pod.name, "uid": pod.uid}}
 
 

@@ -16,7 +16,8 @@ from scheduler.core.gang import GangScheduler
 from scheduler.core.loop import SchedulingLoop
 from scheduler.core.model import Defaults
 from scheduler.core.plugins.load import LoadAware, LoadScore, LoadView
-from scheduler.core.preemption import PreemptionPolicy, Preemptor
+from scheduler.core.nomination import NominatedRoom, Nominations
+from scheduler.core.preemption import Preemption, PreemptionPolicy, Preemptor, may_be_victim
 from scheduler.core.queue import SchedulingQueue
 
 LOAD_PLUGIN = "LoadAware"
@@ -54,17 +55,18 @@ def load_source_from(config: Config) -> Any:
 
 
 def build_loop(config: Config, clock: Callable[[], float], load_enabled: bool = False) -> SchedulingLoop:
-    state = ClusterState()
+    """The composition root: every part of the core built once, each handed what it needs."""
+    policy = PreemptionPolicy(
+        min_gap=config.preemption_min_priority_gap,
+        max_victims=config.max_victims,
+        preempt_daemonset_pods=config.preempt_daemonset_pods,
+    )
+    evictable = (lambda pod: may_be_victim(pod, policy)) if config.preemption else (lambda pod: False)
+    state = ClusterState(is_evictable=evictable)
     queue = SchedulingQueue(clock, config.backoff_initial, config.backoff_max, config.unschedulable_timeout)
-    engine = Engine(state, profile_from(config, clock, load_enabled), clock)
-    loop = SchedulingLoop(state, queue, engine, config.scheduler_name, clock)
-    loop.nomination_timeout = config.nomination_timeout
-    loop.gangs = GangScheduler(loop, engine, loop.nominations, clock, config.gang_timeout)
-    if config.preemption:
-        policy = PreemptionPolicy(
-            min_gap=config.preemption_min_priority_gap,
-            max_victims=config.max_victims,
-            preempt_daemonset_pods=config.preempt_daemonset_pods,
-        )
-        loop.preemptor = Preemptor(engine, policy, clock, loop.nominations)
-    return loop
+    nominations = Nominations()
+    engine = Engine(state, profile_from(config, clock, load_enabled), clock, extra_filters=[NominatedRoom(nominations)])
+    preemption = Preemptor(engine, policy, clock, nominations) if config.preemption else Preemption(engine)
+    gangs = GangScheduler(engine, nominations, preemption, clock, config.gang_timeout)
+    return SchedulingLoop(state, queue, engine, nominations, preemption, gangs, config.scheduler_name, clock,
+                          nomination_timeout=config.nomination_timeout)

@@ -7,26 +7,27 @@ Target: >= 2000 gang pods/s at 5000 nodes.
 from __future__ import annotations
 
 import argparse
+from collections import Counter
 from typing import Any, Dict
 
 from scheduler.bench import workloads
 from scheduler.bench.runner import latency_figures, new_cluster, peak_rss_mb, queue_and_drain, register
 from scheduler.config import Config
-from scheduler.core.model import parse_pod
+from scheduler.core.model import POD_GROUP_LABEL, parse_pod
 from scheduler.stack import defaults_from
 
 
 def gang_scheduling(args: argparse.Namespace, config: Config) -> Dict[str, Any]:
-    loop = new_cluster(config, args.nodes)
+    world = new_cluster(config, args.nodes)
     defaults = defaults_from(config)
     pods = [
         parse_pod(workloads.pod(f"g{g}-{m}", config.scheduler_name, gang=f"g{g}", min_available=args.gang_size,
                                 created=float(g)), defaults)
         for g in range(args.gangs) for m in range(args.gang_size)
     ]
-    elapsed, durations, placed = queue_and_drain(loop, pods)
-    gangs = loop.gangs.registry.gangs if loop.gangs is not None else {}
-    per_gang = [sum(1 for key in g.members if key in loop.state.placed) for g in gangs.values()]
+    elapsed, durations, placed = queue_and_drain(world, pods)
+    per_gang = list(Counter(pod.labels.get(POD_GROUP_LABEL) for pod in pods if world.bindings.get(pod.key)).values())
+    per_gang += [0] * (args.gangs - len(per_gang))
     complete = sum(1 for n in per_gang if n >= args.gang_size)
     partial = sum(1 for n in per_gang if 0 < n < args.gang_size)
     return {

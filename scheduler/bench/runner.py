@@ -16,8 +16,8 @@ import numpy as np
 
 from scheduler.bench import workloads
 from scheduler.config import Config
-from scheduler.core.loop import SchedulingLoop
-from scheduler.core.model import NodeUtilisation, Pod, parse_node, parse_pod
+from scheduler.core.model import NodeUtilisation, Pod, parse_pod
+from scheduler.sim.world import InMemoryCluster
 from scheduler.stack import build_loop, defaults_from
 
 
@@ -34,62 +34,48 @@ def latency_figures(durations: List[float]) -> Dict[str, float]:
             "p99_decision_ms": round(float(np.percentile(values, 99)), 4)}
 
 
-def new_cluster(config: Config, node_count: int, load: bool = False) -> SchedulingLoop:
-    """SchedulingBasic nodes; with `load`, each gets a fresh 10-60 % utilisation sample."""
-    loop = build_loop(config, time.monotonic, load_enabled=load)
+def new_cluster(config: Config, node_count: int, load: bool = False) -> InMemoryCluster:
+    """SchedulingBasic nodes in an in-memory cluster; with `load`, each gets a fresh 10-60 % utilisation sample."""
+    world: InMemoryCluster
+    loop = build_loop(config, lambda: world.now, load_enabled=load)
+    world = InMemoryCluster(loop, defaults_from(config))
     for raw in workloads.nodes(node_count):
-        loop.node_changed(parse_node(raw))
+        world.add_node(raw)
+    world.advance(0.0)
     if load:
         rng = np.random.default_rng(0)
-        now = time.monotonic()
         samples = rng.uniform(0.1, 0.6, size=(node_count, 2))
-        loop.state.set_utilisation({f"node-{i}": NodeUtilisation(float(c), float(m), now)
-                                    for i, (c, m) in enumerate(samples)})
-    return loop
+        world.sample_load({f"node-{i}": NodeUtilisation(float(c), float(m), 0.0) for i, (c, m) in enumerate(samples)})
+    return world
 
 
-def place_initial(loop: SchedulingLoop, config: Config, count: int, node_count: int, **pod_args: Any) -> None:
-    defaults = defaults_from(config)
+def place_initial(world: InMemoryCluster, config: Config, count: int, node_count: int, **pod_args: Any) -> None:
     for i in range(count):
-        raw = workloads.pod(f"init-{i}", config.scheduler_name, node_name=f"node-{i % node_count}", **pod_args)
-        loop.pod_changed(parse_pod(raw, defaults))
+        world.add_pod(workloads.pod(f"init-{i}", config.scheduler_name, node_name=f"node-{i % node_count}", **pod_args))
+    world.advance(world.now)
 
 
-def drain(loop: SchedulingLoop, on_decision: Callable[[Any], None] = lambda d: None) -> List[float]:
-    """Run cycles until nothing is ready; returns the duration of every cycle."""
-    durations = []
-    clock = time.perf_counter
-    while True:
-        start = clock()
-        decisions = loop.cycle()
-        durations.append(clock() - start)
-        if decisions is None:
-            durations.pop()
-            return durations
-        for decision in decisions:
-            on_decision(decision)
-
-
-def queue_and_drain(loop: SchedulingLoop, pods: List[Pod]) -> Tuple[float, List[float], int]:
-    """Queue the pods, run cycles until nothing is ready: (seconds, cycle durations, pods placed)."""
+def queue_and_drain(world: InMemoryCluster, pods: List[Pod]) -> Tuple[float, List[float], int]:
+    """Create the pods, schedule until nothing more happens: (seconds, cycle durations, pods bound)."""
+    durations: List[float] = []
     start = time.perf_counter()
     for pod in pods:
-        loop.pod_changed(pod)
-    durations = drain(loop)
+        world.create_pod(pod)
+    world.run(cycle_times=durations)
     elapsed = time.perf_counter() - start
-    return elapsed, durations, sum(1 for pod in pods if pod.key in loop.state.placed)
+    return elapsed, durations, sum(1 for pod in pods if world.bindings.get(pod.key))
 
 
 def measure_basic(args: argparse.Namespace, config: Config, load: bool = False) -> Dict[str, Any]:
     """kube's SchedulingBasic: 32-core/128Gi nodes, initial pods, then the measured small pods."""
     initial = args.initial_pods if args.initial_pods is not None else 1000
-    loop = new_cluster(config, args.nodes, load)
-    place_initial(loop, config, initial, args.nodes)
+    world = new_cluster(config, args.nodes, load)
+    place_initial(world, config, initial, args.nodes)
     defaults = defaults_from(config)
     parse_start = time.perf_counter()
     pods = [parse_pod(workloads.pod(f"pod-{i}", config.scheduler_name), defaults) for i in range(args.pods)]
     parse_seconds = time.perf_counter() - parse_start
-    elapsed, durations, scheduled = queue_and_drain(loop, pods)
+    elapsed, durations, scheduled = queue_and_drain(world, pods)
     return {
         "initial_pods": initial,
         "scheduled": scheduled,

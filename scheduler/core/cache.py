@@ -8,11 +8,11 @@ and reused by the next node added.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Dict, Iterator, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Set, Tuple
 
 import numpy as np
 
-from scheduler.core.model import BASE_RESOURCES, Node, NodeUtilisation, Pod
+from scheduler.core.model import BASE_RESOURCES, CPU, MEMORY, PODS, Node, NodeUtilisation, Pod
 
 NAN = float("nan")
 INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
@@ -41,7 +41,7 @@ class PlacedPod:
 class ClusterState:
     """Incrementally maintained view of nodes and the pods placed on them."""
 
-    def __init__(self, capacity: int = 64) -> None:
+    def __init__(self, capacity: int = 64, is_evictable: Callable[[Pod], bool] = lambda pod: False) -> None:
         self.resources: List[str] = list(BASE_RESOURCES)
         self.column: Dict[str, int] = {name: i for i, name in enumerate(self.resources)}
         self.nodes: List[Optional[Node]] = []
@@ -63,7 +63,7 @@ class ClusterState:
         self.placed: Dict[str, PlacedPod] = {}
         # preemption support: requests of evictable pods per priority level, so candidate
         # nodes for a preemptor can be found with a few vector operations
-        self.is_evictable: Callable[[Pod], bool] = lambda pod: False
+        self.is_evictable = is_evictable  # which placed pods preemption may choose (none without preemption)
         self.by_priority: Dict[int, np.ndarray] = {}
         self.evicting: Set[str] = set()
         # bound pods whose node is not known yet (the pod list arrived before the node list)
@@ -296,13 +296,6 @@ class ClusterState:
             self._bucket(placed, +1)
             self.generation += 1
 
-    def refresh_evictability(self) -> None:
-        """Recompute the priority buckets (after the evictability rule changed)."""
-        self.by_priority = {}
-        for placed in self.placed.values():
-            placed.evictable = False
-            self._bucket(placed, +1)
-
     def expired_assumptions(self, now: float, ttl: float) -> List[str]:
         """Assumed pods with no answer from the API for `ttl` seconds (a binding the API accepted never expires)."""
         return [key for key, placed in self.placed.items()
@@ -319,6 +312,29 @@ class ClusterState:
     def pods_on_node(self, name: str) -> List[Pod]:
         row = self.row_of.get(name)
         return [] if row is None else [placed.pod for placed in self.pods_on[row].values()]
+
+    def usage(self) -> List[Dict[str, Any]]:
+        """Per live node: pods, requested fractions, pod slots used and the measured load (plain values)."""
+        rows = []
+        for node in self.live_nodes():
+            row = self.row_of[node.name]
+
+            def frac(resource: str) -> float:
+                col = self.column[resource]
+                alloc = self.allocatable[col, row]
+                return round(float(self.requested[col, row]) / alloc, 4) if alloc else 0.0
+
+            util = self.util[:, row]
+            rows.append({
+                "name": node.name,
+                "pods": len(self.pods_on[row]),
+                "cpu_requested": frac(CPU),
+                "memory_requested": frac(MEMORY),
+                "pod_slots_used": int(self.requested[self.column[PODS], row]),
+                "measured_cpu": None if util[0] != util[0] else round(float(util[0]), 4),
+                "measured_memory": None if util[1] != util[1] else round(float(util[1]), 4),
+            })
+        return rows
 
     # ------------------------------------------------------------ load
     def load_outage(self) -> None:

@@ -7,12 +7,12 @@ is the only method that changes the state.  The daemon, the simulator and
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Hashable, List, Optional, Tuple
+from typing import Callable, Dict, Hashable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from scheduler.core.cache import ClusterState
-from scheduler.core.framework import UNRESOLVABLE, Diagnosis, FilterPlugin, Profile, diagnose
+from scheduler.core.framework import Diagnosis, FilterPlugin, Profile, diagnose
 from scheduler.core.model import Pod
 
 
@@ -33,20 +33,17 @@ class Decision:
         return self.node is not None
 
 
-PostFilter = Callable[[Pod, Diagnosis], Optional[Decision]]
-
-
 class Engine:
     """Runs the profile's plugins over the state's node columns."""
 
-    def __init__(self, state: ClusterState, profile: Profile, clock: Callable[[], float]) -> None:
+    def __init__(self, state: ClusterState, profile: Profile, clock: Callable[[], float],
+                 extra_filters: Sequence[FilterPlugin] = ()) -> None:
         self.state = state
         self.profile = profile
         self.clock = clock
         self.static_filters = [f for f in profile.filters if f.static]
         self.dynamic_filters = [f for f in profile.filters if not f.static]
-        self.extra_filters: List[FilterPlugin] = []  # added by preemption (nominated room)
-        self.post_filter: Optional[PostFilter] = None  # set by preemption
+        self.extra_filters: Tuple[FilterPlugin, ...] = tuple(extra_filters)  # e.g. the room held for nominated pods
         self._static_cache: Dict[Hashable, np.ndarray] = {}
         self._static_key: Tuple[int, int] = (-1, -1)
 
@@ -105,15 +102,11 @@ class Engine:
 
     # ------------------------------------------------------------ deciding
     def schedule(self, pod: Pod) -> Decision:
-        """Decide for one pod without changing the state."""
+        """Decide for one pod without changing the state (preemption, if on, is asked by its caller)."""
         row = self.select(pod, self.feasible(pod))
         if row is not None:
             return Decision(pod, node=self.state.nodes[row].name)
         diagnosis = self.diagnose(pod)
-        if self.post_filter is not None and diagnosis.status != UNRESOLVABLE:
-            decision = self.post_filter(pod, diagnosis)
-            if decision is not None:
-                return decision
         return Decision(pod, message=diagnosis.message, status=diagnosis.status, diagnosis=diagnosis)
 
     def assume(self, pod: Pod, node: str) -> bool:

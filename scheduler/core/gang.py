@@ -27,6 +27,7 @@ from scheduler.core.engine import Decision, Engine
 from scheduler.core.framework import UNRESOLVABLE, UNSCHEDULABLE
 from scheduler.core.model import INT32_MAX, MIN_AVAILABLE_ANNOTATION, Pod, is_int, preview
 from scheduler.core.nomination import Nomination, Nominations
+from scheduler.core.preemption import Preemption
 from scheduler.core.queue import Unit
 
 log = logging.getLogger(__name__)
@@ -157,16 +158,15 @@ class GangRegistry:
 class GangScheduler:
     """The loop's handler for gang units."""
 
-    def __init__(self, loop: Any, engine: Engine, nominations: Nominations, clock: Callable[[], float],
+    def __init__(self, engine: Engine, nominations: Nominations, preemption: "Preemption", clock: Callable[[], float],
                  default_timeout: float = 60.0) -> None:
-        self.loop = loop
         self.engine = engine
+        self.preemption = preemption
         self.state = engine.state
         self.nominations = nominations
         self.clock = clock
         self.registry = GangRegistry(default_timeout)
         self.holding: Optional[Tuple[str, int, float]] = None  # (gang, priority, queued_at) that holds room
-        self.rollbacks: List[Tuple[str, List[Pod]]] = []  # gangs whose bound members must be evicted
         self._last_expiry = float("-inf")
 
     # ------------------------------------------------------------ bookkeeping
@@ -198,11 +198,12 @@ class GangScheduler:
             gang.state = WAITING
             gang.message = f"only {placed} of minimum {spec.min_available} members placed"
 
-    def expire(self) -> None:
-        """Gangs stuck below their minimum past the timeout: evict their placed members (rollback)."""
+    def expire(self) -> List[Tuple[Gang, List[Pod]]]:
+        """Gangs stuck below their minimum past the timeout, with the placed members to evict (rollback)."""
         now = self.clock()
+        rollbacks: List[Tuple[Gang, List[Pod]]] = []
         if now - self._last_expiry < 1.0:
-            return
+            return rollbacks
         self._last_expiry = now
         for gang in list(self.registry.gangs.values()):
             if gang.below_min_since is None:
@@ -220,7 +221,8 @@ class GangScheduler:
             log.info(gang.message)
             for member in members:
                 self.state.mark_evicting(member.key)
-            self.rollbacks.append((gang.name, members))
+            rollbacks.append((gang, members))
+        return rollbacks
 
     def _release_hold(self, gang_name: str) -> None:
         if self.holding is not None and self.holding[0] == gang_name:
@@ -231,24 +233,24 @@ class GangScheduler:
 
     # ------------------------------------------------------------ one attempt
     def schedule(self, unit: Unit) -> List[Decision]:
+        """Decide for a gang unit as one transaction: its minimum placed (assumed), or nothing."""
         pending = unit.pods()
         name = pending[0].gang_name
         gang = self.registry.gangs.get(name) or Gang(name)
         spec = self.registry.spec(gang)
-        self._check_priorities(name, pending)
         if spec.error:
             gang.state, gang.message = INVALID, spec.error
-            return self._finish(unit, [self._fail(p, f"gang {name}: {spec.error}; waiting", UNRESOLVABLE) for p in pending])
+            return [self._fail(p, f"gang {name}: {spec.error}; waiting", UNRESOLVABLE) for p in pending]
         placed_before = self.counted(gang)
         need = spec.min_available - placed_before
         if need <= 0:
             decisions = [self._place_one(p) for p in pending]  # beyond the minimum: ordinary pods of the gang
             self.refresh(name)
-            return self._finish(unit, decisions)
+            return decisions
         present = placed_before + len(pending)
         if present < spec.min_available:
             gang.state, gang.message = WAITING, f"{present}/{spec.min_available} members present, waiting"
-            return self._finish(unit, [self._fail(p, f"gang {name}: {gang.message}") for p in pending])
+            return [self._fail(p, f"gang {name}: {gang.message}") for p in pending]
         placements = self._try_place(pending)
         if len(placements) >= need:
             decisions = [Decision(p, node=node) for p, node in placements]
@@ -257,19 +259,18 @@ class GangScheduler:
                           for p in pending if p.key not in placed_keys]
             self.refresh(name)
             self._release_hold(name)
-            return self._finish(unit, decisions)
+            return decisions
         self._undo(placements)
         message = f"gang {name}: only {len(placements)} of {len(pending)} pending members fit (need {need})"
-        if self.loop.preemptor is not None:
-            preempted = self._preempt(pending, need, message)
-            if preempted is not None:
-                return self._finish(unit, preempted)
+        preempted = self._preempt(pending, need, message)
+        if preempted is not None:
+            return preempted
         self._hold_room(unit, pending, placements)
         gang.state, gang.message = WAITING, message
-        return self._finish(unit, [self._fail(p, message) for p in pending])
+        return [self._fail(p, message) for p in pending]
 
     def _place_one(self, pod: Pod) -> Decision:
-        decision = self.engine.schedule(pod)
+        decision = self.preemption.decide(pod)
         if decision.node is not None:
             self.engine.assume(pod, decision.node)
         return decision
@@ -292,24 +293,6 @@ class GangScheduler:
     def _fail(self, pod: Pod, message: str, status: str = UNSCHEDULABLE) -> Decision:
         return Decision(pod, message=message, status=status)
 
-    def _finish(self, unit: Unit, decisions: List[Decision]) -> List[Decision]:
-        placed = [d.pod.key for d in decisions if d.node is not None]
-        for key in placed:
-            self.loop.pending.pop(key, None)
-        self.loop.finish(unit, decisions, placed)
-        for decision in decisions:
-            if decision.node is not None:
-                self.loop.note_placed(decision.pod, decision.node)
-        return decisions
-
-    def _check_priorities(self, name: str, pending: List[Pod]) -> None:
-        priorities = sorted({p.priority for p in pending})
-        if len(priorities) > 1:
-            message = (f"gang {name}: members have different priorities {priorities}; "
-                       f"the gang is queued at the highest, {priorities[-1]}")
-            for pod in pending:
-                self.loop.notices.append((pod, "GangPriorityMismatch", message))
-
     # ------------------------------------------------------------ holding room against starvation
     def _hold_room(self, unit: Unit, pending: List[Pod], placements: List[Tuple[Pod, str]]) -> None:
         """The most important blocked gang keeps the room its fitting members would use."""
@@ -329,7 +312,9 @@ class GangScheduler:
     # ------------------------------------------------------------ gang preemption
     def _preempt(self, pending: List[Pod], need: int, message: str) -> Optional[List[Decision]]:
         """Plan victims so at least `need` members fit; evict nothing unless the plan succeeds."""
-        preemptor = self.loop.preemptor
+        preemptor = self.preemption
+        if not preemptor.active:
+            return None
         removed: List[Tuple[Pod, str, bool, float]] = []
         tentative: List[Pod] = []
         plan: List[Tuple[Pod, str, List[Pod]]] = []

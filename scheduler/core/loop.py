@@ -1,24 +1,30 @@
-"""SchedulingLoop: routes cluster events into state and queue, and runs one cycle at a time.
+"""SchedulingLoop: the core's one way in and one way out.
 
-Both the daemon and the simulator feed it the same events and act on the same
-decisions, so `simulate` shows exactly what `run` would post.  It never talks
-to the outside world: `cycle()` returns Decisions and the caller acts on them
-(bind, evict, patch, post Events).
+In: every change reaches the core through the methods under "events in" (pods,
+nodes, PodDisruptionBudgets, PodGroups, load readings) and "results of our own
+effects" (bind and eviction answers).  Out: `cycle()` and `housekeeping()`
+return typed effects (`scheduler.core.effects`).  Drivers never reach into the
+queue or the state, so the daemon (effects executed by the actuator against the
+API) and the in-memory cluster (simulate, bench, tests) run the same core the
+same way, and `simulate` shows exactly what `run` would post.
 """
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Tuple
+from collections import Counter
+from typing import Callable, Dict, List, Mapping, Optional, Tuple
 
 from scheduler.core.cache import ClusterState
+from scheduler.core.effects import (
+    NORMAL, WARNING, Bind, BindResult, ClearNomination, Effect, Event, EvictionResult, Evict, Nominate, PodRef,
+    SetCondition,
+)
 from scheduler.core.engine import Decision, Engine
-from scheduler.core.model import Node, Pod
-from scheduler.core.nomination import NominatedRoom, Nomination, Nominations
+from scheduler.core.gang import GangScheduler
+from scheduler.core.model import DisruptionBudget, Node, NodeUtilisation, Pod
+from scheduler.core.nomination import Nomination, Nominations
+from scheduler.core.preemption import Preemption
 from scheduler.core.queue import SchedulingQueue, Unit
-
-if TYPE_CHECKING:  # pragma: no cover
-    from scheduler.core.gang import GangScheduler
-    from scheduler.core.preemption import Preemptor
 
 log = logging.getLogger(__name__)
 
@@ -32,37 +38,35 @@ class CycleError(RuntimeError):
 
 
 class SchedulingLoop:
-    def __init__(self, state: ClusterState, queue: SchedulingQueue, engine: Engine, scheduler_name: str,
-                 clock: Callable[[], float]) -> None:
+    def __init__(self, state: ClusterState, queue: SchedulingQueue, engine: Engine, nominations: Nominations,
+                 preemption: Preemption, gangs: GangScheduler, scheduler_name: str, clock: Callable[[], float],
+                 nomination_timeout: float = 120.0) -> None:
         self.state = state
         self.queue = queue
         self.engine = engine
+        self.nominations = nominations
+        self.preemption = preemption
+        self.gangs = gangs
         self.scheduler_name = scheduler_name
         self.clock = clock
-        self.gangs: Optional["GangScheduler"] = None  # set by build_loop
-        self.preemptor: Optional["Preemptor"] = None  # set when preemption is on
-        self.nominations = Nominations()
-        self.nomination_timeout = 120.0
+        self.nomination_timeout = nomination_timeout
         self._last_nomination_check = float("-inf")
-        engine.extra_filters.append(NominatedRoom(self.nominations))
-        self.cleared_nominations: List[Pod] = []  # pods whose nominatedNodeName must be cleared
-        self.notices: List[Tuple[Pod, str, str]] = []  # (pod, reason, message): Warning Events to post
+        self._outbox: List[Effect] = []  # effects caused by events, handed out by the next cycle/housekeeping
         self.pending: Dict[str, Pod] = {}  # our pods waiting for a node (queued or in flight)
-        self.assumed_view: Dict[str, Pod] = {}  # latest object of pods we assumed but the API has not shown bound
-        self.bind_failures: Dict[str, int] = {}  # consecutive failed bindings per pod (drives their backoff)
-        self.rebinds: Dict[str, Tuple[str, float]] = {}  # pod -> (node, when): bindings whose fate is unknown
-        self.confirmed: List[Pod] = []  # bindings of unknown fate the watch showed applied (Scheduled Event owed)
+        self._assumed_view: Dict[str, Pod] = {}  # latest object of pods we assumed but the API has not shown bound
+        self._bind_failures: Dict[str, int] = {}  # consecutive failed bindings per pod (drives their backoff)
+        self._rebinds: Dict[str, Tuple[str, float]] = {}  # pod -> (node, when): bindings whose fate is unknown
 
     # ------------------------------------------------------------ events in
     def is_ours(self, pod: Pod) -> bool:
         return pod.scheduler_name == self.scheduler_name
 
     def pod_changed(self, pod: Pod) -> None:
-        """A pod was added or modified (from a watch, a relist or the simulator)."""
+        """A pod was added or modified (from a watch, a relist or the in-memory cluster)."""
         if pod.terminal:
             self.pod_deleted(pod.key, succeeded=pod.phase == "Succeeded")
             return
-        if pod.gang_name and self.gangs is not None:
+        if pod.gang_name:
             self.gangs.registry.track(pod)
         if pod.node_name:
             self._bound(pod)
@@ -70,31 +74,47 @@ class SchedulingLoop:
         placed = self.state.placed.get(pod.key)
         if placed is not None and placed.assumed:
             if not pod.deleting:
-                self.assumed_view[pod.key] = pod  # our own decision, not yet visible in the API: keep it
+                self._assumed_view[pod.key] = pod  # our own decision, not yet visible in the API: keep it
                 return
             self._drop_assumption(pod.key)  # deleted while we were binding it: nothing to bind
             return
         if placed is not None:
             self.state.forget(pod.key)
-        if self.is_ours(pod) and not pod.deleting:
-            if pod.key not in self.pending and pod.key not in self.queue:
+        if not self.is_ours(pod) or pod.deleting:
+            return
+        before = self.pending.get(pod.key)
+        if before is None:
+            for warning in pod.warnings:  # e.g. a priority annotation we could not honour
+                self._emit(Event(PodRef.of(pod), WARNING, "InvalidPriority", "Scheduling", warning))
+            if pod.key not in self.queue:
                 self._recover_nomination(pod)
-            self.pending[pod.key] = pod
+        self.pending[pod.key] = pod
+        if before is not None and _status_only(before, pod) and pod.key in self.queue:
+            self.queue.refresh(pod)  # our own status write (condition, nomination) echoed by the watch
+        else:
             self.queue.add(pod)
 
     def _bound(self, pod: Pod) -> None:
         """The API shows the pod on a node: that is where it is, whatever we assumed."""
         self.pending.pop(pod.key, None)
-        self.assumed_view.pop(pod.key, None)
-        self.bind_failures.pop(pod.key, None)
-        rebind = self.rebinds.pop(pod.key, None)
+        self._assumed_view.pop(pod.key, None)
+        self._bind_failures.pop(pod.key, None)
+        rebind = self._rebinds.pop(pod.key, None)
         if rebind is not None and rebind[0] == pod.node_name:
-            self.confirmed.append(pod)  # our binding took effect after all: nobody has told the pod yet
+            # our binding took effect after all, its answer lost: nobody has told the pod yet
+            self._emit(Event(PodRef.of(pod), NORMAL, "Scheduled", "Binding",
+                             f"Successfully assigned {pod.key} to {pod.node_name}"))
         self.queue.delete(pod.key)
+        held = self.state.placed.get(pod.key)
+        confirmed = held is not None and held.assumed and self.state.row_of.get(pod.node_name) == held.row
         self.state.place(pod, pod.node_name, assumed=False)
         if pod.nominated_node and self.is_ours(pod) and self.nominations.get(pod.key) is None:
-            self.cleared_nominations.append(pod)  # e.g. left over from before a restart or failover
-        self.note_placed(pod, pod.node_name)
+            self._emit(ClearNomination(PodRef.of(pod)))  # e.g. left over from before a restart or failover
+        if confirmed:  # our own assumption confirmed: its room was taken (and accounted) when we assumed it
+            if pod.gang_name:
+                self.gangs.refresh(pod.gang_name)
+            return
+        self._note_placed(pod, pod.node_name)
 
     def _recover_nomination(self, pod: Pod) -> None:
         """First sight of a pod the API shows nominated (we restarted, or took over as leader):
@@ -111,34 +131,66 @@ class SchedulingLoop:
 
     def pod_deleted(self, key: str, succeeded: bool = False) -> None:
         self.pending.pop(key, None)
-        self.assumed_view.pop(key, None)
-        self.bind_failures.pop(key, None)
-        self.rebinds.pop(key, None)
+        self._assumed_view.pop(key, None)
+        self._bind_failures.pop(key, None)
+        self._rebinds.pop(key, None)
         self.queue.delete(key)
         removed = self.state.forget(key)
         self.nominations.pop(key)
-        if self.gangs is not None:
-            gang = self.gangs.registry.gang_of(key)
-            self.gangs.registry.untrack(key, succeeded)
-            if gang:
-                self.gangs.refresh(gang)
+        gang = self.gangs.registry.gang_of(key)
+        self.gangs.registry.untrack(key, succeeded)
+        if gang:
+            self.gangs.refresh(gang)
         if removed is not None:
             self.queue.move_all_to_active()  # freed room may help parked pods
 
     def node_changed(self, node: Node) -> None:
         for pod in self.state.upsert_node(node):  # bound pods listed before their node: placed now
-            self.note_placed(pod, node.name)
+            self._note_placed(pod, node.name)
         self.queue.move_all_to_active()
 
     def node_deleted(self, name: str) -> None:
         self.state.remove_node(name)
 
-    # ------------------------------------------------------------ results of our own API calls
-    def bind_succeeded(self, key: str) -> None:
-        """The API accepted the binding: the room stays taken until the watch shows the pod (or its deletion)."""
-        self.state.mark_bound(key)
+    def pdb_changed(self, pdb: DisruptionBudget) -> None:
+        self.preemption.pdbs[pdb.key] = pdb
+        self.queue.move_all_to_active()  # a budget that allows more disruptions may unblock a plan
 
-    def bind_failed(self, key: str, retry_after: float = 0.0, uncertain: bool = False) -> Optional[float]:
+    def pdb_deleted(self, key: str) -> None:
+        if self.preemption.pdbs.pop(key, None) is not None:
+            self.queue.move_all_to_active()
+
+    def podgroup_changed(self, kind: str, key: str, obj: Mapping) -> None:
+        """A PodGroup was added, modified (kind ADDED/MODIFIED) or DELETED: a new minimum may let a gang go."""
+        self.gangs.registry.podgroup_changed(kind, key, obj)
+        self.queue.move_all_to_active()
+
+    def load_changed(self, values: Dict[str, NodeUtilisation]) -> None:
+        """Fresh utilisation readings (on our clock)."""
+        self.state.set_utilisation(values)
+        self.queue.move_all_to_active()
+
+    def load_unavailable(self) -> None:
+        """The load source is down: schedule on requests alone until readings return."""
+        if self.state.load_available:
+            self.state.load_outage()
+            self.queue.move_all_to_active()
+
+    # ------------------------------------------------------------ results of our own effects
+    def bind_result(self, result: BindResult) -> Optional[float]:
+        """The answer to a `Bind`; on failure the pod's backoff in seconds (None: nothing to retry)."""
+        key = result.pod.key
+        if result.ok:
+            self.state.mark_bound(key)  # the room stays taken until the watch shows the pod (or its deletion)
+            return None
+        backoff = self._bind_failed(key, result.retry_after, result.uncertain)
+        if backoff is not None and result.status not in (0, 429) and result.status < 500:
+            pod = self.pending.get(key)
+            self._emit(Event(PodRef.of(pod) if pod is not None else result.pod, WARNING, "FailedScheduling", "Binding",
+                             f"binding rejected: {result.message}; retrying"))
+        return backoff
+
+    def _bind_failed(self, key: str, retry_after: float = 0.0, uncertain: bool = False) -> Optional[float]:
         """The binding did not happen (or we cannot tell).  Decide on the pod as we know it *now*.
 
         A pod the watch already shows bound, or that is gone or being deleted, needs nothing.
@@ -151,16 +203,16 @@ class SchedulingLoop:
         placed = self.state.placed.get(key)
         if placed is not None and not placed.assumed:
             return None  # the watch (or a reconciling read) already shows it bound
-        pod = self.assumed_view.get(key) or (placed.pod if placed is not None else None) or self.pending.get(key)
+        pod = self._assumed_view.get(key) or (placed.pod if placed is not None else None) or self.pending.get(key)
         if pod is None or pod.node_name or pod.deleting or not self.is_ours(pod):
             if placed is not None:
                 self._drop_assumption(key)
             return None
-        failures = self.bind_failures.get(key, 0) + 1
-        self.bind_failures[key] = failures
+        failures = self._bind_failures.get(key, 0) + 1
+        self._bind_failures[key] = failures
         backoff = max(retry_after, self.queue.backoff_duration(failures))
         if uncertain and placed is not None:
-            self.rebinds[key] = (self.state.nodes[placed.row].name, self.clock() + backoff)
+            self._rebinds[key] = (self.state.nodes[placed.row].name, self.clock() + backoff)
             return backoff
         if placed is not None:
             self._drop_assumption(key)
@@ -168,17 +220,85 @@ class SchedulingLoop:
         self.queue.add(pod, backoff=backoff)
         return backoff
 
+    def expire_assumptions(self, ttl: float) -> List[str]:
+        """Bindings with no answer for `ttl` seconds: give the room back and try the pods again.
+
+        Only call this while the pod watch is healthy: blind, a lost binding cannot be told from
+        one we have not seen yet, and the room must stay held."""
+        keys = self.state.expired_assumptions(self.clock(), ttl)
+        for key in keys:
+            self._bind_failed(key)
+        return keys
+
+    def eviction_result(self, result: EvictionResult) -> None:
+        """The answer for one victim of an `Evict`.  A victim that stays (a PDB said no, or an error)
+        is a candidate again; its preemptor's nomination ends (and is cleared in the API), so no
+        room is held for a plan that will not complete; a victim a PDB protected sits out a
+        cool-down before it is chosen again."""
+        if result.ok:
+            return  # it is going: the watch shows it terminating, then deleted
+        key = result.victim.key
+        self.state.unmark_evicting(key)
+        if result.refused:
+            self.preemption.eviction_refused(key)
+        if result.preemptor is None:
+            return
+        if self.nominations.pop(result.preemptor.key) is not None:
+            self._emit(ClearNomination(result.preemptor))
+
+    # ------------------------------------------------------------ questions drivers may ask
+    def is_nominated(self, key: str) -> bool:
+        return self.nominations.get(key) is not None
+
+    def nodes(self) -> List[Node]:
+        """The live nodes (e.g. for the load refresher to ask Prometheus about)."""
+        return list(self.state.live_nodes())
+
+    def node_usage(self) -> List[Dict[str, object]]:
+        """Per node: pods, requested fractions and measured load, as plain values (for reports)."""
+        return self.state.usage()
+
+    def next_ready_in(self) -> Optional[float]:
+        """Seconds until something is due (a backoff ends or a binding is retried), for an idle wait."""
+        waits = [w for w in (self.queue.next_ready_in(),) if w is not None]
+        if self._rebinds:
+            waits.append(max(0.0, min(when for _, when in self._rebinds.values()) - self.clock()))
+        if self._outbox:
+            waits.append(0.0)
+        return min(waits) if waits else None
+
+    def stats(self) -> Dict[str, Dict[str, int]]:
+        """Counts for metrics: pending pods per queue, gangs per state."""
+        return {"queue": dict(self.queue.counts),
+                "gangs": dict(Counter(g.state for g in self.gangs.registry.gangs.values()))}
+
+    def gang_summary(self, name: str) -> Optional[Tuple[str, str, int]]:
+        """(state, message, minimum) of a gang we track, for reports."""
+        gang = self.gangs.registry.gangs.get(name)
+        if gang is None:
+            return None
+        return gang.state, gang.message, self.gangs.registry.spec(gang).min_available
+
+    # ------------------------------------------------------------ internals
+    def _emit(self, effect: Effect) -> None:
+        self._outbox.append(effect)
+
+    def _take_outbox(self) -> List[Effect]:
+        effects, self._outbox = self._outbox, []
+        # a nomination cleared, then made again before anyone acted on it: nothing to clear
+        return [e for e in effects if not (isinstance(e, ClearNomination) and self.is_nominated(e.pod.key))]
+
     def _due_rebind(self) -> Optional[Decision]:
         """The next binding of unknown fate whose backoff is over: bind it again to the same node."""
-        if not self.rebinds:
+        if not self._rebinds:
             return None
         now = self.clock()
-        key = next((k for k, (_, when) in self.rebinds.items() if when <= now), None)
+        key = next((k for k, (_, when) in self._rebinds.items() if when <= now), None)
         if key is None:
             return None
-        node, _ = self.rebinds.pop(key)
+        node, _ = self._rebinds.pop(key)
         placed = self.state.placed.get(key)
-        pod = self.assumed_view.get(key) or (placed.pod if placed is not None else None)
+        pod = self._assumed_view.get(key) or (placed.pod if placed is not None else None)
         if placed is not None and placed.assumed and pod is not None:
             return Decision(pod, node=node)
         if pod is not None and key not in self.state.placed:  # its node went away meanwhile: decide anew
@@ -186,53 +306,29 @@ class SchedulingLoop:
             self.queue.add(pod)
         return None
 
-    def assumption_expired(self, key: str) -> None:
-        """No answer about a binding for too long: give the room back and try the pod again."""
-        self.bind_failed(key)
-
-    def next_ready_in(self) -> Optional[float]:
-        """Seconds until something is due (a backoff ends or a binding is retried), for an idle wait."""
-        waits = [w for w in (self.queue.next_ready_in(),) if w is not None]
-        if self.rebinds:
-            waits.append(max(0.0, min(when for _, when in self.rebinds.values()) - self.clock()))
-        return min(waits) if waits else None
-
     def _drop_assumption(self, key: str) -> None:
-        self.assumed_view.pop(key, None)
-        self.rebinds.pop(key, None)
+        self._assumed_view.pop(key, None)
+        self._rebinds.pop(key, None)
         removed = self.state.forget(key)
-        if removed is not None and removed.gang_name and self.gangs is not None:
+        if removed is not None and removed.gang_name:
             self.gangs.refresh(removed.gang_name)
 
-    def eviction_failed(self, victim_key: str, preemptor: Optional[Pod], refused: bool) -> None:
-        """An eviction did not happen (a PDB said no, or an error): the victim stays, the preemptor re-plans.
-
-        Its nomination ends (and is cleared in the API), so no room is held for a plan that will
-        not complete; a victim a PDB protected sits out a cool-down before it is chosen again."""
-        self.state.unmark_evicting(victim_key)
-        if refused and self.preemptor is not None:
-            self.preemptor.eviction_refused(victim_key)
-        if preemptor is None:
-            return
-        if self.nominations.pop(preemptor.key) is not None:
-            self.cleared_nominations.append(self.pending.get(preemptor.key) or preemptor)
-
-    def note_placed(self, pod: Pod, node: str) -> None:
+    def _note_placed(self, pod: Pod, node: str) -> None:
         """A pod now holds room on a node: its own nomination ends; lower ones it displaced are re-planned."""
         nomination = self.nominations.pop(pod.key)
         if nomination is not None and pod.nominated_node:
-            self.cleared_nominations.append(pod)
+            self._emit(ClearNomination(PodRef.of(pod)))
         for displaced in self.nominations.displaced_by(pod, self.state):
             self._renominate(displaced.pod)
-        if pod.gang_name and self.gangs is not None:
+        if pod.gang_name:
             self.gangs.refresh(pod.gang_name)
 
     def _renominate(self, pod: Pod) -> None:
-        self.cleared_nominations.append(pod)
+        self._emit(ClearNomination(PodRef.of(pod)))
         if pod.key in self.queue:
             self.queue.add(self.queue.pod(pod.key) or pod)
 
-    def expire_nominations(self) -> None:
+    def _expire_nominations(self) -> None:
         """Nominations whose node vanished or whose victims never went: re-plan those pods."""
         now = self.clock()
         if not len(self.nominations) or now - self._last_nomination_check < 1.0:
@@ -243,33 +339,69 @@ class SchedulingLoop:
             why = f"node {nomination.node} is gone" if gone else \
                 f"room on {nomination.node} did not free up within {self.nomination_timeout:g}s"
             log.info("nomination of %s expired (%s); re-planning", nomination.pod.key, why)
-            self.notices.append((nomination.pod, "NominationExpired", f"nomination expired: {why}; re-planning"))
+            self._emit(Event(PodRef.of(nomination.pod), WARNING, "NominationExpired", "Scheduling",
+                             f"nomination expired: {why}; re-planning"))
             self._renominate(nomination.pod)
 
-    # ------------------------------------------------------------ one cycle
-    def cycle(self) -> Optional[List[Decision]]:
-        """Pop the most important unit and decide for it; None when nothing is ready.
+    def _expire_gangs(self) -> None:
+        """Gangs below their minimum past their timeout: evict their placed members (each on its own)."""
+        for gang, members in self.gangs.expire():
+            note = f"gang {gang.name} stayed below its minimum past its timeout; evicting its placed members"
+            for member in members:
+                ref = PodRef.of(member)
+                self._emit(Event(ref, WARNING, "GangTimeout", "Scheduling", note))
+                self._emit(Evict((ref,), member.node_name, None, f"Evicted: {note}"))
+
+    # ------------------------------------------------------------ effects out
+    def housekeeping(self) -> List[Effect]:
+        """Periodic work (nomination expiry, gang timeouts) and effects caused by events since the last call."""
+        self._expire_nominations()
+        self._expire_gangs()
+        return self._take_outbox()
+
+    def cycle(self) -> Optional[List[Effect]]:
+        """Pop the most important unit, decide for it and return the effects; None when nothing is ready.
 
         An unexpected error while deciding undoes what the attempt assumed, puts the unit back
         with a backoff and raises CycleError: one bad pod must never stop the others."""
-        self.expire_nominations()
-        if self.gangs is not None:
-            self.gangs.expire()
+        self._expire_nominations()
+        self._expire_gangs()
         rebind = self._due_rebind()
         if rebind is not None:
-            return [rebind]
+            return self._take_outbox() + self._effects_of(rebind)
         unit = self.queue.pop()
         if unit is None:
-            return None
+            return self._take_outbox() or None
         members = list(unit.members.values())
         started = self.clock()
         try:
-            if unit.is_gang and self.gangs is not None:
-                return self.gangs.schedule(unit)
-            return self._schedule_members(unit)
+            decisions = self._schedule_gang(unit) if unit.is_gang else self._schedule_members(unit)
         except Exception as exc:
             self._abandon(unit, members, started)
             raise CycleError(unit.key) from exc
+        effects = self._take_outbox()
+        for decision in decisions:
+            effects += self._effects_of(decision)
+        return effects
+
+    def _effects_of(self, decision: Decision) -> List[Effect]:
+        pod = PodRef.of(decision.pod)
+        if decision.node is not None:
+            return [Bind(pod, decision.node)]
+        effects: List[Effect] = [SetCondition(pod, "Unschedulable", decision.message)]
+        if decision.nominated_node:
+            effects.append(Nominate(pod, decision.nominated_node))
+        elif decision.pod.nominated_node:
+            effects.append(ClearNomination(pod))  # the nomination ended (re-planned without a new one)
+        effects.append(Event(pod, WARNING, "FailedScheduling", "Scheduling", decision.message))
+        if decision.victims:
+            names = ", ".join(v.key for v in decision.victims)
+            node = decision.nominated_node
+            effects.append(Event(pod, NORMAL, "Preempting", "Preempting",
+                                 f"Nominated to {node}; evicting {len(decision.victims)} lower-priority pod(s): {names}"))
+            effects.append(Evict(tuple(PodRef.of(v) for v in decision.victims), node, pod,
+                                 f"Preempted by pod {pod.key} (uid {pod.uid}) on node {node}"))
+        return effects
 
     def _abandon(self, unit: Unit, members: List[Pod], started: float) -> None:
         for pod in members:
@@ -288,17 +420,38 @@ class SchedulingLoop:
         decisions = []
         placed = []
         for pod in unit.pods():
-            decision = self.engine.schedule(pod)
+            decision = self.preemption.decide(pod)
             if decision.node is not None:
                 self.engine.assume(pod, decision.node)
                 self.pending.pop(pod.key, None)
                 placed.append(pod.key)
-                self.note_placed(pod, decision.node)
+                self._note_placed(pod, decision.node)
             decisions.append(decision)
-        self.finish(unit, decisions, placed)
+        self._finish(unit, decisions, placed)
         return decisions
 
-    def finish(self, unit: Unit, decisions: List[Decision], placed: List[str]) -> None:
+    def _schedule_gang(self, unit: Unit) -> List[Decision]:
+        pending = unit.pods()
+        self._check_gang_priorities(pending)
+        decisions = self.gangs.schedule(unit)
+        placed = [d.pod.key for d in decisions if d.node is not None]
+        for key in placed:
+            self.pending.pop(key, None)
+        self._finish(unit, decisions, placed)
+        for decision in decisions:
+            if decision.node is not None:
+                self._note_placed(decision.pod, decision.node)
+        return decisions
+
+    def _check_gang_priorities(self, pending: List[Pod]) -> None:
+        priorities = sorted({p.priority for p in pending})
+        if len(priorities) > 1:
+            message = (f"gang {pending[0].gang_name}: members have different priorities {priorities}; "
+                       f"the gang is queued at the highest, {priorities[-1]}")
+            for pod in pending:
+                self._emit(Event(PodRef.of(pod), WARNING, "GangPriorityMismatch", "Scheduling", message))
+
+    def _finish(self, unit: Unit, decisions: List[Decision], placed: List[str]) -> None:
         """Return the unit to the queue according to what happened to it."""
         self.queue.done(unit, placed)
         if unit.key not in self.queue.units:
@@ -307,3 +460,12 @@ class SchedulingLoop:
             self.queue.requeue_backoff(unit)  # victims are terminating: retry soon
         else:
             self.queue.requeue_unschedulable(unit)
+
+
+def _status_only(before: Pod, after: Pod) -> bool:
+    """Only what we write ourselves (status: nomination, condition) changed: nothing to decide anew."""
+    return before.uid == after.uid and before.priority == after.priority and before.requests == after.requests \
+        and before.labels == after.labels and before.annotations == after.annotations \
+        and before.node_selector == after.node_selector and before.required_terms == after.required_terms \
+        and before.preferred_terms == after.preferred_terms and before.tolerations == after.tolerations \
+        and before.host_ports == after.host_ports and before.preemption_policy == after.preemption_policy

@@ -28,7 +28,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from scheduler.core.engine import Decision, Engine
-from scheduler.core.framework import UNSCHEDULABLE, Diagnosis
+from scheduler.core.framework import UNRESOLVABLE, UNSCHEDULABLE, Diagnosis
 from scheduler.core.model import CPU, MEMORY, DisruptionBudget, Pod
 from scheduler.core.nomination import Nomination, Nominations
 from scheduler.core.plugins.ports import ports_conflict
@@ -66,26 +66,56 @@ def may_be_victim(pod: Pod, policy: PreemptionPolicy) -> bool:
     return True
 
 
-class Preemptor:
-    """The engine's post-filter: plans victims and keeps nominations."""
+class Preemption:
+    """Preemption turned off: a pod that fits nowhere just waits.  The base of `Preemptor`."""
+
+    active = False
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.pdbs: Dict[str, DisruptionBudget] = {}
+
+    def decide(self, pod: Pod) -> Decision:
+        """The engine's decision for the pod (with preemption on: a plan of victims when it fits nowhere)."""
+        return self.engine.schedule(pod)
+
+    def eviction_refused(self, victim_key: str) -> None:
+        """The API refused an eviction we asked for (nothing to remember without preemption)."""
+
+    def best_candidate(self, pod: Pod, rows: np.ndarray) -> Optional["Candidate"]:
+        return None
+
+    def best_gang_candidate(self, pod: Pod, rows: np.ndarray) -> Optional["Candidate"]:
+        return None
+
+    def eviction_order(self, victims: List[Pod]) -> List[Pod]:
+        return list(victims)
+
+
+class Preemptor(Preemption):
+    """Plans victims for a pod that fits nowhere, and keeps its nomination while they go."""
+
+    active = True
 
     def __init__(self, engine: Engine, policy: PreemptionPolicy, clock: Callable[[], float],
                  nominations: Nominations) -> None:
-        self.engine = engine
+        super().__init__(engine)
         self.state = engine.state
         self.policy = policy
         self.clock = clock
-        self.pdbs: Dict[str, DisruptionBudget] = {}
         self.nominations = nominations
         self.refused: Dict[str, float] = {}  # victim key -> until when the API refused its eviction (PDB)
-        self.state.is_evictable = lambda pod: may_be_victim(pod, policy)
-        self.state.refresh_evictability()
-        engine.post_filter = self.post_filter
+
+    def decide(self, pod: Pod) -> Decision:
+        decision = self.engine.schedule(pod)
+        if decision.node is not None or decision.diagnosis is None or decision.diagnosis.status == UNRESOLVABLE:
+            return decision
+        return self.post_filter(pod, decision.diagnosis) or decision
 
     def clear(self, pod_key: str) -> Optional[Nomination]:
         return self.nominations.pop(pod_key)
 
-    def eviction_refused(self, victim_key: str, cool_down: float = REFUSED_COOL_DOWN) -> None:
+    def eviction_refused(self, victim_key: str, cool_down: float = REFUSED_COOL_DOWN) -> None:  # type: ignore[override]
         """The API refused this eviction (429: a PodDisruptionBudget). Do not pick it again for a while,
         so re-planning looks elsewhere instead of asking for the same refused eviction in a loop."""
         self.refused[victim_key] = self.clock() + cool_down

@@ -104,6 +104,15 @@ class SchedulingQueue:
 
     update = add
 
+    def refresh(self, pod: Pod) -> None:
+        """Keep the newest object of a queued pod without moving it: only its status changed (our own
+        write echoed by the watch), which cannot make it fit, so it must not wake or re-order it."""
+        unit_key = self.unit_of.get(pod.key)
+        if unit_key is not None and unit_key == unit_key_of(pod):
+            self.units[unit_key].members[pod.key] = pod
+        else:
+            self.add(pod)
+
     def delete(self, pod_key: str) -> None:
         unit_key = self.unit_of.pop(pod_key, None)
         if unit_key is None:

@@ -1,8 +1,9 @@
-"""Carries decisions out against the API on a bounded worker pool.
+"""Executes the core's effects against the API on a bounded worker pool.
 
 The scheduling loop never waits here: it assumes the pod and moves on.  Each
-outcome comes back through `report` (into the daemon's inbox), so the
-single-threaded loop updates its own state.  Bindings: a 409 or 404 re-reads
+answer comes back through `report` (into the daemon's inbox), so the
+single-threaded loop updates its own state.  Effects about one pod run in
+order on one worker (a condition and a nomination become one status PATCH).  Bindings: a 409 or 404 re-reads
 the pod (409 "already assigned" means it *is* bound: the API is right, we never
 place it again); transient failures (5xx, 429, connection errors) go back to
 the queue with a per-pod backoff that honours Retry-After.  A preemption's
@@ -12,15 +13,18 @@ unless `may_act()` (leadership) holds at that moment.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
-from scheduler.core.model import Pod
+from scheduler.core.effects import (
+    NORMAL, Bind, BindResult, ClearNomination, Effect, Event, EvictionResult, Evict, Nominate, PodRef, SetCondition,
+)
 from scheduler.k8s.api import ApiError, KubeApi
-from scheduler.k8s.events import NORMAL, WARNING, EventRecorder, micro_time
+from scheduler.k8s.events import EventRecorder, micro_time
 from scheduler.logs import RepeatedFailures
 from scheduler.metrics.exporter import SchedulerMetrics
 
@@ -29,7 +33,7 @@ log = logging.getLogger(__name__)
 REREAD_ON = (404, 409)  # the API's view of the pod differs from ours: read it before deciding anything
 
 
-def _bound_to(current: Optional[Dict[str, Any]], pod: Pod, node: str) -> bool:
+def _bound_to(current: Optional[Dict[str, Any]], pod: PodRef, node: str) -> bool:
     """The re-read pod (same uid) is on `node`: the binding we sent is the one that took effect."""
     if not current:
         return False
@@ -43,25 +47,22 @@ def fate_unknown(status: int) -> bool:
 
 
 @dataclass
-class Outcome:
-    """What happened to one API action, reported back to the scheduling loop."""
+class Answer:
+    """What the API said to one effect, for the scheduling loop: a BindResult or an EvictionResult.
 
-    kind: str  # "bind", "evict"
-    pod: Pod
-    ok: bool
-    status: int = 0
-    message: str = ""
-    retry_after: float = 0.0
-    preemptor: Optional[Pod] = None
-    reread: bool = False  # `current` holds the pod as the API has it now (None: it no longer exists)
+    For a failed binding, `reread` says `current` holds the pod as the API has it now (None: it no
+    longer exists), so the loop learns where the pod is before it decides about a retry."""
+
+    result: Union[BindResult, EvictionResult]
+    reread: bool = False
     current: Optional[Dict[str, Any]] = None
-    uncertain: bool = False  # the binding may have been applied and the pod could not be re-read
-    aborted: bool = False  # an eviction not attempted because an earlier one of the same plan failed
 
 
 class Actuator:
+    """Executes the core's effects against the API (the in-memory cluster is the other executor)."""
+
     def __init__(self, api: KubeApi, recorder: EventRecorder, metrics: SchedulerMetrics, workers: int,
-                 report: Callable[[Outcome], None], may_act: Callable[[], bool] = lambda: True,
+                 report: Callable[[Answer], None], may_act: Callable[[], bool] = lambda: True,
                  eviction_version: str = "v1") -> None:
         self.api = api
         self.recorder = recorder
@@ -91,38 +92,13 @@ class Actuator:
 
         self.pool.submit(run)
 
-    def bind(self, pod: Pod, node: str) -> None:
-        self._submit(self._bind, pod, node)
-
-    def evict(self, victim: Pod, preemptor: Pod, node: str) -> None:
-        self._submit(self._evict, victim, preemptor, node)
-
-    def preempt(self, pod: Pod, message: str, node: str, victims: List[Pod]) -> None:
-        """Nominate the preemptor first (status patch), then evict its victims one by one, as kube-scheduler
-        does; the first refused eviction ends the plan (the rest are reported as not attempted)."""
-        def run() -> None:
-            self._unschedulable(pod, message, node)
-            if self.may_act():
-                names = ", ".join(v.key for v in victims)
-                self.recorder.record(pod, NORMAL, "Preempting", "Preempting",
-                                     f"Nominated to {node}; evicting {len(victims)} lower-priority pod(s): {names}")
-            for i, victim in enumerate(victims):
-                if not self._evict(victim, pod, node):
-                    for rest in victims[i + 1:]:
-                        self.report(Outcome("evict", rest, False, message="not attempted: an earlier eviction of "
-                                            "this plan was refused", preemptor=pod, aborted=True))
-                    return
-
-        self._submit(run)
-
-    def unschedulable(self, pod: Pod, message: str, nominated_node: str = "") -> None:
-        self._submit(self._unschedulable, pod, message, nominated_node)
-
-    def clear_nomination(self, pod: Pod) -> None:
-        self._submit(self._patch_status, pod, {"nominatedNodeName": None})
-
-    def event(self, pod: Pod, event_type: str, reason: str, action: str, note: str) -> None:
-        self._submit(self.recorder.record, pod, event_type, reason, action, note)
+    def execute(self, effects: Sequence[Effect]) -> None:
+        """Run effects: those about one pod in order on one worker, different pods concurrently."""
+        by_pod: Dict[str, List[Effect]] = {}
+        for effect in effects:
+            by_pod.setdefault(effect.pod.key, []).append(effect)
+        for group in by_pod.values():
+            self._submit(self._run_group, group)
 
     @property
     def inflight(self) -> int:
@@ -138,85 +114,111 @@ class Actuator:
         self.pool.shutdown(wait=finished)
         return finished
 
+    def _run_group(self, effects: List[Effect]) -> None:
+        status: Dict[str, Any] = {}  # one status PATCH for a condition and a nomination together
+        for effect in effects:
+            if isinstance(effect, SetCondition):
+                status["conditions"] = [_condition(effect)]
+            elif isinstance(effect, Nominate):
+                status["nominatedNodeName"] = effect.node
+            elif isinstance(effect, ClearNomination):
+                status["nominatedNodeName"] = None
+            else:
+                if status:
+                    self._patch_status(effect.pod, status)
+                    status = {}
+                self._run_one(effect)
+        if status:
+            self._patch_status(effects[-1].pod, status)
+
+    def _run_one(self, effect: Effect) -> None:
+        if isinstance(effect, Bind):
+            self._bind(effect.pod, effect.node)
+        elif isinstance(effect, Evict):
+            self._evict_all(effect)
+        elif isinstance(effect, Event):
+            if self.may_act():
+                self.recorder.record(effect.pod, effect.type, effect.reason, effect.action, effect.message)
+        else:  # pragma: no cover - a new effect type without an executor is a programming error
+            raise TypeError(f"no executor for {effect!r}")
+
     # ------------------------------------------------------------ workers
-    def _bind(self, pod: Pod, node: str) -> None:
+    def _bind(self, pod: PodRef, node: str) -> None:
         if not self.may_act():
-            self.report(Outcome("bind", pod, False, message="not the leader"))
+            self.report(Answer(BindResult(pod, node, False, message="not the leader")))
             return
         try:
             self.api.bind(pod.namespace, pod.name, node, pod.uid)
         except ApiError as exc:
             self.metrics.bind_errors.labels(code=str(exc.status)).inc()
-            outcome = Outcome("bind", pod, False, exc.status, str(exc), exc.retry_after)
+            answer = Answer(BindResult(pod, node, False, exc.status, str(exc), exc.retry_after))
             if exc.status in REREAD_ON or fate_unknown(exc.status):
-                self._reread(outcome)
-                outcome.uncertain = fate_unknown(exc.status) and not outcome.reread
-            if _bound_to(outcome.current, pod, node):
+                answer = self._reread(answer)
+                if fate_unknown(exc.status) and not answer.reread:
+                    answer = Answer(dataclasses.replace(answer.result, uncertain=True))
+            if _bound_to(answer.current, pod, node):
                 # our binding was applied, its answer lost (or this is the 409 of a retry): not a failure
                 log.info("binding %s to %s was applied (the API answered: %s)", pod.key, node, exc)
-                self.report(outcome)
+                self.report(answer)
                 self._scheduled(pod, node)
                 return
             self.failures.failed("binding", f"{exc.status} {exc.reason}", "binding %s to %s failed: %s", pod.key, node, exc)
-            self.report(outcome)
+            self.report(answer)
             return
         self.failures.succeeded("binding")
-        self.report(Outcome("bind", pod, True))
+        self.report(Answer(BindResult(pod, node, True)))
         self._scheduled(pod, node)
 
-    def _scheduled(self, pod: Pod, node: str) -> None:
+    def _scheduled(self, pod: PodRef, node: str) -> None:
         self.recorder.record(pod, NORMAL, "Scheduled", "Binding", f"Successfully assigned {pod.key} to {node}")
 
-    def _reread(self, outcome: Outcome) -> None:
-        """Fill in the pod as the API has it now (best effort: on failure the loop just backs off)."""
-        pod = outcome.pod
+    def _reread(self, answer: Answer) -> Answer:
+        """The pod as the API has it now (best effort: on failure the loop just backs off)."""
+        pod = answer.result.pod
         try:
-            outcome.current = self.api.get_pod(pod.namespace, pod.name)
+            current = self.api.get_pod(pod.namespace, pod.name)
         except ApiError as exc:
             log.debug("could not re-read %s after a failed binding: %s", pod.key, exc)
-            return
-        outcome.reread = True
+            return answer
+        return Answer(answer.result, reread=True, current=current)
 
-    def _evict(self, victim: Pod, preemptor: Pod, node: str) -> bool:
+    def _evict_all(self, effect: Evict) -> None:
+        """Evict in order; the first eviction that fails ends the plan (the rest are reported as not attempted)."""
+        for i, victim in enumerate(effect.victims):
+            if self._evict(victim, effect):
+                continue
+            for rest in effect.victims[i + 1:]:
+                self.report(Answer(EvictionResult(rest, effect.preemptor, False, aborted=True, message=(
+                    "not attempted: an earlier eviction of this plan was refused"))))
+            return
+
+    def _evict(self, victim: PodRef, effect: Evict) -> bool:
         """Evict one pod; True when it is gone or going."""
+        who = effect.preemptor.key if effect.preemptor is not None else "a gang rollback"
         if not self.may_act():
-            self.report(Outcome("evict", victim, False, message="not the leader", preemptor=preemptor))
+            self.report(Answer(EvictionResult(victim, effect.preemptor, False, message="not the leader")))
             return False
         try:
             self.api.evict(victim.namespace, victim.name, self.eviction_version)
         except ApiError as exc:
             if exc.status == 404:  # already gone: that is what we wanted
                 self.metrics.evictions.labels(result="gone").inc()
-                self.report(Outcome("evict", victim, True, 404, preemptor=preemptor))
+                self.report(Answer(EvictionResult(victim, effect.preemptor, True, 404)))
                 return True
             result = "blocked_by_pdb" if exc.status == 429 else "error"
             self.metrics.evictions.labels(result=result).inc()
             self.failures.failed("eviction", f"{exc.status} {exc.reason}", "evicting %s for %s failed: %s",
-                                 victim.key, preemptor.key, exc)
-            self.report(Outcome("evict", victim, False, exc.status, str(exc), exc.retry_after, preemptor=preemptor))
+                                 victim.key, who, exc)
+            self.report(Answer(EvictionResult(victim, effect.preemptor, False, exc.status, str(exc))))
             return False
         self.failures.succeeded("eviction")
         self.metrics.evictions.labels(result="evicted").inc()
-        self.report(Outcome("evict", victim, True, preemptor=preemptor))
-        self.recorder.record(victim, NORMAL, "Preempted", "Preempting",
-                             f"Preempted by pod {preemptor.key} (uid {preemptor.uid}) on node {node}")
+        self.report(Answer(EvictionResult(victim, effect.preemptor, True)))
+        self.recorder.record(victim, NORMAL, "Preempted" if effect.preemptor is not None else "Evicted",
+                             "Preempting", effect.victim_note)
         return True
 
-    def _unschedulable(self, pod: Pod, message: str, nominated_node: str) -> None:
-        if not self.may_act():
-            return
-        status: Dict[str, Any] = {"conditions": [{
-            "type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message,
-            "lastTransitionTime": micro_time()[:19] + "Z", "lastProbeTime": None,
-        }]}
-        if nominated_node:
-            status["nominatedNodeName"] = nominated_node
-        elif pod.nominated_node:
-            status["nominatedNodeName"] = None  # the nomination ended (e.g. re-planned without a new one)
-        self._patch_status(pod, status)
-        self.recorder.record(pod, WARNING, "FailedScheduling", "Scheduling", message)
-
-    def _patch_status(self, pod: Pod, status: Dict[str, Any]) -> None:
+    def _patch_status(self, pod: PodRef, status: Dict[str, Any]) -> None:
         if not self.may_act():
             return
         try:
@@ -227,3 +229,8 @@ class Actuator:
                                      "could not update status of %s: %s", pod.key, exc)
             return
         self.failures.succeeded("status update")
+
+
+def _condition(effect: SetCondition) -> Dict[str, Any]:
+    return {"type": "PodScheduled", "status": "False", "reason": effect.reason, "message": effect.message,
+            "lastTransitionTime": micro_time()[:19] + "Z", "lastProbeTime": None}

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, Dict, Optional, Tuple
 
-from scheduler.core.model import Pod
+from scheduler.core.effects import PodRef
 from scheduler.k8s.api import ApiError, KubeApi
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ class EventRecorder:
         self._series: Dict[Tuple[str, str, str], _Series] = {}
         self._lock = threading.Lock()
 
-    def body(self, pod: Pod, event_type: str, reason: str, action: str, note: str) -> Dict[str, Any]:
+    def body(self, pod: PodRef, event_type: str, reason: str, action: str, note: str) -> Dict[str, Any]:
         return {
             "apiVersion": "events.k8s.io/v1",
             "kind": "Event",
@@ -66,7 +66,7 @@ class EventRecorder:
             "regarding": {"apiVersion": "v1", "kind": "Pod", "namespace": pod.namespace, "name": pod.name, "uid": pod.uid},
         }
 
-    def record(self, pod: Pod, event_type: str, reason: str, action: str, note: str) -> None:
+    def record(self, pod: PodRef, event_type: str, reason: str, action: str, note: str) -> None:
         """Post (or fold into a series); API errors are logged, never raised: events are best effort."""
         key = (pod.uid or pod.key, reason, note)
         now = self.clock()

@@ -31,11 +31,10 @@ def loop_from_cluster(config: Config, api: KubeApi = None) -> SchedulingLoop:  #
             continue
         if pod.node_name:  # only placed pods matter for a what-if; pending ones are not queued
             loop.pod_changed(pod)
-    if loop.preemptor is not None:
+    if config.preemption:
         try:
             for obj in api.list(WATCHED["poddisruptionbudgets"][0]).get("items") or []:
-                pdb = parse_pdb(obj)
-                loop.preemptor.pdbs[pdb.key] = pdb
+                loop.pdb_changed(parse_pdb(obj))
         except (ApiError, ModelError) as exc:
             log.warning("PodDisruptionBudgets not read (%s); victims may include protected pods", exc)
     if config.prometheus_url:
@@ -47,8 +46,8 @@ def _read_load(loop: SchedulingLoop, config: Config) -> None:
     """One Prometheus reading, so `plan` shows utilisation against alpha (nothing is retried)."""
     from scheduler.metrics.prometheus_source import on_clock
 
-    reading = load_source_from(config).fetch(list(loop.state.live_nodes()))
+    reading = load_source_from(config).fetch(loop.nodes())
     if not reading.up:
         log.warning("load metrics unavailable (%s); planning on requests alone", reading.error)
         return
-    loop.state.set_utilisation(on_clock(reading.values, time.monotonic))
+    loop.load_changed(on_clock(reading.values, time.monotonic))

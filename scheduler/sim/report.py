@@ -6,33 +6,13 @@ from collections import Counter
 from dataclasses import asdict
 from typing import Any, Dict, List
 
-from scheduler.core.cache import ClusterState
-from scheduler.core.model import CPU, MEMORY, PODS
+from scheduler.core.loop import SchedulingLoop
 from scheduler.sim.cluster import SimResult
 
 
-def node_rows(state: ClusterState) -> List[Dict[str, Any]]:
+def node_rows(loop: SchedulingLoop) -> List[Dict[str, Any]]:
     """Requested/allocatable per node at the end of the simulation."""
-    rows = []
-    for node in state.live_nodes():
-        row = state.row_of[node.name]
-
-        def frac(resource: str) -> float:
-            col = state.column[resource]
-            alloc = state.allocatable[col, row]
-            return round(float(state.requested[col, row]) / alloc, 4) if alloc else 0.0
-
-        util = state.util[:, row]
-        rows.append({
-            "name": node.name,
-            "pods": len(state.pods_on[row]),
-            "cpu_requested": frac(CPU),
-            "memory_requested": frac(MEMORY),
-            "pod_slots_used": int(state.requested[state.column[PODS], row]),
-            "measured_cpu": None if util[0] != util[0] else round(float(util[0]), 4),
-            "measured_memory": None if util[1] != util[1] else round(float(util[1]), 4),
-        })
-    return rows
+    return loop.node_usage()
 
 
 def summary(result: SimResult) -> Dict[str, Any]:

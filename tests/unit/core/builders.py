@@ -6,10 +6,13 @@ fake clock the test moves by hand.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
 from scheduler.config import load_config
-from scheduler.core.engine import Decision
+from scheduler.core.effects import (
+    Bind, BindResult, ClearNomination, Effect, Event, Evict, EvictionResult, Nominate, PodRef, SetCondition,
+)
 from scheduler.core.model import (
     MIN_AVAILABLE_ANNOTATION, POD_GROUP_LABEL, PRIORITY_ANNOTATION, NodeUtilisation, Pod,
     parse_node, parse_pdb, parse_pod,
@@ -74,8 +77,34 @@ def pdb_obj(name: str, match_labels: Dict[str, str], allowed: int = 0, namespace
             "status": {"disruptionsAllowed": allowed}}
 
 
+@dataclass
+class Verdict:
+    """What the loop's effects said about one pod in one cycle: bound to `node`, or why not."""
+
+    pod: PodRef
+    node: Optional[str] = None
+    message: str = ""
+    nominated_node: str = ""
+    victims: List[PodRef] = field(default_factory=list)
+
+
+def verdicts(effects: List[Effect]) -> List[Verdict]:
+    """One Verdict per pod decided, in order, read back from the effects of a cycle."""
+    out: Dict[str, Verdict] = {}
+    for effect in effects:
+        if isinstance(effect, Bind):
+            out[effect.pod.key] = Verdict(effect.pod, node=effect.node)
+        elif isinstance(effect, SetCondition):
+            out[effect.pod.key] = Verdict(effect.pod, message=effect.message)
+        elif isinstance(effect, Nominate) and effect.pod.key in out:
+            out[effect.pod.key].nominated_node = effect.node
+        elif isinstance(effect, Evict) and effect.preemptor is not None and effect.preemptor.key in out:
+            out[effect.preemptor.key].victims.extend(effect.victims)
+    return list(out.values())
+
+
 class Cluster:
-    """A SchedulingLoop from build_loop with a fake clock, fed raw objects."""
+    """A SchedulingLoop from build_loop with a fake clock, fed raw objects; effects are kept, not executed."""
 
     def __init__(self, load: bool = False, **flags: Any) -> None:
         self.clock = Clock()
@@ -83,7 +112,8 @@ class Cluster:
         self.defaults = defaults_from(self.config)
         self.loop = build_loop(self.config, self.clock, load_enabled=load)
         self.raw: Dict[str, Dict[str, Any]] = {}
-        self.decisions: List[Decision] = []
+        self.decisions: List[Verdict] = []
+        self.effects: List[Effect] = []
 
     @property
     def state(self):  # noqa: ANN201 - ClusterState
@@ -100,22 +130,57 @@ class Cluster:
         return pod
 
     def pdb(self, name: str, match_labels: Dict[str, str], allowed: int = 0) -> None:
-        assert self.loop.preemptor is not None
-        budget = parse_pdb(pdb_obj(name, match_labels, allowed))
-        self.loop.preemptor.pdbs[budget.key] = budget
+        self.loop.pdb_changed(parse_pdb(pdb_obj(name, match_labels, allowed)))
 
-    def run(self, limit: int = 100) -> List[Decision]:
-        """Cycle until nothing is ready; returns this run's decisions."""
-        out: List[Decision] = []
+    def run(self, limit: int = 100) -> List[Verdict]:
+        """Cycle until nothing is ready; returns this run's verdicts (all effects are kept in `effects`)."""
+        out: List[Verdict] = []
         for _ in range(limit):
-            decisions = self.loop.cycle()
-            if decisions is None:
+            effects = self.loop.cycle()
+            if effects is None:
                 break
-            out.extend(decisions)
+            self.effects.extend(effects)
+            out.extend(verdicts(effects))
+        self.effects.extend(self.loop.housekeeping())
         self.decisions.extend(out)
         return out
 
-    def last(self, key: str) -> Decision:
+    def housekeeping(self) -> List[Effect]:
+        effects = self.loop.housekeeping()
+        self.effects.extend(effects)
+        return effects
+
+    def cleared(self) -> List[str]:
+        """Pods whose nominatedNodeName the loop has asked to clear so far."""
+        self.housekeeping()
+        return [e.pod.key for e in self.effects if isinstance(e, ClearNomination)]
+
+    def rollbacks(self) -> List[Evict]:
+        """Evictions of gang members rolled back (not preemptions) asked for so far."""
+        self.housekeeping()
+        return [e for e in self.effects if isinstance(e, Evict) and e.preemptor is None]
+
+    def events(self, reason: str = "") -> List[Event]:
+        self.housekeeping()
+        return [e for e in self.effects if isinstance(e, Event) and (not reason or e.reason == reason)]
+
+    def _ref(self, key: str) -> PodRef:
+        if "/" not in key:
+            key = f"default/{key}"
+        namespace, name = key.split("/", 1)
+        return PodRef(namespace, name, f"uid-{namespace}-{name}")
+
+    def bind_failed(self, key: str, retry_after: float = 0.0, uncertain: bool = False, status: int = 500) -> Optional[float]:
+        """The API answered a Bind with a failure (500 by default: the binding did not happen)."""
+        return self.loop.bind_result(BindResult(self._ref(key), "", False, status, "injected", retry_after, uncertain))
+
+    def bind_succeeded(self, key: str) -> None:
+        self.loop.bind_result(BindResult(self._ref(key), "", True))
+
+    def eviction_failed(self, victim: str, preemptor: str, refused: bool = True) -> None:
+        self.loop.eviction_result(EvictionResult(self._ref(victim), self._ref(preemptor), False, 429 if refused else 500))
+
+    def last(self, key: str) -> Verdict:
         if "/" not in key:
             key = f"default/{key}"
         matching = [d for d in self.decisions if d.pod.key == key]
@@ -142,8 +207,8 @@ class Cluster:
 
     def set_util(self, values: Dict[str, Any], sampled_at: Optional[float] = None) -> None:
         at = self.clock() if sampled_at is None else sampled_at
-        self.state.set_utilisation({name: NodeUtilisation(cpu, mem, at) for name, (cpu, mem) in values.items()})
+        self.loop.load_changed({name: NodeUtilisation(cpu, mem, at) for name, (cpu, mem) in values.items()})
 
 
-def victim_names(decision: Decision) -> List[str]:
+def victim_names(decision: Verdict) -> List[str]:
     return sorted(v.name for v in decision.victims)

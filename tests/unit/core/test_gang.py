@@ -100,7 +100,7 @@ def test_late_member_that_does_not_fit_leaves_the_placed_gang_alone():
     cluster.run()
     assert cluster.node_of(late[0]) is None
     assert len(placed(cluster, keys)) == 2
-    assert cluster.loop.gangs.rollbacks == []
+    assert cluster.rollbacks() == []
 
 
 def test_malformed_min_available_waits_with_a_clear_message():
@@ -204,17 +204,16 @@ def test_gang_below_its_minimum_after_a_failed_binding_is_rolled_back_after_the_
     assert len(placed(cluster, keys)) == 3
     failed = cluster.state.placed[keys[0]]
     lost_node = cluster.state.nodes[failed.row].name
-    cluster.loop.bind_failed(failed.pod.key)  # binding of one member failed
+    cluster.bind_failed(failed.pod.key)  # binding of one member failed
     cluster.pod("thief", cpu="3", priority=1000, node=lost_node)  # and its room is taken meanwhile
     cluster.run()
     assert len(placed(cluster, keys)) == 2
-    assert cluster.loop.gangs.rollbacks == []  # not yet: within the timeout
+    assert cluster.rollbacks() == []  # not yet: within the timeout
     cluster.clock.advance(11)
-    cluster.loop.gangs.expire()
-    assert len(cluster.loop.gangs.rollbacks) == 1
-    name, members = cluster.loop.gangs.rollbacks[0]
-    assert name == "default/x"
-    assert sorted(p.key for p in members) == sorted(keys[1:])
+    evictions = cluster.rollbacks()
+    assert sorted(v.key for e in evictions for v in e.victims) == sorted(keys[1:])
+    assert all("gang default/x" in e.victim_note for e in evictions)
+    assert {e.pod.key for e in cluster.events("GangTimeout")} == set(keys[1:])
     assert cluster.loop.gangs.registry.gangs["default/x"].state == "RolledBack"
 
 
@@ -308,12 +307,12 @@ def test_gangs_and_single_pods_are_ordered_by_priority_then_fifo():
     decisions = cluster.run()
     order = []
     for d in decisions:
-        unit = d.pod.labels.get("scheduling.x-k8s.io/pod-group") or d.pod.name
+        unit = cluster.raw[d.pod.key]["metadata"]["labels"].get("scheduling.x-k8s.io/pod-group") or d.pod.name
         if unit not in order:
             order.append(unit)
     assert order == ["mixed", "urgent", "early-single", "g", "late-single", "unimportant"]
     assert all(d.node is not None for d in decisions)
-    reasons = {reason for _pod, reason, _message in cluster.loop.notices}
+    reasons = {e.reason for e in cluster.events() if e.type == "Warning" and e.reason != "FailedScheduling"}
     assert reasons == {"GangPriorityMismatch"}
 
 
@@ -342,6 +341,6 @@ def test_member_completing_does_not_roll_back_the_running_gang():
     cluster.loop.pod_changed(parse_pod(done, cluster.defaults))
     cluster.clock.advance(30)
     cluster.run()
-    assert cluster.loop.gangs.rollbacks == []
+    assert cluster.rollbacks() == []
     assert not cluster.state.evicting
 

@@ -33,7 +33,7 @@ def test_a_failed_answer_after_the_watch_showed_the_binding_changes_nothing():
     node = cluster.node_of(key)
     _bound_view(cluster, key, node)
 
-    assert cluster.loop.bind_failed(key, retry_after=0) is None  # e.g. the answer was lost in an outage
+    assert cluster.bind_failed(key, retry_after=0) is None  # e.g. the answer was lost in an outage
     assert cluster.node_of(key) == node
     assert key not in cluster.loop.queue
     assert cluster.run() == []  # nothing to re-place
@@ -47,13 +47,13 @@ def test_failed_bindings_back_off_per_pod_and_honour_retry_after():
     for _ in range(5):
         cluster.run()
         assert cluster.node_of(key) == "n1"
-        backoffs.append(cluster.loop.bind_failed(key))
+        backoffs.append(cluster.bind_failed(key))
         assert cluster.node_of(key) is None  # the room is given back at once
         assert cluster.run() == []  # ... but the pod waits out its backoff
         cluster.clock.advance(backoffs[-1])
     assert backoffs == [1, 2, 4, 8, 10]
     cluster.run()
-    assert cluster.loop.bind_failed(key, retry_after=30) == 30
+    assert cluster.bind_failed(key, retry_after=30) == 30
     cluster.clock.advance(29)
     assert cluster.run() == []
     cluster.clock.advance(1)
@@ -70,7 +70,7 @@ def test_a_failed_binding_retries_the_pod_as_the_watch_shows_it_now():
     cluster.loop.pod_changed(parse_pod(raw, cluster.defaults))
     assert cluster.node_of(key) == "n1"  # our assumption stands until the API answers
 
-    cluster.loop.bind_failed(key)
+    cluster.bind_failed(key)
     assert cluster.loop.queue.pod(key).priority == 50
 
 
@@ -81,7 +81,7 @@ def test_a_pod_deleted_while_we_bind_it_is_neither_kept_nor_retried():
     cluster.run()
     cluster.terminating(key)
     assert cluster.node_of(key) is None
-    assert cluster.loop.bind_failed(key) is None
+    assert cluster.bind_failed(key) is None
     assert key not in cluster.loop.queue
 
 
@@ -90,10 +90,24 @@ def test_an_accepted_binding_never_expires_while_unconfirmed():
     cluster.node("n1", cpu="4")
     key = cluster.pod("p", cpu="1").key
     cluster.run()
-    assert cluster.state.expired_assumptions(cluster.clock() + 61, ttl=60) == [key]
-    cluster.loop.bind_succeeded(key)
-    assert cluster.state.expired_assumptions(cluster.clock() + 3600, ttl=60) == []
+    cluster.bind_succeeded(key)
+    cluster.clock.advance(3600)
+    assert cluster.loop.expire_assumptions(ttl=60) == []
     assert cluster.node_of(key) == "n1"
+
+
+def test_an_unanswered_binding_expires_after_the_ttl_and_the_pod_is_tried_again():
+    cluster = Cluster(backoff_initial=1)
+    cluster.node("n1", cpu="4")
+    key = cluster.pod("p", cpu="1").key
+    cluster.run()
+    cluster.clock.advance(30)
+    assert cluster.loop.expire_assumptions(ttl=60) == []
+    cluster.clock.advance(31)
+    assert cluster.loop.expire_assumptions(ttl=60) == [key]
+    assert cluster.node_of(key) is None
+    cluster.clock.advance(1)
+    assert [d.node for d in cluster.run()] == ["n1"]
 
 
 # ---------------------------------------------------------------- restart and failover
@@ -163,7 +177,7 @@ def test_a_bound_pod_with_a_left_over_nomination_has_it_cleared():
     cluster = Cluster()
     cluster.node("n1", cpu="4")
     _nominated(cluster, "p", "n1", cpu="1", node="n1")
-    assert [p.key for p in cluster.loop.cleared_nominations] == ["default/p"]
+    assert cluster.cleared() == ["default/p"]
 
 
 def test_pods_listed_before_their_node_count_for_their_gang():
@@ -183,8 +197,7 @@ def test_a_partial_gang_listed_before_its_node_is_rolled_back_after_the_timeout(
     cluster.node("late", cpu="4")
     assert cluster.loop.gangs.registry.gangs["default/g"].below_min_since is not None
     cluster.clock.advance(11)
-    cluster.loop.gangs.expire()
-    assert [name for name, _ in cluster.loop.gangs.rollbacks] == ["default/g"]
+    assert sorted(v.name for e in cluster.rollbacks() for v in e.victims) == ["g0", "g1", "g2"]
 
 
 # ---------------------------------------------------------------- nothing stops the loop
@@ -254,7 +267,7 @@ def test_a_binding_of_unknown_fate_keeps_its_room_and_is_retried_to_the_same_nod
     key = cluster.pod("p", cpu="2").key
     cluster.run()
     node = cluster.node_of(key)
-    assert cluster.loop.bind_failed(key, uncertain=True) == 1  # no answer, and the pod could not be re-read
+    assert cluster.bind_failed(key, uncertain=True) == 1  # no answer, and the pod could not be re-read
     assert cluster.node_of(key) == node  # it may be bound there: nobody else gets that room
     other = cluster.pod("other", cpu="2").key
     cluster.run()
@@ -263,7 +276,8 @@ def test_a_binding_of_unknown_fate_keeps_its_room_and_is_retried_to_the_same_nod
     cluster.clock.advance(1)
     assert [(d.pod.key, d.node) for d in cluster.run()] == [(key, node)]  # the same binding again
     _bound_view(cluster, key, node)
-    assert cluster.loop.rebinds == {}
+    cluster.clock.advance(60)
+    assert cluster.run() == []  # confirmed: never bound again
 
 
 def test_a_binding_of_unknown_fate_the_watch_shows_applied_is_reported_once():
@@ -271,8 +285,8 @@ def test_a_binding_of_unknown_fate_the_watch_shows_applied_is_reported_once():
     cluster.node("n1", cpu="2")
     key = cluster.pod("p", cpu="2").key
     cluster.run()
-    cluster.loop.bind_failed(key, uncertain=True)
+    cluster.bind_failed(key, uncertain=True)
     _bound_view(cluster, key, "n1")  # e.g. the relist after an outage, before the retry was due
-    assert [p.key for p in cluster.loop.confirmed] == [key]  # its Scheduled Event is still owed
+    assert [e.pod.key for e in cluster.events("Scheduled")] == [key]  # its Scheduled Event was still owed
     cluster.clock.advance(1)
     assert cluster.run() == []  # and it is not bound again

@@ -62,7 +62,7 @@ def test_higher_priority_pod_takes_the_room_and_the_lower_nomination_is_cleared_
     cluster.run()
     assert cluster.node_of("vip") == "n1"
     assert cluster.loop.nominations.get("default/high") is None
-    assert "default/high" in [p.key for p in cluster.loop.cleared_nominations]
+    assert "default/high" in cluster.cleared()
     # re-planned: the next attempt finds no room and no lower-priority victims (vip outranks it)
     cluster.clock.advance(5)
     cluster.run()
@@ -78,7 +78,7 @@ def test_nomination_is_cleared_when_its_node_is_deleted():
     cluster.clock.advance(2)
     cluster.run()
     assert cluster.loop.nominations.get("default/high") is None
-    assert "default/high" in [p.key for p in cluster.loop.cleared_nominations]
+    assert "default/high" in cluster.cleared()
 
 
 def test_nomination_expires_after_the_nomination_timeout():
@@ -88,7 +88,7 @@ def test_nomination_expires_after_the_nomination_timeout():
     cluster.run()
     assert cluster.loop.nominations.get("default/high") is not None  # still within the timeout: waits
     assert "waiting for 1 preempted pod(s)" in cluster.last("high").message
-    assert cluster.loop.cleared_nominations == []
+    assert cluster.cleared() == []
     cluster.clock.advance(25)
     cluster.run()
-    assert "default/high" in [p.key for p in cluster.loop.cleared_nominations]
+    assert "default/high" in cluster.cleared()

@@ -355,9 +355,9 @@ def test_a_victim_whose_eviction_a_pdb_refused_sits_out_a_cool_down():
     cluster.run()
     assert victim_names(cluster.last("high")) == ["cheap"]
     # the API answered 429 for "cheap" (its budget changed after we read it)
-    cluster.loop.eviction_failed("default/cheap", cluster.last("high").pod, refused=True)
+    cluster.eviction_failed("cheap", "high", refused=True)
     assert cluster.loop.nominations.get("default/high") is None
-    assert [p.key for p in cluster.loop.cleared_nominations] == ["default/high"]
+    assert cluster.cleared() == ["default/high"]
     cluster.clock.advance(15)
     cluster.run()
     assert victim_names(cluster.last("high")) == ["dearer"]  # re-planned elsewhere, not the same refusal again
@@ -369,7 +369,7 @@ def test_a_refused_victim_is_eligible_again_after_the_cool_down():
     cluster.pod("only", cpu="4", node="n1", priority=1)
     cluster.pod("high", cpu="2", priority=100)
     cluster.run()
-    cluster.loop.eviction_failed("default/only", cluster.last("high").pod, refused=True)
+    cluster.eviction_failed("only", "high", refused=True)
     cluster.clock.advance(11)
     cluster.run()
     assert cluster.last("high").victims == []

@@ -178,7 +178,7 @@ def test_failed_binding_gives_its_estimate_back():
     keys = [cluster.pod(f"p{i}", cpu="1", memory="100Mi").key for i in range(4)]
     cluster.run()
     assert cluster.node_of(keys[3]) is None  # the estimate of p0..p2 fills the room under alpha
-    cluster.loop.bind_failed(keys[0])
+    cluster.bind_failed(keys[0])
     assert cluster.node_of(keys[0]) is None
     cluster.clock.advance(15)
     cluster.run()

@@ -1,0 +1,128 @@
+"""Effects: everything the core asks of the world, as immutable values.
+
+`SchedulingLoop.cycle()` and `SchedulingLoop.housekeeping()` return these; the
+daemon's actuator (against the Kubernetes API) and the in-memory cluster
+(simulate, bench, tests) are the only two executors, and they give every effect
+the same meaning:
+
+- `Bind`: POST the binding; on success post a `Scheduled` Event.  The answer comes
+  back through `SchedulingLoop.bind_result`.
+- `Evict`: evict `victims` in order through the Eviction API; stop at the first
+  refusal (the rest are reported as not attempted), so a plan is never executed
+  beyond what the API accepted.  Each accepted eviction posts `victim_note` as a
+  `Preempted` Event on the victim; each answer comes back through
+  `SchedulingLoop.eviction_result`.
+- `SetCondition`: set the pod's `PodScheduled` condition to False with this reason
+  and message (kept as is when neither changed).
+- `Nominate` / `ClearNomination`: set or clear `status.nominatedNodeName`.
+- `Event`: post a Kubernetes Event about the pod.
+
+Effects about one pod are executed in the order given; effects about different
+pods may run concurrently.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Tuple, Union
+
+from scheduler.core.model import Pod
+
+NORMAL = "Normal"
+WARNING = "Warning"
+
+
+@dataclass(frozen=True)
+class PodRef:
+    """Which pod: the uid makes sure a re-created pod of the same name is never mistaken for it."""
+
+    namespace: str
+    name: str
+    uid: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @classmethod
+    def of(cls, pod: Pod) -> "PodRef":
+        return cls(pod.namespace, pod.name, pod.uid)
+
+
+@dataclass(frozen=True)
+class Bind:
+    pod: PodRef
+    node: str
+
+
+@dataclass(frozen=True)
+class Evict:
+    victims: Tuple[PodRef, ...]
+    node: str
+    preemptor: Optional[PodRef]  # None: not a preemption (a gang rolled back)
+    victim_note: str  # the Event message posted on each victim evicted
+
+    @property
+    def pod(self) -> PodRef:
+        """The pod this effect is ordered with: the preemptor (its nomination goes first), else the victim."""
+        return self.preemptor or self.victims[0]
+
+
+@dataclass(frozen=True)
+class SetCondition:
+    pod: PodRef
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Nominate:
+    pod: PodRef
+    node: str
+
+
+@dataclass(frozen=True)
+class ClearNomination:
+    pod: PodRef
+
+
+@dataclass(frozen=True)
+class Event:
+    pod: PodRef
+    type: str  # NORMAL or WARNING
+    reason: str
+    action: str
+    message: str
+
+
+Effect = Union[Bind, Evict, SetCondition, Nominate, ClearNomination, Event]
+
+
+@dataclass(frozen=True)
+class BindResult:
+    """What became of a `Bind`: `ok`, or why not (`status` 0: no answer).
+
+    `uncertain`: the binding may have been applied and the pod could not be re-read."""
+
+    pod: PodRef
+    node: str
+    ok: bool
+    status: int = 0
+    message: str = ""
+    retry_after: float = 0.0
+    uncertain: bool = False
+
+
+@dataclass(frozen=True)
+class EvictionResult:
+    """What became of one victim of an `Evict`: evicted (or already gone), or refused (429: a budget)."""
+
+    victim: PodRef
+    preemptor: Optional[PodRef]
+    ok: bool
+    status: int = 0
+    message: str = ""
+    aborted: bool = False  # not attempted: an earlier eviction of the same plan failed
+
+    @property
+    def refused(self) -> bool:
+        return self.status == 429
