@@ -18,6 +18,7 @@ import yaml
 
 import scheduler.quantity  # noqa: F401  (installs the quantity parser into the core)
 from scheduler.core.model import INT32_MAX, INT32_MIN, INT64_MAX, ModelError, parse_amount, preview
+from scheduler.core.plugins import DEFAULT_FILTERS, DEFAULT_SCORES
 
 MAX_PRIORITY_GAP = INT32_MAX - INT32_MIN
 """Priorities are int32, so no two differ by more."""
@@ -29,25 +30,6 @@ _HOST_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0
 
 class ConfigError(ValueError):
     """An invalid setting; the message names the setting, the value and what was expected."""
-
-
-DEFAULT_FILTERS: Tuple[str, ...] = (
-    "NodeUnschedulable",
-    "NodeReady",
-    "NodeName",
-    "TaintToleration",
-    "NodeAffinity",
-    "NodePorts",
-    "NodeResourcesFit",
-    "LoadAware",
-)
-DEFAULT_SCORES: Dict[str, float] = {
-    "LeastAllocated": 1.0,
-    "BalancedAllocation": 1.0,
-    "NodeAffinity": 2.0,
-    "TaintToleration": 3.0,
-    "LoadAware": 1.0,
-}
 
 
 @dataclass(frozen=True)

@@ -9,14 +9,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-from typing import Any, Dict, List, Optional, Tuple
-
-import numpy as np
+from typing import Any, Dict, Optional
 
 from scheduler.config import Config
-from scheduler.core.engine import Decision
 from scheduler.core.loop import SchedulingLoop
 from scheduler.core.model import PRIORITY_ANNOTATION, Pod, parse_pod
+from scheduler.core.whatif import WhatIf
 from scheduler.stack import defaults_from
 
 PLAN_POD = "plan-what-if"
@@ -35,65 +33,20 @@ def what_if_pod(config: Config, index: int = 0, namespace: str = "default") -> P
     return parse_pod(raw, defaults_from(config))
 
 
-def node_reasons(loop: SchedulingLoop, pod: Pod, node: str) -> List[str]:
-    """Every filter's objection to this one node (not only the first, unlike the pod-level message)."""
-    state = loop.state
-    row = state.row_of[node]
-    reasons: List[str] = []
-    for plugin in list(loop.engine.profile.filters) + list(loop.engine.extra_filters):
-        if plugin.name == "NodeName" or not plugin.applies(pod):
-            continue
-        if not plugin.filter(pod, state)[row]:
-            reasons.extend(sorted(plugin.explain(pod, state, np.array([row])).keys()))
-    return reasons
-
-
-def utilisation_rows(loop: SchedulingLoop, config: Config) -> List[Dict[str, Any]]:
-    state = loop.state
-    rows = []
-    for node in state.live_nodes():
-        row = state.row_of[node.name]
-        cpu, mem = state.util[0, row], state.util[1, row]
-        rows.append({
-            "node": node.name,
-            "cpu": None if np.isnan(cpu) else round(float(cpu), 4),
-            "memory": None if np.isnan(mem) else round(float(mem), 4),
-            "alpha": config.alpha,
-        })
-    return rows
-
-
-def eviction_effect(loop: SchedulingLoop, pod: Pod, node: str, victims: List[Pod]) -> Dict[str, Any]:
-    """Estimated utilisation of `node` now, and after evicting the victims and placing the pod."""
-    state = loop.state
-    row = state.row_of[node]
-    out: Dict[str, Any] = {}
-    for i, resource in enumerate(("cpu", "memory")):
-        measured = float(state.util[i, row])
-        if np.isnan(measured):
-            out[resource] = {"now": None, "after": None}
-            continue
-        inverse = float(state.inv_allocatable[state.column[resource], row])
-        now = measured + float(state.since_sample[i, row]) * inverse
-        change = pod.requests.get(resource, 0) - sum(v.requests.get(resource, 0) for v in victims)
-        out[resource] = {"now": round(now, 4), "after": round(now + change * inverse, 4)}
-    return out
-
-
 def plan(loop: SchedulingLoop, config: Config, gang_size: int = 1) -> Dict[str, Any]:
+    from scheduler.cli import UsageError
+
     if gang_size < 1:
-        from scheduler.cli import UsageError
-
         raise UsageError(f"--gang-size {gang_size}: expected a positive integer")
+    ask = WhatIf(loop)
     node = config.node
-    if loop.state.node(node) is None:
-        from scheduler.cli import UsageError
-
-        known = ", ".join(sorted(n.name for n in loop.state.live_nodes())[:10])
-        raise UsageError(f"--node {node}: no such node (known: {known})")
+    try:
+        ask.node(node)
+    except KeyError:
+        raise UsageError(f"--node {node}: no such node (known: {', '.join(ask.node_names()[:10])})") from None
     pod = what_if_pod(config)
-    reasons = node_reasons(loop, pod, node)
-    decision: Decision = loop.engine.schedule(pod)
+    reasons = ask.node_reasons(pod, node)
+    decision = ask.decide(pod)
     answer: Dict[str, Any] = {
         "node": node,
         "pod": {"cpu_millis": pod.requests.get("cpu", 0), "memory_bytes": pod.requests.get("memory", 0), "priority": pod.priority},
@@ -107,35 +60,17 @@ def plan(loop: SchedulingLoop, config: Config, gang_size: int = 1) -> Dict[str, 
             "node": decision.nominated_node,
             "victims": [{"pod": v.key, "priority": v.priority} for v in decision.victims],
         }
-        if "LoadAware" in [f.name for f in loop.engine.profile.filters]:
-            answer["preemption"]["utilisation"] = eviction_effect(loop, pod, decision.nominated_node, decision.victims)
+        if ask.load_aware:
+            answer["preemption"]["utilisation"] = ask.eviction_effect(pod, decision.nominated_node, decision.victims)
     if gang_size > 1:
-        answer["gang"] = gang_what_if(loop, config, gang_size)
-    if "LoadAware" in [f.name for f in loop.engine.profile.filters]:
-        answer["utilisation"] = utilisation_rows(loop, config)
+        placed = ask.gang([what_if_pod(config, index) for index in range(gang_size)])
+        nodes: Dict[str, int] = {}
+        for _, where in placed:
+            nodes[where] = nodes.get(where, 0) + 1
+        answer["gang"] = {"size": gang_size, "fit": len(placed), "fits": len(placed) == gang_size, "nodes": nodes}
+    if ask.load_aware:
+        answer["utilisation"] = [{**row, "alpha": config.alpha} for row in ask.utilisation()]
     return answer
-
-
-def gang_what_if(loop: SchedulingLoop, config: Config, size: int) -> Dict[str, Any]:
-    """Would a gang of `size` such pods fit all together right now?  Placed tentatively, then undone."""
-    engine, state = loop.engine, loop.state
-    placed: List[Tuple[Pod, str]] = []
-    try:
-        for index in range(size):
-            pod = what_if_pod(config, index)
-            row = engine.select(pod, engine.feasible(pod))
-            if row is None:
-                continue
-            node = state.nodes[row].name
-            engine.assume(pod, node)
-            placed.append((pod, node))
-    finally:
-        for pod, _ in placed:
-            state.forget(pod.key)
-    nodes: Dict[str, int] = {}
-    for _, node in placed:
-        nodes[node] = nodes.get(node, 0) + 1
-    return {"size": size, "fit": len(placed), "fits": len(placed) == size, "nodes": nodes}
 
 
 def render_text(answer: Dict[str, Any]) -> str:

@@ -20,7 +20,6 @@ from scheduler.core.nomination import NominatedRoom, Nominations
 from scheduler.core.preemption import Preemption, PreemptionPolicy, Preemptor, may_be_victim
 from scheduler.core.queue import SchedulingQueue
 
-LOAD_PLUGIN = "LoadAware"
 
 
 
@@ -30,14 +29,14 @@ def defaults_from(config: Config) -> Defaults:
 
 def profile_from(config: Config, clock: Callable[[], float], load_enabled: bool) -> Profile:
     """Plugins named in the config; the load plugins only when a load source exists."""
-    filters = [f for f in config.filters if load_enabled or f != LOAD_PLUGIN]
-    weights: Dict[str, float] = {k: v for k, v in config.scores if load_enabled or k != LOAD_PLUGIN}
+    filters = [f for f in config.filters if load_enabled or f != LoadAware.name]
+    weights: Dict[str, float] = {k: v for k, v in config.scores if load_enabled or k != LoadScore.name}
     view = LoadView(config.alpha, config.metrics_max_age, config.on_missing_metrics, clock)  # shared by both
     factories = {
-        "LoadAware": lambda: LoadAware(config.alpha, config.metrics_max_age, config.on_missing_metrics, clock, view),
+        LoadAware.name: lambda: LoadAware(config.alpha, config.metrics_max_age, config.on_missing_metrics, clock, view),
     }
     profile = build_profile(filters, {}, factories)
-    score_factories = {"LoadAware": lambda: LoadScore(view)}
+    score_factories = {LoadScore.name: lambda: LoadScore(view)}
     profile.scores = build_profile([], weights, score_factories).scores
     return profile
 

@@ -14,6 +14,7 @@ from typing import Any, Dict, List
 
 from scheduler.bench.runner import measure_basic, peak_rss_mb, register
 from scheduler.config import Config
+from scheduler.core.plugins.load import LoadScore
 
 
 REPEATS = 5
@@ -25,7 +26,7 @@ def _median_throughput(runs: List[Dict[str, Any]]) -> float:
 
 def load_overhead(args: argparse.Namespace, config: Config) -> Dict[str, Any]:
     """Interleaved repeats of the three variants; medians, so machine noise hits all alike."""
-    filter_config = dataclasses.replace(config, scores=tuple((k, 0.0 if k == "LoadAware" else v) for k, v in config.scores))
+    filter_config = dataclasses.replace(config, scores=tuple((k, 0.0 if k == LoadScore.name else v) for k, v in config.scores))
     plain: List[Dict[str, Any]] = []
     filter_only: List[Dict[str, Any]] = []
     loaded: List[Dict[str, Any]] = []

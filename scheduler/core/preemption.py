@@ -31,6 +31,7 @@ from scheduler.core.engine import Decision, Engine
 from scheduler.core.framework import UNRESOLVABLE, UNSCHEDULABLE, Diagnosis
 from scheduler.core.model import CPU, MEMORY, DisruptionBudget, Pod
 from scheduler.core.nomination import Nomination, Nominations
+from scheduler.core.plugins.load import LoadAware
 from scheduler.core.plugins.ports import ports_conflict
 
 log = logging.getLogger(__name__)
@@ -277,7 +278,7 @@ class Preemptor(Preemption):
         return self._load_ok(pod, row, freed)
 
     def _load_ok(self, pod: Pod, row: int, freed: Dict[str, int]) -> bool:
-        load = self.engine.profile.filter_named("LoadAware")
+        load = self.engine.profile.filter_named(LoadAware.name)
         if load is None:
             return True
         state = self.state

@@ -78,3 +78,15 @@ def test_unknown_node_exits_2(capsys, scenario):
 def test_bad_gang_size_exits_2(capsys, scenario):
     assert main(["plan", "--scenario", scenario, "--node", "big", "--gang-size", "0"]) == 2
     assert "--gang-size" in capsys.readouterr().err
+
+
+def test_with_preemption_the_plan_names_the_node_and_its_victims(capsys, tmp_path, monkeypatch):
+    monkeypatch.delenv("PROMETHEUS_URL", raising=False)
+    path = tmp_path / "full.yaml"
+    path.write_text("nodes:\n  - {name: small, cpu: 2, memory: 4Gi}\n"
+                    "pods:\n  - {name: filler, at: 0, priority: 5, cpu: 1500m, memory: 1Gi}\n")
+    argv = ("--node", "small", "--cpu", "2", "--mem", "1Gi", "--priority", "100")
+    answer = plan_json(capsys, str(path), *argv, "--preemption", "--gang-size", "2")
+    assert answer["preemption"] == {"node": "small", "victims": [{"pod": "default/filler", "priority": 5}]}
+    assert answer["gang"]["fit"] == 0  # the what-if preemption evicted nothing: the room is still taken
+    assert "preemption" not in plan_json(capsys, str(path), *argv)  # off unless asked for
