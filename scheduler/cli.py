@@ -56,6 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("scenario", nargs="?", default=None, help="scenario YAML file, or a bundled scenario by name: default, gangs, load")
     simulate.add_argument("--json", action="store_true", help="print one JSON object instead of the text report")
     simulate.add_argument("--seed", type=int, default=0, help="seed for the order of simultaneous arrivals")
+    simulate.add_argument("--api-latency", type=float, default=0.0, metavar="SECONDS",
+                          help="simulated seconds every API call takes to answer (default: 0)")
+    simulate.add_argument("--watch-delay", type=float, default=0.0, metavar="SECONDS",
+                          help="simulated seconds before a change is seen through the watch (default: 0)")
     simulate.set_defaults(handler="scheduler.sim.command:main")
 
     plan = sub.add_parser("plan", parents=[_options_parser(("engine", "cluster", "all"))],

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 
 from scheduler.config import Config
 from scheduler.sim.cluster import Simulator
@@ -10,7 +11,12 @@ from scheduler.sim.scenario import load_scenario
 
 
 def main(args: argparse.Namespace, config: Config) -> int:
+    from scheduler.cli import UsageError
+
     scenario = load_scenario(args.scenario, config.scheduler_name)
-    result = Simulator(scenario, config, seed=args.seed).run()
+    for flag, value in (("--api-latency", args.api_latency), ("--watch-delay", args.watch_delay)):
+        if not (value >= 0 and math.isfinite(value)):
+            raise UsageError(f"{flag} {value}: expected a finite number of seconds >= 0")
+    result = Simulator(scenario, config, seed=args.seed, api_latency=args.api_latency, watch_delay=args.watch_delay).run()
     print(render_json(result) if args.json else render_text(result))
     return 0

@@ -160,3 +160,15 @@ def test_bundled_scenarios_run_by_name(capsys):
     assert all(p["node"] != "busy" for p in pods)
     assert main(["simulate", "no-such-scenario"]) == 2
     assert "bundled scenarios: default, gangs, load" in capsys.readouterr().err
+
+
+def test_api_latency_and_watch_delay_show_in_the_timeline(capsys):
+    assert main(["simulate", "--json", "--api-latency", "0.5", "--watch-delay", "0.25"]) == 0
+    slow = json.loads(capsys.readouterr().out)
+    first = min(p["scheduled_at"] for p in slow["pods"] if p["scheduled_at"] is not None)
+    assert first == pytest.approx(0.75)  # the pod is seen 0.25 s after it is created, bound 0.5 s after the decision
+
+
+def test_negative_latency_is_a_usage_error(capsys):
+    assert main(["simulate", "--api-latency", "-1"]) == 2
+    assert "--api-latency -1.0: expected a finite number of seconds >= 0" in capsys.readouterr().err
