@@ -1,6 +1,8 @@
-"""ClusterState: nodes as numpy columns, pods per node, assumed pods.
+"""ClusterState: nodes as numpy columns and the pods placed on them (bound or assumed).
 
-One thread owns a ClusterState (the scheduling loop); adapters hand it events
+Two concerns live beside it: measured load (`LoadSamples`, `state.load`) and
+the preemption index (`VictimIndex`, `state.victims`), both kept current here
+as pods and nodes come and go.  One thread owns a ClusterState (the scheduling loop); adapters hand it events
 between cycles, so a scheduling cycle always sees a consistent state without
 copying it.  Node rows are stable indices; a removed node's row is marked dead
 and reused by the next node added.
@@ -12,17 +14,10 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Set, Tuple
 
 import numpy as np
 
+from scheduler.core.columns import INT64_MAX, INT64_MIN, add_saturating, resized, with_column
+from scheduler.core.load_samples import LoadSamples
 from scheduler.core.model import BASE_RESOURCES, CPU, MEMORY, PODS, Node, NodeUtilisation, Pod
-
-NAN = float("nan")
-INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
-
-
-def _add_saturating(array: np.ndarray, col: int, row: int, delta: int) -> int:
-    """array[col, row] += delta, pinned to the int64 range instead of overflowing (hostile quantities)."""
-    value = min(INT64_MAX, max(INT64_MIN, int(array[col, row]) + delta))
-    array[col, row] = value
-    return value
+from scheduler.core.victim_index import VictimIndex
 
 
 @dataclass
@@ -34,7 +29,7 @@ class PlacedPod:
     assumed: bool
     assumed_at: float = 0.0
     bound: bool = False  # the API accepted our binding (the watch has not shown it yet): never expires
-    evictable: bool = False  # counted in ClusterState.by_priority
+    evictable: bool = False  # counted in VictimIndex.by_priority
     sample_time: float = 0.0  # the node's utilisation sample time when this pod was placed
 
 
@@ -54,24 +49,14 @@ class ClusterState:
         self.requested = np.zeros((r, capacity), dtype=np.int64)
         self.free_ = np.zeros((r, capacity), dtype=np.int64)  # allocatable - requested, kept current
         self.inv_allocatable = np.zeros((r, capacity))  # 1/allocatable (0 where none), for fractions
-        # measured utilisation (load-aware placement), rows (cpu, memory): NaN when unknown
-        self.util = np.full((2, capacity), NAN)
-        self.util_time = np.zeros(capacity)
-        self.since_sample = np.zeros((2, capacity), dtype=np.int64)  # cpu millis, memory bytes
+        self.load = LoadSamples(capacity)
+        self.victims = VictimIndex(is_evictable)
         self.pods_on: List[Dict[str, PlacedPod]] = []
         self.ports_on: List[Set[Tuple[str, str, int]]] = []
         self.placed: Dict[str, PlacedPod] = {}
-        # preemption support: requests of evictable pods per priority level, so candidate
-        # nodes for a preemptor can be found with a few vector operations
-        self.is_evictable = is_evictable  # which placed pods preemption may choose (none without preemption)
-        self.by_priority: Dict[int, np.ndarray] = {}
-        self.evicting: Set[str] = set()
         # bound pods whose node is not known yet (the pod list arrived before the node list)
         self.awaiting_node: Dict[str, Dict[str, Pod]] = {}
         self._awaiting_of: Dict[str, str] = {}
-        # called with a row whenever its measured or estimated load inputs change
-        self.load_listeners: List[Callable[[int], None]] = []
-        self.load_available = True  # False during a load-source outage: no node is judged by load
         self.node_generation = 0  # bumps when any static node property changes
         self.generation = 0  # bumps on every change (used by callers to detect "cluster changed")
 
@@ -96,21 +81,17 @@ class ClusterState:
         self.resources.append(resource)
         self.column[resource] = col
         for name in ("allocatable", "requested", "free_", "inv_allocatable"):
-            array = getattr(self, name)
-            setattr(self, name, np.vstack([array, np.zeros((1, array.shape[1]), dtype=array.dtype)]))
-        for prio, array in self.by_priority.items():
-            self.by_priority[prio] = np.vstack([array, np.zeros((1, array.shape[1]), dtype=array.dtype)])
+            setattr(self, name, with_column(getattr(self, name)))
+        self.victims.add_column()
         return col
 
     def _grow(self) -> None:
         rows = self.alive.shape[0] * 2
-        self.alive = _resized(self.alive, rows)
-        self.util_time = _resized(self.util_time, rows)
-        for name in ("allocatable", "requested", "free_", "inv_allocatable", "since_sample"):
-            setattr(self, name, _resized(getattr(self, name), rows))
-        self.util = _resized(self.util, rows, NAN)
-        for prio, array in self.by_priority.items():
-            self.by_priority[prio] = _resized(array, rows)
+        self.alive = resized(self.alive, rows)
+        for name in ("allocatable", "requested", "free_", "inv_allocatable"):
+            setattr(self, name, resized(getattr(self, name), rows))
+        self.load.grow(rows)
+        self.victims.grow(rows)
 
     # ------------------------------------------------------------ nodes
     def upsert_node(self, node: Node) -> List[Pod]:
@@ -131,9 +112,7 @@ class ClusterState:
                 self.ports_on.append(set())
             self.row_of[node.name] = row
             self.requested[:, row] = 0
-            self.util[:, row] = NAN
-            self.util_time[row] = 0.0
-            self.since_sample[:, row] = 0
+            self.load.reset(row)
         self.nodes[row] = node
         self.alive[row] = True
         for name in node.allocatable:
@@ -144,7 +123,7 @@ class ClusterState:
         alloc = self.allocatable[:, row]
         self.free_[:, row] = alloc - self.requested[:, row]
         self.inv_allocatable[:, row] = np.where(alloc > 0, 1.0 / np.maximum(alloc, 1), 0.0)
-        self._load_changed(row)
+        self.load.changed(row)
         self.node_generation += 1
         self.generation += 1
         arrived = list(self.awaiting_node.pop(node.name, {}).values())
@@ -168,8 +147,9 @@ class ClusterState:
         self.ports_on[row] = set()
         self.nodes[row] = None
         self.alive[row] = False
-        for array in (self.allocatable, self.requested, self.free_, self.inv_allocatable, *self.by_priority.values()):
+        for array in (self.allocatable, self.requested, self.free_, self.inv_allocatable):
             array[:, row] = 0
+        self.victims.clear_row(row)
         self._free_rows.append(row)
         self.node_generation += 1
         self.generation += 1
@@ -207,7 +187,7 @@ class ClusterState:
                 self._awaiting_of[pod.key] = node_name
             return False
         self._stop_awaiting(pod.key)
-        placed = PlacedPod(pod, row, assumed, now, sample_time=float(self.util_time[row]))
+        placed = PlacedPod(pod, row, assumed, now, sample_time=float(self.load.util_time[row]))
         self.placed[pod.key] = placed
         self.pods_on[row][pod.key] = placed
         self.ports_on[row].update(pod.host_ports)
@@ -237,10 +217,10 @@ class ClusterState:
         if placed.pod.host_ports:
             self.ports_on[row] = set().union(*(p.pod.host_ports for p in self.pods_on[row].values())) if self.pods_on[row] else set()
         self._account(row, placed.pod, -1)
-        if self.util_time[row] == placed.sample_time:  # placed after the current sample: undo its estimate
-            self._estimate(row, placed.pod, -1)
+        if self.load.util_time[row] == placed.sample_time:  # placed after the current sample: undo its estimate
+            self.load.estimate(row, placed.pod, -1)
         self._bucket(placed, -1)
-        self.evicting.discard(key)
+        self.victims.evicting.discard(key)
         self.generation += 1
         return placed.pod
 
@@ -249,48 +229,25 @@ class ClusterState:
             self._ensure_column(name)  # may replace the arrays: index after it
         for name, amount in pod.requests.items():
             col = self.column[name]
-            requested = _add_saturating(self.requested, col, row, sign * amount)
+            requested = add_saturating(self.requested, col, row, sign * amount)
             self.free_[col, row] = min(INT64_MAX, max(INT64_MIN, int(self.allocatable[col, row]) - requested))
         if sign > 0:
-            self._estimate(row, pod, +1)
-
-    def _estimate(self, row: int, pod: Pod, sign: int) -> None:
-        """Requests of pods placed since the node's last utilisation sample (their usage is not measured yet)."""
-        for i, resource in enumerate(("cpu", "memory")):
-            if _add_saturating(self.since_sample, i, row, sign * pod.requests.get(resource, 0)) < 0:
-                self.since_sample[i, row] = 0
-        self._load_changed(row)
-
-    def _load_changed(self, row: int) -> None:
-        for listener in self.load_listeners:
-            listener(row)
+            self.load.estimate(row, pod, +1)
 
     def _bucket(self, placed: PlacedPod, sign: int) -> None:
-        """Add (+1) or remove (-1) an evictable pod's requests in its priority level."""
-        pod = placed.pod
-        if sign > 0:
-            placed.evictable = self.is_evictable(pod) and not pod.deleting and pod.key not in self.evicting
-        if not placed.evictable:
-            return
-        if sign < 0:
-            placed.evictable = False
-        bucket = self.by_priority.get(pod.priority)
-        if bucket is None:
-            bucket = self.by_priority[pod.priority] = np.zeros_like(self.requested)
-        for name, amount in pod.requests.items():
-            _add_saturating(bucket, self.column[name], placed.row, sign * amount)
+        self.victims.count(placed, sign, self.column, self.requested.shape)
 
     def mark_evicting(self, key: str) -> None:
         """Our own eviction is under way: the pod is no longer a candidate victim."""
         placed = self.placed.get(key)
-        self.evicting.add(key)
+        self.victims.evicting.add(key)
         if placed is not None:
             self._bucket(placed, -1)
             self.generation += 1
 
     def unmark_evicting(self, key: str) -> None:
         """Our eviction did not happen (a PDB said no, or an error): the pod is a candidate again."""
-        self.evicting.discard(key)
+        self.victims.evicting.discard(key)
         placed = self.placed.get(key)
         if placed is not None and not placed.evictable:
             self._bucket(placed, +1)
@@ -324,45 +281,29 @@ class ClusterState:
                 alloc = self.allocatable[col, row]
                 return round(float(self.requested[col, row]) / alloc, 4) if alloc else 0.0
 
-            util = self.util[:, row]
+            cpu, memory = self.load.measured(row)
             rows.append({
                 "name": node.name,
                 "pods": len(self.pods_on[row]),
                 "cpu_requested": frac(CPU),
                 "memory_requested": frac(MEMORY),
                 "pod_slots_used": int(self.requested[self.column[PODS], row]),
-                "measured_cpu": None if util[0] != util[0] else round(float(util[0]), 4),
-                "measured_memory": None if util[1] != util[1] else round(float(util[1]), 4),
+                "measured_cpu": cpu,
+                "measured_memory": memory,
             })
         return rows
 
     # ------------------------------------------------------------ load
     def load_outage(self) -> None:
         """The load source is unreachable: forget every sample; placement goes on requests alone."""
-        self.load_available = False
-        self.util[:] = NAN
+        self.load.outage(self.size)
         self.generation += 1
-        for row in range(self.size):
-            self._load_changed(row)
 
     def set_utilisation(self, values: Dict[str, NodeUtilisation]) -> None:
-        """Record fresh samples; placements counted since an older sample are reset."""
-        self.load_available = True
-        for name, util in values.items():
+        """Record fresh samples of known nodes."""
+        self.load.available = True
+        for name, sample in values.items():
             row = self.row_of.get(name)
-            if row is None:
-                continue
-            if util.sampled_at > self.util_time[row]:
-                self.since_sample[:, row] = 0
-            self.util[0, row] = NAN if util.cpu is None else util.cpu
-            self.util[1, row] = NAN if util.memory is None else util.memory
-            self.util_time[row] = util.sampled_at
-            self._load_changed(row)
+            if row is not None:
+                self.load.record(row, sample)
         self.generation += 1
-
-
-def _resized(array: np.ndarray, rows: int, fill: float = 0) -> np.ndarray:
-    """Grow the last (row) axis to `rows`."""
-    out = np.full(array.shape[:-1] + (rows,), fill, dtype=array.dtype)
-    out[..., : array.shape[-1]] = array
-    return out

@@ -172,7 +172,7 @@ class SchedulingLoop:
 
     def load_unavailable(self) -> None:
         """The load source is down: schedule on requests alone until readings return."""
-        if self.state.load_available:
+        if self.state.load.available:
             self.state.load_outage()
             self.queue.move_all_to_active()
 

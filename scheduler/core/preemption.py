@@ -14,7 +14,7 @@ Follows kube-scheduler's DefaultPreemption, made safer:
    then node name (deterministic).
 
 To stay fast on large clusters, a vector pass over per-priority request sums
-(ClusterState.by_priority) finds every node where eviction could help and the
+(VictimIndex.by_priority) finds every node where eviction could help and the
 lowest priority level that suffices; the exact reprieve runs only on the most
 promising nodes (all of them when a PodDisruptionBudget is in play, because
 PDB violations rank first).
@@ -136,7 +136,7 @@ class Preemptor(Preemption):
             return 0
         return sum(
             1 for placed in self.state.pods_on[row].values()
-            if (placed.pod.deleting or placed.pod.key in self.state.evicting) and placed.pod.priority < nomination.pod.priority
+            if (placed.pod.deleting or placed.pod.key in self.state.victims.evicting) and placed.pod.priority < nomination.pod.priority
         )
 
     # ------------------------------------------------------------ post-filter
@@ -198,7 +198,7 @@ class Preemptor(Preemption):
         """Rows where evicting eligible pods could free enough resources, and the lowest priority level that suffices."""
         state = self.state
         threshold = pod.priority - self.policy.min_gap
-        levels = sorted(p for p in state.by_priority if p <= threshold)
+        levels = sorted(p for p in state.victims.by_priority if p <= threshold)
         if not levels or not len(rows):
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
         columns = [(state.column[r], amount) for r, amount in pod.requests.items() if r in state.column]
@@ -208,7 +208,7 @@ class Preemptor(Preemption):
         level_needed = np.full(len(rows), np.iinfo(np.int64).max)
         reserved = self._reserved_for_others(pod, rows)
         for level in levels:
-            bucket = state.by_priority[level]
+            bucket = state.victims.by_priority[level]
             ok = np.ones(len(rows), dtype=bool)
             for i, (col, amount) in enumerate(columns):
                 freed[i] += bucket[col, rows]
@@ -284,12 +284,12 @@ class Preemptor(Preemption):
         state = self.state
         now = self.clock()
         for i, resource in enumerate((CPU, MEMORY)):
-            util = state.util[i, row]
-            if np.isnan(util) or now - state.util_time[row] > load.max_age:  # type: ignore[attr-defined]
-                if load.on_missing == "deny" and state.load_available:  # type: ignore[attr-defined]
+            util = state.load.util[i, row]
+            if np.isnan(util) or now - state.load.util_time[row] > load.max_age:  # type: ignore[attr-defined]
+                if load.on_missing == "deny" and state.load.available:  # type: ignore[attr-defined]
                     return False
                 continue
-            extra = state.since_sample[i, row] + pod.requests.get(resource, 0) - freed.get(resource, 0)
+            extra = state.load.since_sample[i, row] + pod.requests.get(resource, 0) - freed.get(resource, 0)
             if util + extra * state.inv_allocatable[state.column[resource], row] > load.alpha + 1e-9:  # type: ignore[attr-defined]
                 return False
         return True
@@ -302,7 +302,7 @@ class Preemptor(Preemption):
         for name in sorted(gang_names):
             members = [p.pod for p in self.state.placed.values() if p.pod.gang_name == name]
             eligible = all(
-                m.priority <= threshold and not m.deleting and m.key not in self.state.evicting and not m.mirror
+                m.priority <= threshold and not m.deleting and m.key not in self.state.victims.evicting and not m.mirror
                 and (m.owner_kind != "DaemonSet" or self.policy.preempt_daemonset_pods) and not self._refused(m)
                 for m in members
             )

@@ -66,12 +66,12 @@ class WhatIf:
         row = state.row_of[node]
         out: Dict[str, Any] = {}
         for i, resource in enumerate(("cpu", "memory")):
-            measured = float(state.util[i, row])
+            measured = float(state.load.util[i, row])
             if np.isnan(measured):
                 out[resource] = {"now": None, "after": None}
                 continue
             inverse = float(state.inv_allocatable[state.column[resource], row])
-            now = measured + float(state.since_sample[i, row]) * inverse
+            now = measured + float(state.load.since_sample[i, row]) * inverse
             change = pod.requests.get(resource, 0) - sum(v.requests.get(resource, 0) for v in victims)
             out[resource] = {"now": round(now, 4), "after": round(now + change * inverse, 4)}
         return out

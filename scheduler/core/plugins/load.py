@@ -28,10 +28,10 @@ UNKNOWN_SCORE = 50.0
 def projected_utilisation(pod: Optional[Pod], state: ClusterState, now: float, max_age: float) -> np.ndarray:
     """(2, rows) cpu and memory utilisation after placing `pod` (None: as is); NaN where stale or absent."""
     n = state.size
-    util = state.util[:, :n].copy()
-    util[:, now - state.util_time[:n] > max_age] = np.nan  # never-sampled rows are NaN already
+    util = state.load.util[:, :n].copy()
+    util[:, now - state.load.util_time[:n] > max_age] = np.nan  # never-sampled rows are NaN already
     for i, resource in enumerate(RESOURCES):
-        extra = state.since_sample[i, :n] + (pod.requests.get(resource, 0) if pod is not None else 0)
+        extra = state.load.since_sample[i, :n] + (pod.requests.get(resource, 0) if pod is not None else 0)
         util[i] += extra * state.inv_allocatable[state.column[resource], :n]
     return util
 
@@ -63,7 +63,7 @@ class LoadView:
         now = self.clock()
         if state is not self.state:
             self.state = state
-            state.load_listeners.append(self._dirty.add)
+            state.load.listeners.append(self._dirty.add)
             self._rebuild(now)
         elif state.size != len(self.score) or now >= self._next_expiry:
             self._rebuild(now)
@@ -76,7 +76,7 @@ class LoadView:
     def _missing_value(self) -> float:
         """Headroom of a node without fresh data: unlimited (allow, or the source is down) or none (deny)."""
         state = self.state
-        if self.on_missing == "allow" or (state is not None and not state.load_available):
+        if self.on_missing == "allow" or (state is not None and not state.load.available):
             return np.inf
         return -np.inf
 
@@ -93,7 +93,7 @@ class LoadView:
         self.headroom[:, ~self.known] = self._missing_value()
         with np.errstate(invalid="ignore"):
             self.score = np.where(self.known, (1.0 - np.clip(np.fmax(util[0], util[1]), 0.0, 1.0)) * 100.0, UNKNOWN_SCORE)
-        fresh_times = state.util_time[:n][self.known]
+        fresh_times = state.load.util_time[:n][self.known]
         self._next_expiry = float(fresh_times.min()) + self.max_age if len(fresh_times) else float("inf")
         self._masks.clear()
 
@@ -111,8 +111,8 @@ class LoadView:
     def _update_row(self, row: int, now: float) -> None:
         state = self.state
         assert state is not None
-        sampled = float(state.util_time[row])
-        util = (float(state.util[0, row]), float(state.util[1, row]))
+        sampled = float(state.load.util_time[row])
+        util = (float(state.load.util[0, row]), float(state.load.util[1, row]))
         known = now - sampled <= self.max_age and util[0] == util[0] and util[1] == util[1]
         self.known[row] = known
         if known:
@@ -120,7 +120,7 @@ class LoadView:
             for i, resource in enumerate(RESOURCES):
                 col = state.column[resource]
                 alloc = int(state.allocatable[col, row])
-                estimated = util[i] + (int(state.since_sample[i, row]) / alloc if alloc else 0.0)
+                estimated = util[i] + (int(state.load.since_sample[i, row]) / alloc if alloc else 0.0)
                 self.headroom[i, row] = (self.alpha - estimated) * alloc
                 busiest = max(busiest, estimated)
             self.score[row] = (1.0 - min(max(busiest, 0.0), 1.0)) * 100.0

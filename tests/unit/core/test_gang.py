@@ -243,7 +243,7 @@ def test_gang_preemption_evicts_only_non_gang_lower_priority_pods():
     decisions = cluster.run()
     victims = sorted(v.name for d in decisions for v in d.victims)
     assert victims == ["low-0", "low-2"]
-    assert "default/old-0" not in cluster.state.evicting
+    assert "default/old-0" not in cluster.state.victims.evicting
     assert sorted(cluster.loop.nominations.get(k).node for k in keys) == ["n0", "n2"]
 
 
@@ -255,7 +255,7 @@ def test_gang_preemption_evicts_nothing_when_the_minimum_cannot_fit_even_then():
     keys = gang(cluster, "new", 2, cpu="4", priority=100)
     decisions = cluster.run()
     assert [v for d in decisions for v in d.victims] == []
-    assert not cluster.state.evicting
+    assert not cluster.state.victims.evicting
     assert all(not n.victims for n in cluster.loop.nominations.values())
     assert placed(cluster, keys) == []
 
@@ -342,5 +342,5 @@ def test_member_completing_does_not_roll_back_the_running_gang():
     cluster.clock.advance(30)
     cluster.run()
     assert cluster.rollbacks() == []
-    assert not cluster.state.evicting
+    assert not cluster.state.victims.evicting
 

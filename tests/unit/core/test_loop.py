@@ -243,7 +243,7 @@ def test_no_plan_is_started_when_every_plan_breaks_a_disruption_budget():
     decision = cluster.last("high")
     assert decision.victims == [] and not decision.nominated_node
     assert "PodDisruptionBudget" in decision.message
-    assert not cluster.state.evicting
+    assert not cluster.state.victims.evicting
 
 
 def test_victims_covered_by_a_budget_are_evicted_first():

@@ -23,7 +23,7 @@ def test_preemption_is_off_unless_enabled():
     assert decision.node is None and decision.victims == [] and not decision.nominated_node
     assert "Insufficient cpu" in decision.message
     assert "evicting" not in decision.message
-    assert not cluster.state.evicting
+    assert not cluster.state.victims.evicting
 
 
 def test_preemption_enabled_evicts_the_lower_priority_pod():
@@ -46,7 +46,7 @@ def test_preemption_policy_never_does_not_preempt_and_says_so():
     decision = cluster.last("polite")
     assert decision.victims == [] and not decision.nominated_node
     assert "preemptionPolicy is Never" in decision.message
-    assert not cluster.state.evicting
+    assert not cluster.state.victims.evicting
 
 
 @pytest.mark.parametrize("victim_priority, preempts", [(95, False), (90, True), (80, True)])
@@ -77,7 +77,7 @@ def test_nominated_pod_waits_for_terminating_victims_instead_of_a_second_round()
     assert decision.victims == []
     assert decision.nominated_node == "n1"
     assert "waiting for 1 preempted pod(s) to terminate on n1" in decision.message
-    assert "default/low-n2" not in cluster.state.evicting
+    assert "default/low-n2" not in cluster.state.victims.evicting
 
 
 def test_nominated_pod_replans_elsewhere_when_its_node_is_cordoned():
@@ -121,7 +121,7 @@ def test_no_candidate_at_all_when_only_unsuitable_nodes_hold_low_priority_pods()
     cluster.run()
     decision = cluster.last("high")
     assert decision.victims == [] and not decision.nominated_node
-    assert not cluster.state.evicting
+    assert not cluster.state.victims.evicting
 
 
 # ---------------------------------------------------------------- victims on a node
