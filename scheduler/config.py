@@ -17,7 +17,9 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 import yaml
 
 import scheduler.quantity  # noqa: F401  (installs the quantity parser into the core)
-from scheduler.core.model import INT32_MAX, INT32_MIN, INT64_MAX, ModelError, parse_amount, preview
+from scheduler.core.model import INT32_MAX, INT32_MIN, INT64_MAX, ModelError
+from scheduler.core.quantities import parse_amount
+from scheduler.core.untrusted import preview
 from scheduler.core.plugins import DEFAULT_FILTERS, DEFAULT_SCORES
 
 MAX_PRIORITY_GAP = INT32_MAX - INT32_MIN

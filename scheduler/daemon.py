@@ -25,7 +25,8 @@ from scheduler.config import Config, listen_address
 from scheduler.core.effects import WARNING, Bind, ClearNomination, Effect, Event, Evict, EvictionResult, PodRef, SetCondition
 from scheduler.core.gang import INVALID, ROLLED_BACK, RUNNING, SCHEDULED, WAITING
 from scheduler.core.loop import CycleError, SchedulingLoop
-from scheduler.core.model import ModelError, parse_node, parse_pdb, parse_pod
+from scheduler.core.model import ModelError
+from scheduler.core.parse import parse_node, parse_pdb, parse_pod
 from scheduler.k8s.actuator import Actuator, Answer
 from scheduler.k8s.api import WATCHED, ApiError, KubeApi
 from scheduler.k8s.events import EventRecorder

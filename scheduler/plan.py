@@ -13,7 +13,8 @@ from typing import Any, Dict, Optional
 
 from scheduler.config import Config
 from scheduler.core.loop import SchedulingLoop
-from scheduler.core.model import PRIORITY_ANNOTATION, Pod, parse_pod
+from scheduler.core.model import PRIORITY_ANNOTATION, Pod
+from scheduler.core.parse import parse_pod
 from scheduler.core.whatif import WhatIf
 from scheduler.stack import defaults_from
 

@@ -5,6 +5,6 @@ as `--mem 2Gi` are quantities) and `scheduler.stack`.
 """
 from kubernetes.utils import parse_quantity
 
-from scheduler.core.model import set_quantity_parser
+from scheduler.core.quantities import set_quantity_parser
 
 set_quantity_parser(parse_quantity)

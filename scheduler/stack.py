@@ -14,7 +14,7 @@ from scheduler.core.engine import Engine
 from scheduler.core.framework import Profile, build_profile
 from scheduler.core.gang import GangScheduler
 from scheduler.core.loop import SchedulingLoop
-from scheduler.core.model import Defaults
+from scheduler.core.parse import Defaults
 from scheduler.core.plugins.load import LoadAware, LoadScore, LoadView
 from scheduler.core.nomination import NominatedRoom, Nominations
 from scheduler.core.preemption import Preemption, PreemptionPolicy, Preemptor, may_be_victim

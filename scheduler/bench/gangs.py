@@ -13,7 +13,8 @@ from typing import Any, Dict
 from scheduler.bench import workloads
 from scheduler.bench.runner import latency_figures, new_cluster, peak_rss_mb, queue_and_drain, register
 from scheduler.config import Config
-from scheduler.core.model import POD_GROUP_LABEL, parse_pod
+from scheduler.core.model import POD_GROUP_LABEL
+from scheduler.core.parse import parse_pod
 from scheduler.stack import defaults_from
 
 

@@ -16,7 +16,7 @@ from typing import Any, Dict, List
 from scheduler.bench import workloads
 from scheduler.bench.runner import latency_figures, peak_rss_mb, register
 from scheduler.config import Config
-from scheduler.core.model import parse_pod
+from scheduler.core.parse import parse_pod
 from scheduler.sim.world import InMemoryCluster
 from scheduler.stack import build_loop, defaults_from
 

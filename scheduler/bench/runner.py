@@ -16,7 +16,8 @@ import numpy as np
 
 from scheduler.bench import workloads
 from scheduler.config import Config
-from scheduler.core.model import NodeUtilisation, Pod, parse_pod
+from scheduler.core.model import NodeUtilisation, Pod
+from scheduler.core.parse import parse_pod
 from scheduler.sim.world import InMemoryCluster
 from scheduler.stack import build_loop, defaults_from
 

@@ -25,7 +25,8 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Set, Tuple
 
 from scheduler.core.engine import Decision, Engine
 from scheduler.core.framework import UNRESOLVABLE, UNSCHEDULABLE
-from scheduler.core.model import INT32_MAX, MIN_AVAILABLE_ANNOTATION, Pod, is_int, preview
+from scheduler.core.model import INT32_MAX, MIN_AVAILABLE_ANNOTATION, Pod
+from scheduler.core.untrusted import is_int, preview
 from scheduler.core.nomination import Nomination, Nominations
 from scheduler.core.preemption import Preemption
 from scheduler.core.queue import Unit

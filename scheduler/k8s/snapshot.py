@@ -6,7 +6,8 @@ import time
 
 from scheduler.config import Config
 from scheduler.core.loop import SchedulingLoop
-from scheduler.core.model import ModelError, parse_node, parse_pdb, parse_pod
+from scheduler.core.model import ModelError
+from scheduler.core.parse import parse_node, parse_pdb, parse_pod
 from scheduler.k8s.api import WATCHED, ApiError, KubeApi
 from scheduler.stack import build_loop, defaults_from, load_source_from
 

@@ -16,7 +16,8 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from scheduler.config import Config
 from scheduler.core.effects import WARNING
-from scheduler.core.model import MIN_AVAILABLE_ANNOTATION, POD_GROUP_LABEL, Defaults, ModelError, NodeUtilisation
+from scheduler.core.model import MIN_AVAILABLE_ANNOTATION, POD_GROUP_LABEL, ModelError, NodeUtilisation
+from scheduler.core.parse import Defaults
 from scheduler.sim.scenario import Scenario, SimNode, SimPod
 from scheduler.sim.world import InMemoryCluster, Observer, RecordedEvent
 from scheduler.stack import build_loop, defaults_from

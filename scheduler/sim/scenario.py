@@ -20,9 +20,8 @@ from typing import Any, Dict, List, Mapping, Optional
 import yaml
 
 from scheduler.config import yaml_error_summary
-from scheduler.core.model import (
-    MIN_AVAILABLE_ANNOTATION, POD_GROUP_LABEL, PRIORITY_ANNOTATION, ModelError, parse_resources,
-)
+from scheduler.core.model import MIN_AVAILABLE_ANNOTATION, POD_GROUP_LABEL, PRIORITY_ANNOTATION, ModelError
+from scheduler.core.quantities import parse_resources
 
 DEFAULT_SCENARIO = "default.yaml"
 

@@ -35,8 +35,8 @@ from scheduler.core.effects import (
     NORMAL, Bind, BindResult, ClearNomination, Effect, Event, EvictionResult, Evict, Nominate, PodRef, SetCondition,
 )
 from scheduler.core.loop import SchedulingLoop
-from scheduler.core.model import Defaults, DisruptionBudget, ModelError, Node, NodeUtilisation, Pod, parse_node, \
-    parse_pdb, parse_pod
+from scheduler.core.model import DisruptionBudget, ModelError, Node, NodeUtilisation, Pod
+from scheduler.core.parse import Defaults, parse_node, parse_pdb, parse_pod
 
 
 @dataclass

@@ -6,7 +6,8 @@ from typing import Any, Dict, Iterable, List, Optional
 from scheduler.config import Config
 from scheduler.core.cache import ClusterState
 from scheduler.core.engine import Engine
-from scheduler.core.model import PRIORITY_ANNOTATION, Defaults, Node, Pod, parse_node, parse_pod
+from scheduler.core.model import PRIORITY_ANNOTATION, Node, Pod
+from scheduler.core.parse import Defaults, parse_node, parse_pod
 from scheduler.stack import profile_from
 
 DEFAULTS = Defaults()

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from scheduler.config import Config
 from scheduler.core.cache import ClusterState
-from scheduler.core.model import parse_pod
+from scheduler.core.parse import parse_pod
 from scheduler.stack import build_loop
 
 from ..helpers import DEFAULTS, FakeClock, make_engine, make_node, make_pod, place, raw_pod

@@ -318,7 +318,7 @@ def test_gangs_and_single_pods_are_ordered_by_priority_then_fifo():
 
 def bind_all(cluster: Cluster, keys: List[str]) -> None:
     """The API confirms the bindings: the members are Running."""
-    from scheduler.core.model import parse_pod
+    from scheduler.core.parse import parse_pod
 
     for key in keys:
         raw = cluster.raw[key]
@@ -328,7 +328,7 @@ def bind_all(cluster: Cluster, keys: List[str]) -> None:
 
 
 def test_member_completing_does_not_roll_back_the_running_gang():
-    from scheduler.core.model import parse_pod
+    from scheduler.core.parse import parse_pod
 
     cluster = Cluster(gang_timeout=10)
     nodes(cluster, 3)

@@ -8,7 +8,7 @@ import pytest
 
 from scheduler.core.framework import FilterPlugin
 from scheduler.core.loop import CycleError
-from scheduler.core.model import parse_pod
+from scheduler.core.parse import parse_pod
 
 from .builders import Cluster, pod_obj, victim_names
 

@@ -7,10 +7,9 @@ from decimal import Decimal
 
 import pytest
 
-from scheduler.core.model import (
-    INT32_MAX, INT32_MIN, INT64_MAX, PRIORITY_ANNOTATION, Defaults, ModelError, parse_amount, parse_node, parse_pdb,
-    parse_pod, parse_resources, set_quantity_parser,
-)
+from scheduler.core.model import INT32_MAX, INT32_MIN, INT64_MAX, PRIORITY_ANNOTATION, ModelError
+from scheduler.core.parse import Defaults, parse_node, parse_pdb, parse_pod
+from scheduler.core.quantities import parse_amount, parse_resources, set_quantity_parser
 
 from ..helpers import DEFAULTS, raw_node, raw_pod
 

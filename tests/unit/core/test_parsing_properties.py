@@ -17,10 +17,11 @@ from hypothesis import strategies as st
 import scheduler.quantity  # noqa: F401  (installs kubernetes' quantity parser, as the adapters do)
 from scheduler.core.gang import Gang, GangRegistry, parse_podgroup
 from scheduler.core.model import (
-    INT32_MAX, INT32_MIN, INT64_MAX, MIN_AVAILABLE_ANNOTATION, MIRROR_ANNOTATION, PRIORITY_ANNOTATION, Defaults,
-    DisruptionBudget, ModelError, Node, Pod, parse_amount, parse_node, parse_pdb, parse_pod, parse_priority,
-    parse_resources,
+    INT32_MAX, INT32_MIN, INT64_MAX, MIN_AVAILABLE_ANNOTATION, MIRROR_ANNOTATION, PRIORITY_ANNOTATION,
+    DisruptionBudget, ModelError, Node, Pod,
 )
+from scheduler.core.parse import Defaults, parse_node, parse_pdb, parse_pod, parse_priority
+from scheduler.core.quantities import parse_amount, parse_resources
 
 FAST = settings(max_examples=300, deadline=None, derandomize=True, database=None)
 DEFAULTS = Defaults()

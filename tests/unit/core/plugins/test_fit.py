@@ -60,7 +60,7 @@ def test_ephemeral_storage_is_checked():
 
 
 def test_zero_request_pod_fits_a_full_node_when_defaults_are_zero():
-    from scheduler.core.model import Defaults
+    from scheduler.core.parse import Defaults
 
     engine = make_engine([make_node("n1", cpu="1")])
     place(engine, make_pod("hog", cpu="1"), "n1")
