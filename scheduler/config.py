@@ -16,11 +16,10 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 import yaml
 
-import scheduler.quantity  # noqa: F401  (installs the quantity parser into the core)
 from scheduler.core.model import INT32_MAX, INT32_MIN, INT64_MAX, ModelError
-from scheduler.core.quantities import parse_amount
-from scheduler.core.untrusted import preview
 from scheduler.core.plugins import DEFAULT_FILTERS, DEFAULT_SCORES
+from scheduler.core.untrusted import preview
+from scheduler.quantity import KUBERNETES_QUANTITIES
 
 MAX_PRIORITY_GAP = INT32_MAX - INT32_MIN
 """Priorities are int32, so no two differ by more."""
@@ -139,7 +138,7 @@ def parse_cpu(value: Any) -> float:
     """Cores as a number (1.5) or a Kubernetes quantity (1500m); Config.cpu_millis must fit int64."""
     if isinstance(value, str) and value.strip().endswith("m"):
         try:
-            cores = parse_amount("cpu", value.strip()) / 1000.0
+            cores = KUBERNETES_QUANTITIES.amount("cpu", value.strip()) / 1000.0
         except ModelError:
             raise ValueError("expected cores (e.g. 1.5) or a quantity such as 500m") from None
     else:
@@ -154,7 +153,7 @@ def parse_cpu(value: Any) -> float:
 
 def parse_memory(value: Any) -> int:
     try:
-        return parse_amount("memory", value.strip() if isinstance(value, str) else value)
+        return KUBERNETES_QUANTITIES.amount("memory", value.strip() if isinstance(value, str) else value)
     except ModelError:
         raise ValueError("expected a quantity such as 1Gi, 512Mi or a byte count") from None
 

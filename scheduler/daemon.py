@@ -262,7 +262,7 @@ class Daemon:
             self.loop.node_deleted(key)
             return
         try:
-            self.loop.node_changed(parse_node(obj))
+            self.loop.node_changed(parse_node(obj, self.defaults.quantities))
         except ModelError as exc:
             self.metrics.parse_errors.labels(resource="nodes").inc()
             log.warning("ignoring node %s until it changes: %s", key, exc)

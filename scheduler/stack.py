@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict
 
-import scheduler.quantity  # noqa: F401  (installs the quantity parser into the core)
 from scheduler.config import Config
 from scheduler.core.cache import ClusterState
 from scheduler.core.engine import Engine
@@ -19,12 +18,13 @@ from scheduler.core.plugins.load import LoadAware, LoadScore, LoadView
 from scheduler.core.nomination import NominatedRoom, Nominations
 from scheduler.core.preemption import Preemption, PreemptionPolicy, Preemptor, may_be_victim
 from scheduler.core.queue import SchedulingQueue
+from scheduler.quantity import KUBERNETES_QUANTITIES
 
 
 
 
 def defaults_from(config: Config) -> Defaults:
-    return Defaults(cpu_millis=config.cpu_millis, memory_bytes=config.mem, priority=config.priority)
+    return Defaults(KUBERNETES_QUANTITIES, cpu_millis=config.cpu_millis, memory_bytes=config.mem, priority=config.priority)
 
 
 def profile_from(config: Config, clock: Callable[[], float], load_enabled: bool) -> Profile:

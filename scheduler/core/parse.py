@@ -1,7 +1,8 @@
 """Raw API JSON (pods, nodes, PodDisruptionBudgets) -> the core's types in `scheduler.core.model`.
 
 Raw dicts come from the API server (or the simulator); nothing here imports
-`kubernetes`.  Every object is untrusted input (any tenant can create pods):
+`kubernetes`: quantities are read by the `Quantities` the caller hands in (in
+`Defaults` for pods, directly for nodes).  Every object is untrusted input (any tenant can create pods):
 parsing either returns bounded values -- amounts in 0..INT64_MAX (the cache
 keeps them in int64 columns), priorities in int32 -- or raises ModelError,
 never another exception, whatever the JSON holds.
@@ -18,7 +19,7 @@ from scheduler.core.model import (
     VALID_OPERATORS, DisruptionBudget, ModelError, Node, NodeSelectorTerm, Pod, Requirement, Resources, Taint,
     Toleration, add_resources, max_resources,
 )
-from scheduler.core.quantities import parse_resources
+from scheduler.core.quantities import Quantities
 from scheduler.core.untrusted import (
     MALFORMED, as_array, as_object, as_string_map, as_text, clip, is_int, is_int32, preview,
 )
@@ -32,19 +33,20 @@ _MAX_PRIORITY_TEXT = 32
 
 @dataclass(frozen=True)
 class Defaults:
-    """Accounting defaults for pods that declare no cpu/memory request."""
+    """How pods are read: the quantity reader, and what a pod that declares no cpu/memory request or priority gets."""
 
+    quantities: Quantities
     cpu_millis: int = 1000
     memory_bytes: int = 1 << 30
     priority: int = 10
 
 
 
-def _container_requests(container: Any) -> Resources:
+def _container_requests(container: Any, quantities: Quantities) -> Resources:
     resources = as_object(as_object(container, "container").get("resources"), "container resources")
-    requests = parse_resources(resources.get("requests"))
+    requests = quantities.resources(resources.get("requests"))
     # kube defaults requests to limits when only limits are given
-    for name, amount in parse_resources(resources.get("limits")).items():
+    for name, amount in quantities.resources(resources.get("limits")).items():
         requests.setdefault(name, amount)
     return requests
 
@@ -64,13 +66,14 @@ def pod_requests(spec: Mapping[str, Any], defaults: Defaults) -> Resources:
     add to everything started after them.  A pod (not a container) with no cpu or memory
     request at all is accounted with the configured defaults.  Every total is in 0..INT64_MAX.
     """
+    quantities = defaults.quantities
     total: Resources = {}
     for container in as_array(spec.get("containers"), "spec.containers"):
-        add_resources(total, _container_requests(container))
+        add_resources(total, _container_requests(container, quantities))
     sidecars: Resources = {}
     init_peak: Resources = {}
     for container in as_array(spec.get("initContainers"), "spec.initContainers"):
-        requests = _container_requests(container)
+        requests = _container_requests(container, quantities)
         if container.get("restartPolicy") == "Always":
             add_resources(sidecars, requests)
             step = dict(sidecars)
@@ -85,7 +88,7 @@ def pod_requests(spec: Mapping[str, Any], defaults: Defaults) -> Resources:
         total[CPU] = defaults.cpu_millis
     if MEMORY not in total:
         total[MEMORY] = defaults.memory_bytes
-    add_resources(total, parse_resources(spec.get("overhead")))
+    add_resources(total, quantities.resources(spec.get("overhead")))
     total[PODS] = 1
     _check_totals(total)
     return {name: amount for name, amount in total.items() if amount}
@@ -304,8 +307,8 @@ def _ready(status: Mapping[str, Any]) -> bool:
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in (as_object(c, "condition") for c in conditions))
 
 
-def parse_node(obj: Mapping[str, Any]) -> Node:
-    """Raw node JSON -> Node; allocatable is bounded like pod requests.  Raises only ModelError."""
+def parse_node(obj: Mapping[str, Any], quantities: Quantities) -> Node:
+    """Raw node JSON -> Node; allocatable is read with `quantities`, bounded like pod requests.  Raises only ModelError."""
     meta, spec, status = _sections(obj, "node")
     name = _name(meta, "node")
     try:
@@ -313,7 +316,7 @@ def parse_node(obj: Mapping[str, Any]) -> Node:
         labels.setdefault(NODE_NAME_LABEL, name)
         return Node(
             name=name,
-            allocatable=parse_resources(status.get("allocatable") or status.get("capacity")),
+            allocatable=quantities.resources(status.get("allocatable") or status.get("capacity")),
             labels=labels,
             taints=tuple(Taint(as_text(t.get("key"), "", "taint key"), str(t.get("value") or ""),
                                as_text(t.get("effect"), "NoSchedule", "taint effect"))

@@ -1,9 +1,10 @@
 """Kubernetes quantities ("500m", "1Gi") -> the core's bounded integer amounts.
 
-Quantity parsing is injected (`quantity_parser`) so the core stays pure while
-the adapters hand it `kubernetes.utils.parse_quantity`.  Every amount comes out
-in 0..INT64_MAX (the cache keeps them in int64 columns) or raises ModelError,
-never another exception, whatever the JSON holds.
+The parser itself is injected -- a `Quantities` is built with it, and handed to
+the parse functions -- so the core stays pure while the adapters give it
+`kubernetes.utils.parse_quantity` (see `scheduler.quantity`).  Every amount
+comes out in 0..INT64_MAX (the cache keeps them in int64 columns) or raises
+ModelError, never another exception, whatever the JSON holds.
 """
 from __future__ import annotations
 
@@ -18,86 +19,77 @@ from scheduler.core.untrusted import MALFORMED, clip, preview
 MAX_QUANTITY_LENGTH = 64
 """Longest quantity string parsed: real ones are a few characters; this bounds the parser's work."""
 AMOUNT_CACHE_SIZE = 4096
-"""Distinct quantity strings remembered per process (bounded, so unique junk cannot grow memory)."""
+"""Distinct quantity strings a Quantities remembers (bounded, so unique junk cannot grow memory)."""
 _MAX_CORES = Decimal(INT64_MAX) / 1000
 _MAX_UNITS = Decimal(INT64_MAX)
 _EXACT = Context(prec=2 * MAX_QUANTITY_LENGTH, Emin=MIN_EMIN, Emax=MAX_EMAX)
 _EXPECTED_QUANTITY = "expected a finite, non-negative Kubernetes quantity such as 500m or 1Gi"
 
-
-def _no_quantity_parser(value: Any) -> Decimal:
-    raise RuntimeError("no quantity parser installed (importing scheduler.quantity installs kubernetes.utils.parse_quantity)")
-
-
 QuantityParser = Callable[[Any], Decimal]
-_quantity_parser: QuantityParser = _no_quantity_parser
-
-
-def set_quantity_parser(parser: QuantityParser) -> None:
-    """Install the quantity parser (the adapters pass kubernetes.utils.parse_quantity)."""
-    global _quantity_parser
-    _quantity_parser = parser
-    _parse_text_amount.cache_clear()
+"""Text or number -> Decimal; raises on what is not a quantity (kubernetes.utils.parse_quantity does both)."""
 
 
 def _bad_quantity(resource: str, value: Any, problem: str) -> ModelError:
     return ModelError(f"invalid quantity {preview(value)} for {resource}: {problem}; {_EXPECTED_QUANTITY}")
 
 
-def _decimal(resource: str, value: Any) -> Decimal:
-    """Run the injected parser; whatever it raises or returns for garbage becomes ModelError."""
-    if isinstance(value, bool) or not isinstance(value, (str, int, float, Decimal)):
-        raise _bad_quantity(resource, value, f"a {type(value).__name__}, not a string or number")
-    if isinstance(value, str) and len(value) > MAX_QUANTITY_LENGTH:
-        raise _bad_quantity(resource, value, f"longer than {MAX_QUANTITY_LENGTH} characters")
-    try:
-        quantity = _quantity_parser(value)
-        return quantity if isinstance(quantity, Decimal) else Decimal(quantity)
-    except MALFORMED as exc:  # RuntimeError (no parser installed) is a bug, not bad input: it propagates
-        raise _bad_quantity(resource, value, clip(str(exc), 80)) from None
+class Quantities:
+    """Reads quantities with the parser it is given, bounds them, and remembers the strings it has read.
 
-
-def parse_amount(resource: str, value: Any) -> int:
-    """Parse one quantity to the core's integer unit (millicores for cpu), rounded up.
-
-    The result is in 0..INT64_MAX; NaN, infinities, negative and too large values
-    raise ModelError (the bound is checked before scaling, so "1e999999999" is cheap).
+    The core never picks a parser itself: whoever parses objects (the daemon, the
+    simulator, `plan`, `bench`, tests) builds one of these and passes it in.
     """
-    if type(value) is str:
-        return _parse_text_amount(resource, value)
-    return _scaled_amount(resource, value)
 
+    def __init__(self, parser: QuantityParser, cache_size: int = AMOUNT_CACHE_SIZE) -> None:
+        self.parser = parser
+        # quantity strings repeat (every replica of a workload has the same ones): parse each once
+        self._text_amount = lru_cache(maxsize=cache_size)(self._scaled_amount)
 
-@lru_cache(maxsize=AMOUNT_CACHE_SIZE)
-def _parse_text_amount(resource: str, value: str) -> int:
-    """Quantity strings repeat (every replica of a workload has the same ones): parse each once."""
-    return _scaled_amount(resource, value)
+    def amount(self, resource: str, value: Any) -> int:
+        """Parse one quantity to the core's integer unit (millicores for cpu), rounded up.
 
+        The result is in 0..INT64_MAX; NaN, infinities, negative and too large values
+        raise ModelError (the bound is checked before scaling, so "1e999999999" is cheap).
+        """
+        if type(value) is str:
+            return self._text_amount(resource, value)
+        return self._scaled_amount(resource, value)
 
-def _scaled_amount(resource: str, value: Any) -> int:
-    quantity = _decimal(resource, value)
-    if not quantity.is_finite():
-        raise _bad_quantity(resource, value, "not a finite number")
-    if quantity < 0:
-        raise _bad_quantity(resource, value, "must not be negative")
-    if resource == CPU:
-        if quantity > _MAX_CORES:
-            raise _bad_quantity(resource, value, f"more than {INT64_MAX} millicores")
-        return int(math.ceil(quantity.scaleb(3, _EXACT)))  # exact: `* 1000` would round to 28 digits or underflow
-    if quantity > _MAX_UNITS:
-        raise _bad_quantity(resource, value, f"more than {INT64_MAX}")
-    return int(math.ceil(quantity))
+    def resources(self, raw: Optional[Mapping[str, Any]]) -> Resources:
+        """Parse a ResourceList (`{"cpu": "500m", "memory": "1Gi"}`)."""
+        if not raw:
+            return {}
+        if not isinstance(raw, Mapping):
+            raise ModelError(f"resource list must be a mapping, got {type(raw).__name__}")
+        result: Resources = {}
+        for name, value in raw.items():
+            if not isinstance(name, str):
+                raise ModelError(f"resource name {preview(name)} must be a string")
+            result[name] = self.amount(name, value)
+        return result
 
+    def _decimal(self, resource: str, value: Any) -> Decimal:
+        """Run the parser; whatever it raises or returns for garbage becomes ModelError."""
+        if isinstance(value, bool) or not isinstance(value, (str, int, float, Decimal)):
+            raise _bad_quantity(resource, value, f"a {type(value).__name__}, not a string or number")
+        if isinstance(value, str) and len(value) > MAX_QUANTITY_LENGTH:
+            raise _bad_quantity(resource, value, f"longer than {MAX_QUANTITY_LENGTH} characters")
+        try:
+            quantity = self.parser(value)
+            return quantity if isinstance(quantity, Decimal) else Decimal(quantity)
+        except MALFORMED as exc:
+            raise _bad_quantity(resource, value, clip(str(exc), 80)) from None
 
-def parse_resources(raw: Optional[Mapping[str, Any]]) -> Resources:
-    """Parse a ResourceList (`{"cpu": "500m", "memory": "1Gi"}`)."""
-    if not raw:
-        return {}
-    if not isinstance(raw, Mapping):
-        raise ModelError(f"resource list must be a mapping, got {type(raw).__name__}")
-    result: Resources = {}
-    for name, value in raw.items():
-        if not isinstance(name, str):
-            raise ModelError(f"resource name {preview(name)} must be a string")
-        result[name] = parse_amount(name, value)
-    return result
+    def _scaled_amount(self, resource: str, value: Any) -> int:
+        quantity = self._decimal(resource, value)
+        if not quantity.is_finite():
+            raise _bad_quantity(resource, value, "not a finite number")
+        if quantity < 0:
+            raise _bad_quantity(resource, value, "must not be negative")
+        if resource == CPU:
+            if quantity > _MAX_CORES:
+                raise _bad_quantity(resource, value, f"more than {INT64_MAX} millicores")
+            return int(math.ceil(quantity.scaleb(3, _EXACT)))  # exact: `* 1000` would round to 28 digits or underflow
+        if quantity > _MAX_UNITS:
+            raise _bad_quantity(resource, value, f"more than {INT64_MAX}")
+        return int(math.ceil(quantity))

@@ -21,7 +21,7 @@ def loop_from_cluster(config: Config, api: KubeApi = None) -> SchedulingLoop:  #
     defaults = defaults_from(config)
     for obj in api.list(WATCHED["nodes"][0]).get("items") or []:
         try:
-            loop.node_changed(parse_node(obj))
+            loop.node_changed(parse_node(obj, defaults.quantities))
         except ModelError as exc:
             log.warning("skipping node: %s", exc)
     for obj in api.list(WATCHED["pods"][0]).get("items") or []:

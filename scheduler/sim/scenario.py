@@ -21,7 +21,7 @@ import yaml
 
 from scheduler.config import yaml_error_summary
 from scheduler.core.model import MIN_AVAILABLE_ANNOTATION, POD_GROUP_LABEL, PRIORITY_ANNOTATION, ModelError
-from scheduler.core.quantities import parse_resources
+from scheduler.quantity import KUBERNETES_QUANTITIES
 
 DEFAULT_SCENARIO = "default.yaml"
 
@@ -123,7 +123,7 @@ def _node_entries(entry: Mapping[str, Any], where: str) -> List[SimNode]:
     # label values are strings in the API: YAML `zone: 1` must match a nodeSelector `zone: 1` (a string there)
     labels = {str(k): str(v) for k, v in _require_mapping(entry.get("labels") or {}, f"{where}.labels").items()}
     try:
-        parse_resources(allocatable)
+        KUBERNETES_QUANTITIES.resources(allocatable)
     except ModelError as exc:
         raise ScenarioError(f"{where}: {exc}") from None
     nodes = []

@@ -129,7 +129,7 @@ class InMemoryCluster:
 
     # ------------------------------------------------------------ objects in (as a user or controller would)
     def add_node(self, raw: Mapping[str, Any]) -> Node:
-        node = parse_node(raw)
+        node = parse_node(raw, self.defaults.quantities)
         self.nodes[node.name] = node
         self._watch(lambda: self.loop.node_changed(node))
         return node

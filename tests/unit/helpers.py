@@ -8,9 +8,10 @@ from scheduler.core.cache import ClusterState
 from scheduler.core.engine import Engine
 from scheduler.core.model import PRIORITY_ANNOTATION, Node, Pod
 from scheduler.core.parse import Defaults, parse_node, parse_pod
+from scheduler.quantity import KUBERNETES_QUANTITIES
 from scheduler.stack import profile_from
 
-DEFAULTS = Defaults()
+DEFAULTS = Defaults(KUBERNETES_QUANTITIES)
 
 
 class FakeClock:
@@ -84,7 +85,7 @@ def raw_node(
 
 
 def make_node(name: str, **kwargs: Any) -> Node:
-    return parse_node(raw_node(name, **kwargs))
+    return parse_node(raw_node(name, **kwargs), KUBERNETES_QUANTITIES)
 
 
 def make_engine(nodes: Iterable[Node], config: Optional[Config] = None, clock: Optional[FakeClock] = None) -> Engine:

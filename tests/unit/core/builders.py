@@ -118,7 +118,7 @@ class Cluster:
         return self.loop.state
 
     def node(self, name: str, **kwargs: Any) -> None:
-        self.loop.node_changed(parse_node(node_obj(name, **kwargs)))
+        self.loop.node_changed(parse_node(node_obj(name, **kwargs), self.defaults.quantities))
 
     def pod(self, name: str, **kwargs: Any) -> Pod:
         raw = pod_obj(name, **kwargs)

@@ -9,7 +9,8 @@ import pytest
 
 from scheduler.core.model import INT32_MAX, INT32_MIN, INT64_MAX, PRIORITY_ANNOTATION, ModelError
 from scheduler.core.parse import Defaults, parse_node, parse_pdb, parse_pod
-from scheduler.core.quantities import parse_amount, parse_resources, set_quantity_parser
+from scheduler.core.quantities import Quantities
+from scheduler.quantity import KUBERNETES_QUANTITIES as QUANTITIES
 
 from ..helpers import DEFAULTS, raw_node, raw_pod
 
@@ -91,17 +92,17 @@ def test_overhead_is_added():
 
 
 def test_pod_without_requests_gets_the_defaults():
-    req = requests_of(raw_pod(), Defaults(cpu_millis=200, memory_bytes=256 * MI, priority=0))
+    req = requests_of(raw_pod(), Defaults(QUANTITIES, cpu_millis=200, memory_bytes=256 * MI, priority=0))
     assert (req["cpu"], req["memory"]) == (200, 256 * MI)
 
 
 def test_default_fills_only_the_missing_resource():
-    req = requests_of(raw_pod(cpu="3"), Defaults(cpu_millis=200, memory_bytes=256 * MI, priority=0))
+    req = requests_of(raw_pod(cpu="3"), Defaults(QUANTITIES, cpu_millis=200, memory_bytes=256 * MI, priority=0))
     assert (req["cpu"], req["memory"]) == (3000, 256 * MI)
 
 
 def test_zero_defaults_mean_no_request_like_kube_scheduler():
-    req = requests_of(raw_pod(), Defaults(cpu_millis=0, memory_bytes=0, priority=0))
+    req = requests_of(raw_pod(), Defaults(QUANTITIES, cpu_millis=0, memory_bytes=0, priority=0))
     assert req.get("cpu", 0) == 0 and req.get("memory", 0) == 0
     assert req["pods"] == 1
 
@@ -171,22 +172,22 @@ def test_negative_priority_annotation_is_allowed():
 
 
 def test_spec_priority_wins_over_default():
-    assert parse_pod(_with_spec_priority(raw_pod(), 300), Defaults(priority=10)).priority == 300
+    assert parse_pod(_with_spec_priority(raw_pod(), 300), Defaults(QUANTITIES, priority=10)).priority == 300
 
 
 def test_default_priority_when_nothing_is_set():
-    assert parse_pod(raw_pod(), Defaults(priority=42)).priority == 42
+    assert parse_pod(raw_pod(), Defaults(QUANTITIES, priority=42)).priority == 42
 
 
 def test_unparsable_annotation_falls_back_to_spec_priority_with_a_warning():
-    pod = parse_pod(_with_spec_priority(raw_pod(priority="high"), 300), Defaults(priority=10))
+    pod = parse_pod(_with_spec_priority(raw_pod(priority="high"), 300), Defaults(QUANTITIES, priority=10))
     assert pod.priority == 300
     assert len(pod.warnings) == 1
     assert PRIORITY_ANNOTATION in pod.warnings[0] and "high" in pod.warnings[0]
 
 
 def test_unparsable_annotation_falls_back_to_default_with_a_warning():
-    pod = parse_pod(raw_pod(priority="1.5"), Defaults(priority=10))
+    pod = parse_pod(raw_pod(priority="1.5"), Defaults(QUANTITIES, priority=10))
     assert pod.priority == 10
     assert pod.warnings and "1.5" in pod.warnings[0]
 
@@ -224,7 +225,7 @@ def test_unknown_affinity_operator_is_a_model_error():
 def test_node_allocatable_and_flags():
     node = parse_node(raw_node("n1", cpu="8", memory="16Gi", extra={"nvidia.com/gpu": "4"},
                                taints=[{"key": "dedicated", "value": "gpu", "effect": "NoSchedule"}],
-                               unschedulable=True, ready=False))
+                               unschedulable=True, ready=False), QUANTITIES)
     assert node.allocatable["cpu"] == 8000 and node.allocatable["memory"] == 16 * GI
     assert node.allocatable["nvidia.com/gpu"] == 4
     assert node.unschedulable and not node.ready
@@ -233,18 +234,18 @@ def test_node_allocatable_and_flags():
 
 def test_node_with_malformed_allocatable_names_the_node():
     with pytest.raises(ModelError, match="n1"):
-        parse_node(raw_node("n1", cpu="four"))
+        parse_node(raw_node("n1", cpu="four"), QUANTITIES)
 
 
 def test_explicit_zero_request_is_not_replaced_by_the_default():
     # kube-scheduler defaults only an unset request ("not if explicitly set to zero")
-    req = requests_of(raw_pod(cpu="0", memory="0"), Defaults(cpu_millis=500, memory_bytes=GI, priority=0))
+    req = requests_of(raw_pod(cpu="0", memory="0"), Defaults(QUANTITIES, cpu_millis=500, memory_bytes=GI, priority=0))
     assert req.get("cpu", 0) == 0 and req.get("memory", 0) == 0
 
 
 def test_zero_request_in_one_container_and_none_elsewhere_counts_as_set():
     raw = raw_pod(containers=[{"name": "a", "resources": {"requests": {"cpu": "0"}}}, {"name": "b"}])
-    req = requests_of(raw, Defaults(cpu_millis=500, memory_bytes=GI, priority=0))
+    req = requests_of(raw, Defaults(QUANTITIES, cpu_millis=500, memory_bytes=GI, priority=0))
     assert req.get("cpu", 0) == 0
     assert req["memory"] == GI
 
@@ -252,21 +253,12 @@ def test_zero_request_in_one_container_and_none_elsewhere_counts_as_set():
 # ------------------------------------------------------------ untrusted input is bounded at the edge
 
 
-@pytest.fixture
-def quantity_parser():
-    """Swap the injected quantity parser for one test; the real one is restored afterwards."""
-    from kubernetes.utils import parse_quantity
-
-    yield set_quantity_parser
-    set_quantity_parser(parse_quantity)
-
-
 @pytest.mark.parametrize("raw", ["-99999999999999999999", "99999999999", "2147483648", "-2147483649"])
 def test_priority_annotation_outside_int32_falls_back_with_a_warning(raw):
-    pod = parse_pod(_with_spec_priority(raw_pod(priority=raw), 300), Defaults(priority=10))
+    pod = parse_pod(_with_spec_priority(raw_pod(priority=raw), 300), Defaults(QUANTITIES, priority=10))
     assert pod.priority == 300
     assert len(pod.warnings) == 1 and raw in pod.warnings[0] and "[-2147483648, 2147483647]" in pod.warnings[0]
-    assert parse_pod(raw_pod(priority=raw), Defaults(priority=10)).priority == 10
+    assert parse_pod(raw_pod(priority=raw), Defaults(QUANTITIES, priority=10)).priority == 10
 
 
 @pytest.mark.parametrize("raw", [str(INT32_MIN), str(INT32_MAX)])
@@ -277,13 +269,13 @@ def test_priority_annotation_at_the_int32_bounds_is_used(raw):
 
 @pytest.mark.parametrize("value", [INT32_MAX + 1, INT32_MIN - 1, True, 1.5, "100", [1]])
 def test_spec_priority_that_is_not_an_int32_is_ignored_with_a_warning(value):
-    pod = parse_pod(_with_spec_priority(raw_pod(), value), Defaults(priority=42))
+    pod = parse_pod(_with_spec_priority(raw_pod(), value), Defaults(QUANTITIES, priority=42))
     assert pod.priority == 42
     assert len(pod.warnings) == 1 and "spec.priority" in pod.warnings[0] and "2147483647" in pod.warnings[0]
 
 
 def test_bad_annotation_and_bad_spec_priority_both_warn():
-    pod = parse_pod(_with_spec_priority(raw_pod(priority="high"), 2**40), Defaults(priority=7))
+    pod = parse_pod(_with_spec_priority(raw_pod(priority="high"), 2**40), Defaults(QUANTITIES, priority=7))
     assert pod.priority == 7 and len(pod.warnings) == 2
 
 
@@ -295,7 +287,7 @@ def test_bad_annotation_and_bad_spec_priority_both_warn():
 ])
 def test_non_finite_negative_or_too_large_quantity_is_a_model_error(resource, value):
     with pytest.raises(ModelError) as info:
-        parse_amount(resource, value)
+        QUANTITIES.amount(resource, value)
     message = str(info.value)
     assert resource in message and "expected a finite, non-negative Kubernetes quantity" in message
     assert len(message) < 300
@@ -318,15 +310,15 @@ def test_quantity_nan_in_a_pod_names_pod_quantity_and_expectation():
     ("cpu", 0.25, 250),
 ])
 def test_quantities_up_to_int64_are_accepted(resource, value, amount):
-    assert parse_amount(resource, value) == amount
+    assert QUANTITIES.amount(resource, value) == amount
 
 
 def test_huge_exponents_and_long_strings_are_rejected_quickly():
     started = time.perf_counter()
     for value in ("1e999999999", "9" * 100000, "0." + "0" * 100000 + "1", "1" * 65):
         with pytest.raises(ModelError):
-            parse_amount("memory", value + "Ei")
-    assert parse_amount("memory", "1e-999999999999999999Ei") in (0, 1)  # tiny, but a valid quantity
+            QUANTITIES.amount("memory", value + "Ei")
+    assert QUANTITIES.amount("memory", "1e-999999999999999999Ei") in (0, 1)  # tiny, but a valid quantity
     assert time.perf_counter() - started < 1.0
 
 
@@ -341,35 +333,50 @@ def test_per_pod_total_must_fit_int64():
 
 @pytest.mark.parametrize("error", [ValueError("bad"), TypeError("bad"), decimal.InvalidOperation(), ArithmeticError(),
                                    OverflowError(), KeyError("x"), AttributeError("x")])
-def test_whatever_the_quantity_parser_raises_becomes_a_model_error(quantity_parser, error):
+def test_whatever_the_quantity_parser_raises_becomes_a_model_error(error):
     def broken(value):
         raise error
 
-    quantity_parser(broken)
     with pytest.raises(ModelError, match="invalid quantity '1' for cpu"):
-        parse_amount("cpu", "1")
+        Quantities(broken).amount("cpu", "1")
 
 
 @pytest.mark.parametrize("result", [Decimal("NaN"), Decimal("sNaN"), Decimal("-Infinity"), Decimal("1E+999999999"),
                                     float("nan"), "garbage", None])
-def test_whatever_the_quantity_parser_returns_is_bounded(quantity_parser, result):
-    quantity_parser(lambda value: result)
+def test_whatever_the_quantity_parser_returns_is_bounded(result):
     with pytest.raises(ModelError):
-        parse_amount("memory", "1")
+        Quantities(lambda value: result).amount("memory", "1")
+
+
+def test_pods_and_nodes_are_read_with_the_quantity_parser_they_are_given():
+    """Nothing is installed globally: each parse uses the parser handed to it, and remembers per parser."""
+    seen = []
+
+    def doubling(value):
+        seen.append(value)
+        return Decimal(2) * QUANTITIES.parser(value)
+
+    quantities = Quantities(doubling)
+    pod = parse_pod(raw_pod(cpu="500m", memory="1Gi"), Defaults(quantities))
+    assert pod.requests["cpu"] == 1000 and pod.requests["memory"] == 2 * GI
+    assert parse_node(raw_node("n1", cpu="4"), quantities).allocatable["cpu"] == 8000
+    assert parse_pod(raw_pod(cpu="500m", memory="1Gi"), DEFAULTS).requests["cpu"] == 500
+    parse_pod(raw_pod(cpu="500m", memory="1Gi"), Defaults(quantities))
+    assert seen.count("500m") == 1  # read once, then remembered
 
 
 def test_resource_list_must_be_a_mapping_of_names():
     with pytest.raises(ModelError, match="mapping"):
-        parse_resources(["cpu", "1"])
+        QUANTITIES.resources(["cpu", "1"])
     with pytest.raises(ModelError, match="resource name 5"):
-        parse_resources({5: "1"})
+        QUANTITIES.resources({5: "1"})
 
 
 def test_node_allocatable_too_large_names_the_node():
     with pytest.raises(ModelError, match=r"node n1: invalid quantity '1e30' for memory"):
-        parse_node(raw_node("n1", memory="1e30"))
+        parse_node(raw_node("n1", memory="1e30"), QUANTITIES)
     with pytest.raises(ModelError, match="n1"):
-        parse_node(raw_node("n1", cpu="NaN"))
+        parse_node(raw_node("n1", cpu="NaN"), QUANTITIES)
 
 
 def _mutated(path, value):
@@ -471,7 +478,7 @@ def test_node_with_wrong_types_is_a_model_error(field, value, expected):
     else:
         raw["status"][field] = value
     with pytest.raises(ModelError) as info:
-        parse_node(raw)
+        parse_node(raw, QUANTITIES)
     assert expected in str(info.value)
 
 

@@ -14,17 +14,16 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import scheduler.quantity  # noqa: F401  (installs kubernetes' quantity parser, as the adapters do)
 from scheduler.core.gang import Gang, GangRegistry, parse_podgroup
 from scheduler.core.model import (
     INT32_MAX, INT32_MIN, INT64_MAX, MIN_AVAILABLE_ANNOTATION, MIRROR_ANNOTATION, PRIORITY_ANNOTATION,
     DisruptionBudget, ModelError, Node, Pod,
 )
 from scheduler.core.parse import Defaults, parse_node, parse_pdb, parse_pod, parse_priority
-from scheduler.core.quantities import parse_amount, parse_resources
+from scheduler.quantity import KUBERNETES_QUANTITIES as QUANTITIES
 
 FAST = settings(max_examples=300, deadline=None, derandomize=True, database=None)
-DEFAULTS = Defaults()
+DEFAULTS = Defaults(QUANTITIES)
 
 HOSTILE_SCALARS = [
     None, True, False, 0, -1, 2**31, -(2**31) - 1, 2**63, 2**64, -(2**63) - 1, 10**30, 10**400,
@@ -200,7 +199,7 @@ quantity_value = (quantity_text | st.text(max_size=80) | hostile_scalar | st.int
 @given(resource=st.sampled_from(["cpu", "memory", "pods", "nvidia.com/gpu"]), value=quantity_value)
 def test_parse_amount_is_bounded_or_model_error(resource: str, value: Any) -> None:
     try:
-        amount = parse_amount(resource, value)
+        amount = QUANTITIES.amount(resource, value)
     except ModelError as exc:
         assert resource in str(exc) and len(str(exc)) < 400
         return
@@ -212,10 +211,10 @@ def test_parse_amount_is_bounded_or_model_error(resource: str, value: Any) -> No
 def test_whole_numbers_are_exact_up_to_int64_and_rejected_beyond(n: int) -> None:
     for resource, scale in (("memory", 1), ("cpu", 1000)):
         if n * scale <= INT64_MAX:
-            assert parse_amount(resource, str(n)) == n * scale
+            assert QUANTITIES.amount(resource, str(n)) == n * scale
         else:
             try:
-                parse_amount(resource, str(n))
+                QUANTITIES.amount(resource, str(n))
             except ModelError:
                 continue
             raise AssertionError(f"{resource} {n} accepted")
@@ -224,7 +223,7 @@ def test_whole_numbers_are_exact_up_to_int64_and_rejected_beyond(n: int) -> None
 @FAST
 @given(raw=json_like | st.dictionaries(key, quantity_value, max_size=4))
 def test_parse_resources_is_bounded_or_model_error(raw: Any) -> None:
-    parses_or_model_error(parse_resources, raw, assert_amounts_bounded)
+    parses_or_model_error(QUANTITIES.resources, raw, assert_amounts_bounded)
 
 
 # ---------------------------------------------------------------- priority
@@ -236,7 +235,7 @@ def test_parse_resources_is_bounded_or_model_error(raw: Any) -> None:
 def test_parse_priority_is_always_int32(annotation: Any, spec_priority: Any, default: int) -> None:
     annotations = {} if annotation is None else {PRIORITY_ANNOTATION: annotation}
     spec = {} if spec_priority is None else {"priority": spec_priority}
-    priority, warnings = parse_priority(annotations, spec, Defaults(priority=default))
+    priority, warnings = parse_priority(annotations, spec, Defaults(QUANTITIES, priority=default))
     assert type(priority) is int and INT32_MIN <= priority <= INT32_MAX
     assert isinstance(warnings, tuple) and all(isinstance(w, str) for w in warnings)
     if annotation is not None and annotation.strip().lstrip("+-").isdigit() and annotation.isascii() \
@@ -248,7 +247,7 @@ def test_parse_priority_is_always_int32(annotation: Any, spec_priority: Any, def
 
 def test_templates_are_valid() -> None:
     assert_pod_bounded(parse_pod(POD, DEFAULTS))
-    assert_node_bounded(parse_node(NODE))
+    assert_node_bounded(parse_node(NODE, QUANTITIES))
     assert_pdb_bounded(parse_pdb(PDB))
 
 
@@ -269,14 +268,14 @@ def test_parse_pod_with_arbitrary_json(obj: Any) -> None:
 @FAST
 @given(obj=mutated(NODE))
 def test_parse_node_with_hostile_values_planted(obj: dict) -> None:
-    parses_or_model_error(parse_node, obj, assert_node_bounded)
+    parses_or_model_error(lambda o: parse_node(o, QUANTITIES), obj, assert_node_bounded)
 
 
 @FAST
 @given(obj=json_like | st.fixed_dictionaries({"metadata": st.fixed_dictionaries({"name": st.text(min_size=1, max_size=5)}),
                                               "spec": json_like, "status": json_like}))
 def test_parse_node_with_arbitrary_json(obj: Any) -> None:
-    parses_or_model_error(parse_node, obj, assert_node_bounded)
+    parses_or_model_error(lambda o: parse_node(o, QUANTITIES), obj, assert_node_bounded)
 
 
 @FAST

@@ -61,10 +61,11 @@ def test_ephemeral_storage_is_checked():
 
 def test_zero_request_pod_fits_a_full_node_when_defaults_are_zero():
     from scheduler.core.parse import Defaults
+    from scheduler.quantity import KUBERNETES_QUANTITIES
 
     engine = make_engine([make_node("n1", cpu="1")])
     place(engine, make_pod("hog", cpu="1"), "n1")
-    pod = make_pod("free", cpu=None, memory=None, defaults=Defaults(0, 0, 0))
+    pod = make_pod("free", cpu=None, memory=None, defaults=Defaults(KUBERNETES_QUANTITIES, 0, 0, 0))
     assert engine.schedule(pod).node == "n1"
 
 
