@@ -14,6 +14,7 @@ from scheduler.core.framework import Profile, build_profile
 from scheduler.core.gang import GangScheduler
 from scheduler.core.loop import SchedulingLoop
 from scheduler.core.parse import Defaults
+from scheduler.core.plugins.allocation import allocation_factories
 from scheduler.core.plugins.load import LoadAware, LoadScore, LoadView
 from scheduler.core.nomination import NominatedRoom, Nominations
 from scheduler.core.preemption import Preemption, PreemptionPolicy, Preemptor, may_be_victim
@@ -36,7 +37,8 @@ def profile_from(config: Config, clock: Callable[[], float], load_enabled: bool)
         LoadAware.name: lambda: LoadAware(config.alpha, config.metrics_max_age, config.on_missing_metrics, clock, view),
     }
     profile = build_profile(filters, {}, factories)
-    score_factories = {LoadScore.name: lambda: LoadScore(view)}
+    # the allocation scores share one computation of the fractions per cycle
+    score_factories = {LoadScore.name: lambda: LoadScore(view), **allocation_factories()}
     profile.scores = build_profile([], weights, score_factories).scores
     return profile
 

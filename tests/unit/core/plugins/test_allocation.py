@@ -1,7 +1,10 @@
 """Resource-allocation scores: least-allocated spreads, most-allocated packs, balanced evens cpu/memory."""
 from __future__ import annotations
 
+import numpy as np
+
 from scheduler.config import Config
+from scheduler.core.plugins.allocation import AllocationFractions
 
 from ...helpers import make_engine, make_node, make_pod, place
 
@@ -47,3 +50,24 @@ def test_balanced_allocation_prefers_evening_out_cpu_and_memory():
     # a cpu-hungry pod evens out the memory-heavy node and unbalances the cpu-heavy one further
     assert engine.schedule(make_pod("new", cpu="1", memory="100Mi")).node == "mem-heavy"
     assert engine.schedule(make_pod("new2", cpu="100m", memory="2Gi")).node == "cpu-heavy"
+
+
+def test_allocation_scores_of_a_profile_share_one_computation():
+    engine = make_engine([make_node("n1")], Config(scores=(("LeastAllocated", 1.0), ("BalancedAllocation", 1.0))))
+    least, balanced = (plugin for plugin, _ in engine.profile.scores)
+    assert least.fractions is balanced.fractions
+    other = make_engine([make_node("n1")])
+    assert other.profile.scores[0][0].fractions is not least.fractions
+
+
+def test_shared_fractions_answer_for_the_state_and_the_moment_asked_about():
+    busy = make_engine([make_node("n1", cpu="4", memory="8Gi")]).state
+    idle = make_engine([make_node("n1", cpu="4", memory="8Gi")]).state
+    busy.place(make_pod("x", cpu="2", memory="4Gi"), "n1", assumed=False)
+    idle.place(make_pod("y", cpu="0", memory="0"), "n1", assumed=False)
+    assert busy.generation == idle.generation
+    fractions, pod, rows = AllocationFractions(), make_pod("p", cpu="1", memory="2Gi"), np.array([0])
+    assert fractions(pod, busy, rows)[0].tolist() == [0.75]
+    assert fractions(pod, idle, rows)[0].tolist() == [0.25]  # same pod, rows and generation: another state
+    idle.place(make_pod("z", cpu="1", memory="1Gi"), "n1", assumed=False)
+    assert fractions(pod, idle, rows)[0].tolist() == [0.5]  # the state changed since
