@@ -73,7 +73,11 @@ Python API (all return plain JSON dicts, copies of what is stored)::
     srv.get(kind, namespace, name) -> dict | None   # kind: "Pod", "pods", "events.k8s.io/events"
     srv.list(kind, namespace=None) -> list[dict]
     srv.update(obj) -> dict            # wholesale replace (spec and status)
-    srv.delete(kind, namespace, name, grace_period_seconds=None) -> dict | None
+    srv.modify(kind, namespace, name, change) -> dict | None
+                                       # read-modify-write, no other write in between;
+                                       # change(copy) returns the new object or None
+    srv.delete(kind, namespace, name, grace_period_seconds=None, uid=None) -> dict | None
+    srv.bind(namespace, name, node) -> Status   # as POST pods/binding (409 / 404 as ApiError)
     srv.events() -> list[dict]         # events.k8s.io/v1 and core v1 Events
     srv.bindings                       # [{"pod": "ns/name", "uid", "node", "resourceVersion", "time"}]
     srv.bindings_count("ns/name") -> int ; srv.bound_pods() -> list[str]
@@ -81,6 +85,13 @@ Python API (all return plain JSON dicts, copies of what is stored)::
     srv.watcher_count(kind=None) -> int
     srv.podgroup_crd_installed = False # podgroups answer 404, vanish from discovery
     srv.bookmark_interval = 0.2        # seconds between BOOKMARKs (real server: ~60 s)
+
+In-process watching (what the ``NodeAgent`` uses; no HTTP, survives restarts)::
+
+    w = srv.open_watch("pods")         # w.objects: the pods now; w.get(timeout) -> event | None
+    ev.type, ev.obj, ev.old            # ADDED/MODIFIED/DELETED and the stored dicts (read-only)
+    w.empty(); w.close()
+    with srv.atomic(): ...             # no write lands inside: several watches, one RV
 
 Note ``srv.delete("Pod", ...)`` follows the real rules: a bound pod with a
 grace period is only marked for deletion; run a ``NodeAgent`` (or pass
@@ -130,6 +141,7 @@ from __future__ import annotations
 import argparse
 import base64
 import collections
+import contextlib
 import copy
 import datetime as _dt
 import json
@@ -144,10 +156,10 @@ import threading
 import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Deque, Dict, Iterable, List, Optional, Set, Tuple
+from typing import Any, Callable, Deque, Dict, Iterable, Iterator, List, Optional, Set, Tuple
 from urllib.parse import parse_qs, urlsplit
 
-__all__ = ["FakeApiServer", "Faults", "ApiError", "Resource", "RESOURCES", "main"]
+__all__ = ["FakeApiServer", "Faults", "ApiError", "Resource", "RESOURCES", "LocalWatch", "main"]
 
 JSON = Dict[str, Any]
 
@@ -588,6 +600,46 @@ class _Watcher:
         return ev.line() if new_ok else None
 
 
+class LocalWatch:
+    """An in-process watch (the NodeAgent, test monitors): ``objects`` is every object of the kind
+    when the watch began, and :meth:`get` returns every later change, in order, with no gap.
+
+    Unlike an HTTP watch it survives ``stop()``/``restart()`` of the server, as a kubelet would
+    keep running while the API server restarts."""
+
+    def __init__(self, srv: "FakeApiServer", watcher: _Watcher, objects: List[JSON], rv: int) -> None:
+        self.objects = objects            # the stored dicts: read-only
+        self.resource_version = rv
+        self.closed = False
+        self._srv, self._w = srv, watcher
+
+    def get(self, timeout: Optional[float] = None) -> Optional[_Event]:
+        """The next event; None when ``timeout`` seconds pass first (0 = do not wait) or when
+        :meth:`close` ends the wait. ``faults.drop_watches()`` does not end a local watch."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = None if deadline is None else deadline - time.monotonic()
+            try:
+                item = self._w.q.get_nowait() if left is not None and left <= 0 \
+                    else self._w.q.get(timeout=left)
+            except queue.Empty:
+                return None
+            if isinstance(item, _Event):
+                return item
+            if item is _STOP:
+                return None
+            # _DROP ends HTTP streams only: carry on waiting
+
+    def empty(self) -> bool:
+        """True when every event so far has been taken."""
+        return self._w.q.empty()
+
+    def close(self) -> None:
+        self.closed = True
+        self._w.q.put(_STOP)   # wakes a thread blocked in get()
+        self._srv._unregister_watch(self._w)
+
+
 # --------------------------------------------------------------------------- faults
 
 def _method_key(method: Optional[str]) -> Optional[str]:
@@ -862,11 +914,35 @@ class FakeApiServer:
         ns = md.get("namespace") or ("default" if res.namespaced else "")
         return _clone(self._update(res, ns, md["name"], _clone(obj), mode="all"))
 
-    def delete(self, kind: str, namespace: Optional[str], name: str,
-               grace_period_seconds: Optional[int] = None) -> Optional[JSON]:
+    def modify(self, kind: str, namespace: Optional[str], name: str,
+               change: Callable[[JSON], Optional[JSON]]) -> Optional[JSON]:
+        """Read-modify-write one object with no other write in between (as a kubelet's status
+        update). ``change`` gets a copy of the stored object and returns the object to store
+        wholesale, as ``update`` would, or None to leave it unchanged. Returns a copy of the
+        object as stored afterwards, or None when there is no such object."""
         res = self._res_for(kind)
         ns = (namespace or "default") if res.namespaced else ""
-        opts = {} if grace_period_seconds is None else {"gracePeriodSeconds": grace_period_seconds}
+
+        def patch(cur: JSON) -> JSON:
+            new = change(cur)
+            return cur if new is None else new   # an unchanged object is not written
+
+        try:
+            return _clone(self._update(res, ns, name, {}, "all", patch))
+        except ApiError as e:
+            if e.code == 404:
+                return None
+            raise
+
+    def delete(self, kind: str, namespace: Optional[str], name: str,
+               grace_period_seconds: Optional[int] = None, uid: Optional[str] = None) -> Optional[JSON]:
+        """Delete as the API would (a bound pod with a grace period is only marked for deletion).
+        ``uid``: only if the object still has this uid, else ApiError 409. None when absent."""
+        res = self._res_for(kind)
+        ns = (namespace or "default") if res.namespaced else ""
+        opts: JSON = {} if grace_period_seconds is None else {"gracePeriodSeconds": grace_period_seconds}
+        if uid is not None:
+            opts["preconditions"] = {"uid": uid}
         try:
             return _clone(self._delete(res, ns, name, opts)[0])
         except ApiError as e:
@@ -874,9 +950,30 @@ class FakeApiServer:
                 return None
             raise
 
+    def bind(self, namespace: Optional[str], name: str, node: str) -> JSON:
+        """Bind a pod to ``node`` as POST pods/binding would (recorded in ``bindings``); raises
+        ApiError 409 when already bound, being deleted or gated, 404 when absent."""
+        return self._bind(namespace or "default", name, {"target": {"name": node}})
+
     def events(self) -> List[JSON]:
         """All Events, events.k8s.io/v1 and core v1."""
         return self.list("Event")
+
+    def open_watch(self, kind: str) -> LocalWatch:
+        """Every object of ``kind`` now (``.objects``) and every change after it (``.get()``),
+        with no gap; works while HTTP is stopped. ``close()`` it when done."""
+        res = self._res_for(kind)
+        with self._lock:
+            objects = list(self._objs[res.rid].values())
+            w, _, _, start = self._register_watch(res, None, [], [], str(self._rv), False)
+        return LocalWatch(self, w, objects, start)
+
+    @contextlib.contextmanager
+    def atomic(self) -> Iterator[None]:
+        """Hold back every write (HTTP and Python API) until the block ends, so that the reads and
+        ``open_watch`` calls inside it all see one resourceVersion."""
+        with self._lock:
+            yield
 
     def bindings_count(self, pod_key: str) -> int:
         """How many successful bindings pod "namespace/name" has received."""

@@ -21,12 +21,11 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import queue
 import threading
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
-from scheduler.testing.apiserver import (_BY_RID, _STOP, FakeApiServer, _clone, now_rfc3339)
+from scheduler.testing.apiserver import ApiError, FakeApiServer, LocalWatch, now_rfc3339
 
 __all__ = ["NodeAgent"]
 
@@ -34,7 +33,9 @@ JSON = Dict[str, Any]
 
 
 class NodeAgent:
-    """Marks bound pods Running and completes graceful deletions, like kubelets."""
+    """Marks bound pods Running and completes graceful deletions, like kubelets.
+
+    Uses only the server's public Python API (``open_watch``, ``modify``, ``get``, ``delete``)."""
 
     def __init__(self, srv: FakeApiServer, start_delay: float = 0.0,
                  termination_delay: Optional[float] = None) -> None:
@@ -42,7 +43,7 @@ class NodeAgent:
         self.start_delay = float(start_delay)
         self.termination_delay = termination_delay
         self._thread: Optional[threading.Thread] = None
-        self._watcher: Any = None
+        self._watch: Optional[LocalWatch] = None
         self._timers: List[Tuple[float, int, str, str, str, str]] = []
         self._seq = itertools.count()
         self._scheduled: Dict[Tuple[str, str], str] = {}   # (action, uid) -> pod key marker
@@ -50,12 +51,8 @@ class NodeAgent:
         self._ips = itertools.count(2)
 
     def start(self) -> "NodeAgent":
-        res = _BY_RID["pods"]
-        with self.srv._lock:   # list + watch from the same resourceVersion, no gap
-            pods = list(self.srv._objs["pods"].values())
-            self._watcher, _, _, _ = self.srv._register_watch(
-                res, None, [], [], str(self.srv.resource_version), False)
-        for p in pods:
+        self._watch = self.srv.open_watch("pods")   # the pods now + every change after, no gap
+        for p in self._watch.objects:
             self._observe(p)
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="fake-node-agent", daemon=True)
@@ -64,9 +61,8 @@ class NodeAgent:
 
     def stop(self) -> None:
         self._stopping = True
-        if self._watcher is not None:
-            self._watcher.q.put(_STOP)
-            self.srv._unregister_watch(self._watcher)
+        if self._watch is not None:
+            self._watch.close()
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
@@ -99,23 +95,21 @@ class NodeAgent:
         heapq.heappush(self._timers, (due, next(self._seq), action, key[0], key[1], uid))
 
     def _run(self) -> None:
-        w = self._watcher
+        w = self._watch
+        assert w is not None
         while not self._stopping:
             timeout = None
             if self._timers:
                 timeout = max(0.0, self._timers[0][0] - time.monotonic())
-            try:
-                item = w.q.get(timeout=timeout if timeout is not None else 0.5)
-            except queue.Empty:
-                item = None
-            if item is _STOP:
+            ev = w.get(timeout=timeout if timeout is not None else 0.5)
+            if w.closed:
                 return
-            if item is not None and hasattr(item, "obj"):
-                if item.type == "DELETED":
-                    uid = item.obj["metadata"].get("uid", "")
+            if ev is not None:
+                if ev.type == "DELETED":
+                    uid = ev.obj["metadata"].get("uid", "")
                     self._scheduled.pop(("run", uid), None)
                 else:
-                    self._observe(item.obj)
+                    self._observe(ev.obj)
             now = time.monotonic()
             while self._timers and self._timers[0][0] <= now:
                 _, _, action, ns, name, uid = heapq.heappop(self._timers)
@@ -130,14 +124,13 @@ class NodeAgent:
 
     def _mark_running(self, ns: str, name: str, uid: str) -> None:
         srv = self.srv
-        with srv._lock:
-            pod = srv._objs["pods"].get((ns, name))
-            if pod is None or pod["metadata"].get("uid") != uid or pod["metadata"].get("deletionTimestamp"):
-                return
+
+        def run(pod: JSON) -> Optional[JSON]:
+            if pod["metadata"].get("uid") != uid or pod["metadata"].get("deletionTimestamp"):
+                return None
             if (pod.get("status") or {}).get("phase", "Pending") != "Pending":
-                return
-            node_name = pod["spec"].get("nodeName")
-            node = srv._objs["nodes"].get(("", node_name))
+                return None
+            node = srv.get("Node", None, pod["spec"].get("nodeName"))
             host_ip = "10.0.0.1"
             for a in ((node or {}).get("status") or {}).get("addresses") or []:
                 if a.get("type") == "InternalIP":
@@ -145,8 +138,7 @@ class NodeAgent:
                     break
             n = next(self._ips)
             ts = now_rfc3339()
-            new = _clone(pod)
-            st = new.setdefault("status", {})
+            st = pod.setdefault("status", {})
             st["phase"] = "Running"
             st["hostIP"] = host_ip
             st["hostIPs"] = [{"ip": host_ip}]
@@ -163,13 +155,14 @@ class NodeAgent:
                 {"name": c.get("name", f"c{i}"), "image": c.get("image", ""), "imageID": "",
                  "ready": True, "started": True, "restartCount": 0,
                  "state": {"running": {"startedAt": ts}}}
-                for i, c in enumerate(new["spec"].get("containers") or [])]
-            srv._store(_BY_RID["pods"], ns, name, new, "MODIFIED", pod)
+                for i, c in enumerate(pod["spec"].get("containers") or [])]
+            return pod
+
+        srv.modify("Pod", ns, name, run)   # under the store lock: no write slips in between
 
     def _finish_delete(self, ns: str, name: str, uid: str) -> None:
-        srv = self.srv
-        with srv._lock:
-            pod = srv._objs["pods"].get((ns, name))
-            if pod is None or pod["metadata"].get("uid") != uid:
-                return
-            srv._delete(_BY_RID["pods"], ns, name, {"gracePeriodSeconds": 0})
+        try:
+            self.srv.delete("Pod", ns, name, grace_period_seconds=0, uid=uid)
+        except ApiError as e:
+            if e.code != 409:   # 409: a new pod of the same name; not ours to remove
+                raise

@@ -30,7 +30,6 @@ The rows are printed as one table at the end of the session (``pytest_terminal_s
 """
 from __future__ import annotations
 
-import queue
 import threading
 import time
 from collections import defaultdict
@@ -42,7 +41,7 @@ import pytest
 from kubernetes.utils import parse_quantity
 
 from scheduler.k8s.api import ApiError, KubeApi
-from scheduler.testing.apiserver import _BY_RID, FakeApiServer
+from scheduler.testing.apiserver import FakeApiServer
 
 SCHEDULER = "preemptive-scheduler"
 GROUP_LABEL = "scheduling.x-k8s.io/pod-group"
@@ -117,15 +116,12 @@ class StoreMonitor:
         self.nominations: Dict[str, List[Optional[str]]] = defaultdict(list)
         self.lock = threading.Lock()
         self._stop = threading.Event()
-        with srv._lock:  # list + watch from the same resourceVersion, no gap
-            rv = str(srv.resource_version)
-            pods = list(srv._objs["pods"].values())
-            nodes = list(srv._objs["nodes"].values())
-            self._pod_watch, _, _, _ = srv._register_watch(_BY_RID["pods"], None, [], [], rv, False)
-            self._node_watch, _, _, _ = srv._register_watch(_BY_RID["nodes"], None, [], [], rv, False)
-        for node in nodes:
+        with srv.atomic():  # list + watch pods and nodes from the same resourceVersion, no gap
+            self._pod_watch = srv.open_watch("pods")
+            self._node_watch = srv.open_watch("nodes")
+        for node in self._node_watch.objects:
             self._node_event("ADDED", node)
-        for pod in pods:
+        for pod in self._pod_watch.objects:
             self._pod_event("ADDED", pod)
         self._thread = threading.Thread(target=self._run, name="fault-suite-monitor", daemon=True)
         self._thread.start()
@@ -133,37 +129,32 @@ class StoreMonitor:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(5)
-        self.srv._unregister_watch(self._pod_watch)
-        self.srv._unregister_watch(self._node_watch)
+        self._pod_watch.close()
+        self._node_watch.close()
 
     def idle(self, timeout: float = 5.0) -> None:
         """Wait until every event emitted so far has been looked at."""
         deadline = time.monotonic() + timeout
-        while (not self._pod_watch.q.empty() or not self._node_watch.q.empty()) and time.monotonic() < deadline:
+        while (not self._pod_watch.empty() or not self._node_watch.empty()) and time.monotonic() < deadline:
             time.sleep(0.02)
         time.sleep(0.05)
 
     def _run(self) -> None:
         while not self._stop.is_set():
             self._drain_nodes()
-            try:
-                item = self._pod_watch.q.get(timeout=0.05)
-            except queue.Empty:
-                continue
-            if hasattr(item, "obj"):  # not a _DROP / _STOP marker
+            event = self._pod_watch.get(timeout=0.05)
+            if event is not None:
                 self._drain_nodes()  # node events emitted before this pod event
                 with self.lock:
-                    self._pod_event(item.type, item.obj)
+                    self._pod_event(event.type, event.obj)
 
     def _drain_nodes(self) -> None:
         while True:
-            try:
-                item = self._node_watch.q.get_nowait()
-            except queue.Empty:
+            event = self._node_watch.get(timeout=0)
+            if event is None:
                 return
-            if hasattr(item, "obj"):
-                with self.lock:
-                    self._node_event(item.type, item.obj)
+            with self.lock:
+                self._node_event(event.type, event.obj)
 
     def _node_event(self, kind: str, node: Dict[str, Any]) -> None:
         name = (node.get("metadata") or {}).get("name") or ""

@@ -15,11 +15,11 @@ def test_the_checker_sees_every_kind_of_violation(cluster: Cluster, run: FaultRu
     cluster.add_pod("vanishes", cpu="1")
     srv.delete("Pod", "default", "vanishes")  # gone, neither by the test's hand nor by an eviction: lost
     cluster.add_pod("twice", cpu="100m")
-    srv._bind("default", "twice", {"target": {"name": "node-1"}})
+    srv.bind("default", "twice", "node-1")
     srv.delete("Pod", "default", "twice", grace_period_seconds=0)  # a stand-in for a double bind
     run.deleted_by_test.add("default/twice")
     cluster.add_pod("twice", cpu="100m")
-    srv._bind("default", "twice", {"target": {"name": "node-1"}})
+    srv.bind("default", "twice", "node-1")
     stale = cluster.add_pod("stale", cpu="100m", node="node-1")
     stale["status"]["nominatedNodeName"] = "node-1"
     srv.update(stale)
