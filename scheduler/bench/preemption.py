@@ -9,6 +9,7 @@ waiting).  Target: >= 200 preemptor pods/s at 500 nodes.
 from __future__ import annotations
 
 import argparse
+from collections import Counter
 import dataclasses
 import time
 from typing import Any, Dict, List
@@ -45,6 +46,8 @@ def preemption_basic(args: argparse.Namespace, config: Config) -> Dict[str, Any]
     world.run(cycle_times=durations)
     bound = sum(1 for pod in preemptors if world.bindings.get(pod.key))
     victims = [victim for victim, _ in world.victims]
+    per_preemptor = Counter(preemptor for _, preemptor in world.victims)
+    per_node = Counter(world.pods[p.key].node_name for p in preemptors if p.key in world.pods and world.pods[p.key].node_name)
     elapsed = time.perf_counter() - start
     return {
         "workload": "PreemptionBasic",
@@ -61,6 +64,8 @@ def preemption_basic(args: argparse.Namespace, config: Config) -> Dict[str, Any]
         "victims_needed": len(preemptors),
         "over_evicted": len(victims) > len(preemptors),
         "duplicate_victims": len(victims) - len(set(victims)),
+        "decisions_with_more_than_one_victim": sum(1 for n in per_preemptor.values() if n > 1),
+        "max_preemptors_on_one_node": max(per_node.values(), default=0),
         **latency_figures(durations),
         "peak_rss_mb": peak_rss_mb(),
     }

@@ -9,8 +9,9 @@ and reused by the next node added.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Iterator, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 import numpy as np
 
@@ -30,6 +31,7 @@ class PlacedPod:
     assumed_at: float = 0.0
     bound: bool = False  # the API accepted our binding (the watch has not shown it yet): never expires
     evictable: bool = False  # counted in VictimIndex.by_priority
+    leaving: bool = False  # counted in VictimIndex.leaving (terminating, or being evicted by us)
     sample_time: float = 0.0  # the node's utilisation sample time when this pod was placed
 
 
@@ -238,20 +240,35 @@ class ClusterState:
         self.victims.count(placed, sign, self.column, self.requested.shape)
 
     def mark_evicting(self, key: str) -> None:
-        """Our own eviction is under way: the pod is no longer a candidate victim."""
+        """Our own eviction is under way: the pod is no longer a candidate victim, its room will be freed."""
         placed = self.placed.get(key)
-        self.victims.evicting.add(key)
         if placed is not None:
             self._bucket(placed, -1)
+        self.victims.evicting.add(key)
+        if placed is not None:
+            self._bucket(placed, +1)
             self.generation += 1
 
     def unmark_evicting(self, key: str) -> None:
         """Our eviction did not happen (a PDB said no, or an error): the pod is a candidate again."""
-        self.victims.evicting.discard(key)
         placed = self.placed.get(key)
-        if placed is not None and not placed.evictable:
+        if placed is not None:
+            self._bucket(placed, -1)
+        self.victims.evicting.discard(key)
+        if placed is not None:
             self._bucket(placed, +1)
             self.generation += 1
+
+    @contextmanager
+    def what_if(self, row: int) -> Iterator["RowWhatIf"]:
+        """A what-if view of one node: pods can be lifted off it and put back, and the profile's real
+        filters see the node as it would be; everything is restored exactly afterwards.  Preemption
+        asks "does the pod fit without these?" this way: one definition of "fits"."""
+        view = RowWhatIf(self, row)
+        try:
+            yield view
+        finally:
+            view.restore()
 
     def expired_assumptions(self, now: float, ttl: float) -> List[str]:
         """Assumed pods with no answer from the API for `ttl` seconds (a binding the API accepted never expires)."""
@@ -307,3 +324,68 @@ class ClusterState:
             if row is not None:
                 self.load.record(row, sample)
         self.generation += 1
+
+
+class RowWhatIf:
+    """Pods lifted off one node row (see ClusterState.what_if).  Their requests leave the free
+    columns, their host ports the port index, and their usage the load estimate (by requests,
+    measured or not: it may go below zero here, never in the real state)."""
+
+    def __init__(self, state: ClusterState, row: int) -> None:
+        self.state = state
+        self.row = row
+        self.lifted: Dict[str, PlacedPod] = {}
+        self._saved = (state.requested[:, row].copy(), state.free_[:, row].copy(),
+                       state.load.since_sample[:, row].copy(), state.ports_on[row])
+
+    def lift(self, pods: Sequence[Pod]) -> None:
+        self._move(pods, -1)
+
+    def put_back(self, pods: Sequence[Pod]) -> None:
+        self._move(pods, +1)
+
+    def _move(self, pods: Sequence[Pod], sign: int) -> None:
+        state, row = self.state, self.row
+        on_node = state.pods_on[row]
+        ports = False
+        delta: Dict[int, int] = {}
+        for pod in pods:
+            if sign < 0:
+                placed = on_node.pop(pod.key, None)
+                if placed is None:
+                    continue
+                self.lifted[pod.key] = placed
+            else:
+                placed = self.lifted.pop(pod.key, None)
+                if placed is None:
+                    continue
+                on_node[pod.key] = placed
+            ports = ports or bool(pod.host_ports)
+            for name, amount in pod.requests.items():
+                col = state.column[name]
+                delta[col] = delta.get(col, 0) + sign * amount
+        if not delta and not ports:
+            return
+        for col, change in delta.items():
+            requested = _clamp(int(state.requested[col, row]) + change)
+            state.requested[col, row] = requested
+            state.free_[col, row] = _clamp(int(state.allocatable[col, row]) - requested)
+        for i, resource in enumerate((CPU, MEMORY)):
+            col = state.column.get(resource)
+            if col in delta:
+                state.load.since_sample[i, row] = _clamp(int(state.load.since_sample[i, row]) + delta[col])
+        if ports:
+            state.ports_on[row] = set().union(*(p.pod.host_ports for p in on_node.values())) if on_node else set()
+        state.load.changed(row)
+
+    def restore(self) -> None:
+        state, row = self.state, self.row
+        for key, placed in self.lifted.items():
+            state.pods_on[row][key] = placed
+        self.lifted = {}
+        state.requested[:, row], state.free_[:, row], state.load.since_sample[:, row], state.ports_on[row] = self._saved
+        state.load.changed(row)
+
+
+def _clamp(value: int) -> int:
+    return INT64_MIN if value < INT64_MIN else INT64_MAX if value > INT64_MAX else value

@@ -75,6 +75,15 @@ class Engine:
                 mask = mask & plugin.filter(pod, self.state)
         return mask
 
+    def fits_row(self, pod: Pod, row: int) -> bool:
+        """Does the pod fit on this one node right now?  Every filter of the profile, in its order."""
+        if not self.static_mask(pod)[row]:
+            return False
+        for plugin in self.dynamic_filters + list(self.extra_filters):
+            if plugin.applies(pod) and not plugin.filter_row(pod, self.state, row):
+                return False
+        return True
+
     def diagnose(self, pod: Pod) -> Diagnosis:
         return diagnose(self.profile, pod, self.state, self.extra_filters)
 

@@ -34,6 +34,10 @@ class FilterPlugin:
         """Boolean mask over `state.size` rows: True where the node passes."""
         raise NotImplementedError
 
+    def filter_row(self, pod: Pod, state: ClusterState, row: int) -> bool:
+        """Does this one node pass?  The same rule as `filter` (plugins may answer it cheaper)."""
+        return bool(self.filter(pod, state)[row])
+
     def explain(self, pod: Pod, state: ClusterState, rows: np.ndarray) -> Counter:
         """Reason -> number of nodes, for rows this plugin rejected."""
         return Counter({self.default_reason: int(len(rows))})

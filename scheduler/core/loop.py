@@ -334,7 +334,8 @@ class SchedulingLoop:
         if not len(self.nominations) or now - self._last_nomination_check < 1.0:
             return
         self._last_nomination_check = now
-        for nomination in self.nominations.stale(self.state, now, self.nomination_timeout):
+        for nomination in self.nominations.stale(self.state, now, self.nomination_timeout,
+                                                 self.preemption.still_terminating):
             gone = self.state.node(nomination.node) is None
             why = f"node {nomination.node} is gone" if gone else \
                 f"room on {nomination.node} did not free up within {self.nomination_timeout:g}s"

@@ -8,7 +8,7 @@ NominatedRoom filter), so lower-priority work cannot slip into it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -67,9 +67,12 @@ class Nominations:
     def __len__(self) -> int:
         return len(self.by_pod)
 
-    def stale(self, state: ClusterState, now: float, timeout: float) -> List[Nomination]:
-        """Remove and return nominations whose node is gone or that waited longer than `timeout`."""
-        stale = [n for n in self.by_pod.values() if state.node(n.node) is None or now - n.since > timeout]
+    def stale(self, state: ClusterState, now: float, timeout: float,
+              still_terminating: Callable[[Nomination], bool] = lambda n: False) -> List[Nomination]:
+        """Remove and return nominations whose node is gone, or that waited longer than `timeout` while
+        nothing is leaving their node any more (victims still terminating: the room is on its way)."""
+        stale = [n for n in self.by_pod.values()
+                 if state.node(n.node) is None or (now - n.since > timeout and not still_terminating(n))]
         for nomination in stale:
             self.pop(nomination.pod.key)
         return stale
@@ -113,6 +116,12 @@ class NominatedRoom(FilterPlugin):
 
     def applies(self, pod: Pod) -> bool:
         return bool(len(self.nominations))
+
+    def filter_row(self, pod: Pod, state: ClusterState, row: int) -> bool:
+        node = state.nodes[row]
+        if node is None or not self.nominations.reserved_on(node.name, pod):
+            return True
+        return fits_with_reservations(pod, state, row, self.nominations)
 
     def filter(self, pod: Pod, state: ClusterState) -> np.ndarray:
         mask = np.ones(state.size, dtype=bool)

@@ -22,22 +22,25 @@ PDB violations rank first).
 from __future__ import annotations
 
 import logging
+import random
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from scheduler.core.cache import RowWhatIf
 from scheduler.core.engine import Decision, Engine
 from scheduler.core.framework import UNRESOLVABLE, UNSCHEDULABLE, Diagnosis
-from scheduler.core.model import CPU, MEMORY, DisruptionBudget, Pod
+from scheduler.core.model import DisruptionBudget, Pod
 from scheduler.core.nomination import Nomination, Nominations
-from scheduler.core.plugins.load import LoadAware
-from scheduler.core.plugins.ports import ports_conflict
 
 log = logging.getLogger(__name__)
 
 PRIORITY_OFFSET = 1 << 31  # kube sums priority + MaxInt32 + 1 so negative priorities still add up
-EXACT_CANDIDATES = 16
+MIN_CANDIDATES = 100  # kube-scheduler's minCandidateNodesAbsolute
+CANDIDATE_PERCENT = 10  # kube-scheduler's minCandidateNodesPercentage
+LEAVING_ONLY = -(1 << 62)  # level marker: the pods already leaving free enough room
+NO_VICTIMS = -(1 << 62)  # sort key of a plan that evicts nothing: it ranks before any plan that evicts
 REFUSED_COOL_DOWN = 60.0  # seconds a victim whose eviction a PDB refused is left out of plans
 
 
@@ -92,6 +95,9 @@ class Preemption:
     def eviction_order(self, victims: List[Pod]) -> List[Pod]:
         return list(victims)
 
+    def still_terminating(self, nomination: Nomination) -> bool:
+        return False
+
 
 class Preemptor(Preemption):
     """Plans victims for a pod that fits nowhere, and keeps its nomination while they go."""
@@ -99,15 +105,21 @@ class Preemptor(Preemption):
     active = True
 
     def __init__(self, engine: Engine, policy: PreemptionPolicy, clock: Callable[[], float],
-                 nominations: Nominations) -> None:
+                 nominations: Nominations, seed: int = 0) -> None:
         super().__init__(engine)
         self.state = engine.state
         self.policy = policy
         self.clock = clock
         self.nominations = nominations
         self.refused: Dict[str, float] = {}  # victim key -> until when the API refused its eviction (PDB)
+        self.random = random.Random(seed)  # candidate sampling offsets: seeded, so runs are reproducible
 
     def decide(self, pod: Pod) -> Decision:
+        nomination = self.nominations.get(pod.key)
+        if nomination is not None:  # the room made for it: take it as soon as it fits (kube tries it first)
+            row = self.state.row_of.get(nomination.node)
+            if row is not None and self.engine.fits_row(pod, row):
+                return Decision(pod, node=nomination.node)
         decision = self.engine.schedule(pod)
         if decision.node is not None or decision.diagnosis is None or decision.diagnosis.status == UNRESOLVABLE:
             return decision
@@ -130,14 +142,20 @@ class Preemptor(Preemption):
             return False
         return True
 
+    def still_terminating(self, nomination: Nomination) -> bool:
+        """Lower-priority pods are still leaving the nominated node: its room is on the way."""
+        return self._terminating_victims(nomination) > 0
+
     def _terminating_victims(self, nomination: Nomination) -> int:
         row = self.state.row_of.get(nomination.node)
         if row is None:
             return 0
-        return sum(
-            1 for placed in self.state.pods_on[row].values()
-            if (placed.pod.deleting or placed.pod.key in self.state.victims.evicting) and placed.pod.priority < nomination.pod.priority
-        )
+        return len(self._leaving(nomination.pod, row))
+
+    def _leaving(self, pod: Pod, row: int) -> List[Pod]:
+        """Lower-priority pods on the row that are already going (terminating, or evicted by us):
+        their room counts as freed, and they are never chosen again."""
+        return [p.pod for p in self.state.pods_on[row].values() if p.leaving and p.pod.priority < pod.priority]
 
     # ------------------------------------------------------------ post-filter
     def post_filter(self, pod: Pod, diagnosis: Diagnosis) -> Optional[Decision]:
@@ -162,11 +180,15 @@ class Preemptor(Preemption):
         for victim in victims:
             self.state.mark_evicting(victim.key)
         self.nominations.add(Nomination(pod, candidate.node, self.clock(), tuple(v.key for v in victims)))
-        names = ", ".join(v.key for v in victims)
+        if victims:
+            plan = f"evicting {len(victims)} lower-priority pod(s) on {candidate.node}: {', '.join(v.key for v in victims)}"
+        else:
+            row = self.state.row_of[candidate.node]
+            plan = (f"nominated to {candidate.node}, where {len(self._leaving(pod, row))} lower-priority pod(s) "
+                    "already leaving free enough room; evicting nothing")
         return Decision(
             pod,
-            message=f"{diagnosis.message} preemption: evicting {len(victims)} lower-priority pod(s) on "
-                    f"{candidate.node}: {names}",
+            message=f"{diagnosis.message} preemption: {plan}",
             status=UNSCHEDULABLE,
             victims=victims,
             nominated_node=candidate.node,
@@ -195,27 +217,37 @@ class Preemptor(Preemption):
 
     # ------------------------------------------------------------ candidates
     def potential_rows(self, pod: Pod, rows: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-        """Rows where evicting eligible pods could free enough resources, and the lowest priority level that suffices."""
+        """Rows where evicting eligible pods could free enough resources, and the lowest priority level
+        that suffices (LEAVING_ONLY where the pods already leaving free enough).  Room of lower-priority
+        pods already leaving counts as freed; room held for nominated pods of equal or higher priority
+        is taken."""
         state = self.state
         threshold = pod.priority - self.policy.min_gap
         levels = sorted(p for p in state.victims.by_priority if p <= threshold)
-        if not levels or not len(rows):
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        empty = np.zeros(0, dtype=np.int64)
+        if not len(rows):
+            return empty, empty
         columns = [(state.column[r], amount) for r, amount in pod.requests.items() if r in state.column]
         if len(columns) < len(pod.requests):
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-        freed = np.zeros((len(columns), len(rows)), dtype=np.int64)
-        level_needed = np.full(len(rows), np.iinfo(np.int64).max)
+            return empty, empty
         reserved = self._reserved_for_others(pod, rows)
-        for level in levels:
-            bucket = state.victims.by_priority[level]
+        freed = np.zeros((len(columns), len(rows)), dtype=np.int64)
+        for level, bucket in state.victims.leaving.items():
+            if level < pod.priority:
+                for i, (col, _) in enumerate(columns):
+                    freed[i] += bucket[col, rows]
+        unset = np.iinfo(np.int64).max
+        level_needed = np.full(len(rows), unset)
+        for level in [LEAVING_ONLY] + levels:
+            if level != LEAVING_ONLY:
+                bucket = state.victims.by_priority[level]
+                for i, (col, _) in enumerate(columns):
+                    freed[i] += bucket[col, rows]
             ok = np.ones(len(rows), dtype=bool)
             for i, (col, amount) in enumerate(columns):
-                freed[i] += bucket[col, rows]
                 ok &= state.free_[col, rows] - reserved[i] + freed[i] >= amount
-            newly = ok & (level_needed == np.iinfo(np.int64).max)
-            level_needed[newly] = level
-        reachable = level_needed != np.iinfo(np.int64).max
+            level_needed[ok & (level_needed == unset)] = level
+        reachable = level_needed != unset
         return rows[reachable], level_needed[reachable]
 
     def _reserved_for_others(self, pod: Pod, rows: np.ndarray) -> np.ndarray:
@@ -232,15 +264,48 @@ class Preemptor(Preemption):
                 reserved[i, position[row]] += amounts.get(resource, 0)
         return reserved
 
+    def sample_size(self) -> int:
+        """How many viable candidates to compare: kube-scheduler's max(100, 10 % of the nodes)."""
+        return max(MIN_CANDIDATES, self.state.node_count * CANDIDATE_PERCENT // 100)
+
     def best_candidate(self, pod: Pod, rows: np.ndarray) -> Optional[Candidate]:
+        """The best plan among a sample of candidate nodes.
+
+        Like kube-scheduler, the sample is max(100, 10 %) of the nodes where eviction could help,
+        taken from a random (seeded) offset so preemptors spread over the cluster instead of piling
+        onto the first nodes; nodes needing only lower priority levels come first.  Within the
+        sample the best plan by kube's criteria wins; nodes whose best possible plan cannot beat
+        the best found so far are not evaluated (all nodes are, when a PodDisruptionBudget is in
+        play, because PDB violations rank first)."""
         rows, levels = self.potential_rows(pod, np.asarray(rows, dtype=np.int64))
         if not len(rows):
             return None
-        if not self.pdbs and len(rows) > EXACT_CANDIDATES:
-            order = np.lexsort((rows, levels))[: EXACT_CANDIDATES]
-            rows = rows[order]
-        candidates = [c for c in (self.victims_on(pod, int(row)) for row in rows) if c is not None]
-        return min(candidates) if candidates else None
+        wanted = len(rows) if self.pdbs else min(len(rows), self.sample_size())
+        start = self.random.randrange(len(rows))
+        sample = np.lexsort(((np.arange(len(rows)) - start) % len(rows), levels))[:wanted]
+        # branch and bound: most promising first; stop once no remaining node can beat the best plan
+        bounds = sorted((self._bound(pod, int(rows[i]), int(levels[i])), position, int(rows[i]))
+                        for position, i in enumerate(sample))
+        best: Optional[Candidate] = None
+        for bound, _, row in bounds:
+            if best is not None and bound >= best.sort_key:
+                break
+            candidate = self.victims_on(pod, row)
+            if candidate is not None and (best is None or candidate < best):
+                best = candidate
+        return best
+
+    def _bound(self, pod: Pod, row: int, level: int) -> tuple:
+        """A lower bound of the sort key of any plan on this row.  Unless the pods already leaving may
+        be enough (`level`), a plan evicts at least one victim, of at least the lowest eligible priority
+        here, started no later than the latest such pod."""
+        threshold = pod.priority - self.policy.min_gap
+        eligible = [p.pod for p in self.state.pods_on[row].values() if p.evictable and p.pod.priority <= threshold]
+        if level == LEAVING_ONLY or not eligible:
+            return (0, NO_VICTIMS)  # a plan may evict nothing, or only whole gangs: evaluate it
+        lowest = min(p.priority for p in eligible)
+        latest = max(p.started for p in eligible if p.priority == lowest)
+        return (0, lowest, lowest + PRIORITY_OFFSET, 1, -latest, self.state.nodes[row].name)
 
     def best_gang_candidate(self, pod: Pod, rows: np.ndarray) -> Optional[Candidate]:
         """Fallback when single pods cannot make room: also consider evicting whole lower-priority gangs."""
@@ -262,38 +327,6 @@ class Preemptor(Preemption):
                 violated = violated or allowance[key] < 0
         return violated
 
-    def _fits_row(self, pod: Pod, row: int, freed: Dict[str, int], exclude: str = "", removed_ports: Sequence[Pod] = ()) -> bool:
-        """Would `pod` fit on `row` if `freed` resources were released (nominations of others respected)?"""
-        state = self.state
-        reserved = self.nominations.reserved_on(state.nodes[row].name, pod, exclude)
-        for resource, amount in pod.requests.items():
-            col = state.column.get(resource)
-            free = 0 if col is None else int(state.free_[col, row])
-            if free + freed.get(resource, 0) - reserved.get(resource, 0) < amount:
-                return False
-        if pod.host_ports:
-            remaining = [p.pod for p in state.pods_on[row].values() if p.pod not in removed_ports]
-            if any(ports_conflict(pod.host_ports, other.host_ports) for other in remaining):
-                return False
-        return self._load_ok(pod, row, freed)
-
-    def _load_ok(self, pod: Pod, row: int, freed: Dict[str, int]) -> bool:
-        load = self.engine.profile.filter_named(LoadAware.name)
-        if load is None:
-            return True
-        state = self.state
-        now = self.clock()
-        for i, resource in enumerate((CPU, MEMORY)):
-            util = state.load.util[i, row]
-            if np.isnan(util) or now - state.load.util_time[row] > load.max_age:  # type: ignore[attr-defined]
-                if load.on_missing == "deny" and state.load.available:  # type: ignore[attr-defined]
-                    return False
-                continue
-            extra = state.load.since_sample[i, row] + pod.requests.get(resource, 0) - freed.get(resource, 0)
-            if util + extra * state.inv_allocatable[state.column[resource], row] > load.alpha + 1e-9:  # type: ignore[attr-defined]
-                return False
-        return True
-
     def _gang_units(self, row: int, threshold: int) -> List[List[Pod]]:
         """Running gangs with a member on this row that may go as a whole: every member low enough,
         none protected (mirror, DaemonSet unless allowed) and none already leaving."""
@@ -313,29 +346,41 @@ class Preemptor(Preemption):
     def victims_on(self, pod: Pod, row: int, with_gangs: bool = False) -> Optional[Candidate]:
         """The minimal victim set on one node (remove all eligible, then reprieve), or None.
 
-        A victim *unit* is one pod, or (with_gangs) a whole running gang: a gang is evicted
-        whole or not at all, so it is never left below its minimum.
+        Every "does it fit" is the profile's own filter chain on a what-if view of the node.
+        Pods of lower priority already leaving the node are counted as gone, never chosen again;
+        when they alone make room, the plan evicts nothing (a zero-eviction nomination).  A victim
+        *unit* is one pod, or (with_gangs) a whole running gang: a gang is evicted whole or not at
+        all, so it is never left below its minimum.
         """
         state = self.state
+        name = state.nodes[row].name
         threshold = pod.priority - self.policy.min_gap
-        units = [[p.pod] for p in state.pods_on[row].values()
-                 if p.evictable and p.pod.priority <= threshold and not (self.refused and self._refused(p.pod))]
-        if with_gangs:
-            units += self._gang_units(row, threshold)
-        if not units:
+        with state.what_if(row) as node:
+            node.lift(self._leaving(pod, row))
+            if self.engine.fits_row(pod, row):
+                return Candidate((0, NO_VICTIMS, 0, 0, 0.0, name), name, [], 0)
+            units = [[p.pod] for p in state.pods_on[row].values()
+                     if p.evictable and p.pod.priority <= threshold and not (self.refused and self._refused(p.pod))]
+            if with_gangs:
+                units += self._gang_units(row, threshold)
+            if not units:
+                return None
+            node.lift([member for unit in units for member in unit])
+            if not self.engine.fits_row(pod, row):
+                return None
+            victims, violations = self._reprieve(pod, row, units, node)
+        if not victims:
             return None
-
-        def here(unit: List[Pod]) -> List[Pod]:
-            return [m for m in unit if m.key in state.pods_on[row]]
-
-        freed: Dict[str, int] = {}
-        for unit in units:
-            for member in here(unit):
-                for resource, amount in member.requests.items():
-                    freed[resource] = freed.get(resource, 0) + amount
-        removed = [m for unit in units for m in here(unit)]
-        if not self._fits_row(pod, row, freed, removed_ports=removed):
+        if self.policy.max_victims and len(victims) > self.policy.max_victims:
             return None
+        top = max(v.priority for v in victims)
+        latest_start = min(v.started for v in victims if v.priority == top)
+        sort_key = (violations, top, sum(v.priority + PRIORITY_OFFSET for v in victims), len(victims), -latest_start, name)
+        return Candidate(sort_key, name, victims, violations)
+
+    def _reprieve(self, pod: Pod, row: int, units: List[List[Pod]], node: "RowWhatIf") -> Tuple[List[Pod], int]:
+        """Give units back most important first (PDB-protected ones first); those the pod cannot do
+        without are the victims.  Returns them and how many PodDisruptionBudgets they would break."""
         allowance = self._pdb_allowance()
         covered = lambda unit: any(pdb.covers(m) for m in unit for pdb in self.pdbs.values())  # noqa: E731
         importance = lambda unit: (-max(m.priority for m in unit), min(m.started for m in unit), unit[0].key)  # noqa: E731
@@ -344,26 +389,12 @@ class Preemptor(Preemption):
         victims: List[Pod] = []
         violations = 0
         for unit in ordered:
-            local = here(unit)
-            without = dict(freed)
-            for member in local:
-                for resource, amount in member.requests.items():
-                    without[resource] = without.get(resource, 0) - amount
-            still_removed = [m for m in removed if m not in local]
-            if self._fits_row(pod, row, without, removed_ports=still_removed):
-                freed, removed = without, still_removed  # reprieved: it stays
-                continue
+            node.put_back(unit)
+            if self.engine.fits_row(pod, row):
+                continue  # reprieved: it stays
+            node.lift(unit)
             for member in unit:
                 victims.append(member)
                 if self._violates(member, allowance):
                     violations += 1
-        if not victims:
-            return None
-        if self.policy.max_victims and len(victims) > self.policy.max_victims:
-            return None
-        top = max(v.priority for v in victims)
-        latest_start = min(v.started for v in victims if v.priority == top)
-        name = state.nodes[row].name
-        sort_key = (violations, top, sum(v.priority + PRIORITY_OFFSET for v in victims), len(victims), -latest_start, name)
-        return Candidate(sort_key, name, victims, violations)
-
+        return victims, violations

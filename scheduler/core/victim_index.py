@@ -3,7 +3,9 @@
 `by_priority[p][resource, row]` is the total request of evictable pods of
 priority `p` on a node, so the nodes where evicting pods below some priority
 could make room are found with a few vector operations, before any per-pod
-work.  Pods already being evicted by us (`evicting`) are not candidates.
+work.  Pods already leaving (being evicted by us, in `evicting`, or
+terminating) are not candidates: their requests are summed in `leaving`
+instead, as room that will be freed.
 """
 from __future__ import annotations
 
@@ -22,31 +24,44 @@ class VictimIndex:
     def __init__(self, is_evictable: Callable[[Pod], bool]) -> None:
         self.is_evictable = is_evictable  # which placed pods preemption may choose (none without preemption)
         self.by_priority: Dict[int, np.ndarray] = {}
+        self.leaving: Dict[int, np.ndarray] = {}
         self.evicting: Set[str] = set()
 
     def add_column(self) -> None:
-        for prio, array in self.by_priority.items():
-            self.by_priority[prio] = with_column(array)
+        for buckets in (self.by_priority, self.leaving):
+            for prio, array in buckets.items():
+                buckets[prio] = with_column(array)
 
     def grow(self, rows: int) -> None:
-        for prio, array in self.by_priority.items():
-            self.by_priority[prio] = resized(array, rows)
+        for buckets in (self.by_priority, self.leaving):
+            for prio, array in buckets.items():
+                buckets[prio] = resized(array, rows)
 
     def clear_row(self, row: int) -> None:
-        for array in self.by_priority.values():
-            array[:, row] = 0
+        for buckets in (self.by_priority, self.leaving):
+            for array in buckets.values():
+                array[:, row] = 0
+
+    def is_leaving(self, pod: Pod) -> bool:
+        return pod.deleting or pod.key in self.evicting
 
     def count(self, placed: "PlacedPod", sign: int, column: Dict[str, int], shape: tuple) -> None:
-        """Add (+1) or remove (-1) a placed pod's requests in its priority level, if it may be a victim."""
+        """Add (+1) or remove (-1) a placed pod's requests in its priority level: as a possible victim,
+        or as room that will be freed when it is already leaving."""
         pod = placed.pod
         if sign > 0:
-            placed.evictable = self.is_evictable(pod) and not pod.deleting and pod.key not in self.evicting
-        if not placed.evictable:
+            placed.leaving = self.is_leaving(pod)
+            placed.evictable = not placed.leaving and self.is_evictable(pod)
+        if placed.leaving:
+            buckets = self.leaving
+            placed.leaving = sign > 0
+        elif placed.evictable:
+            buckets = self.by_priority
+            placed.evictable = sign > 0
+        else:
             return
-        if sign < 0:
-            placed.evictable = False
-        bucket = self.by_priority.get(pod.priority)
+        bucket = buckets.get(pod.priority)
         if bucket is None:
-            bucket = self.by_priority[pod.priority] = np.zeros(shape, dtype=np.int64)
+            bucket = buckets[pod.priority] = np.zeros(shape, dtype=np.int64)
         for name, amount in pod.requests.items():
             add_saturating(bucket, column[name], placed.row, sign * amount)

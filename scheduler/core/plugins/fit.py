@@ -30,6 +30,13 @@ class ResourceFit(FilterPlugin):
             mask = ok if mask is None else (mask & ok)
         return np.ones(n, dtype=bool) if mask is None else mask
 
+    def filter_row(self, pod: Pod, state: ClusterState, row: int) -> bool:
+        for resource, amount in pod.requests.items():
+            col = state.column.get(resource)
+            if col is None or int(state.free_[col, row]) < amount:
+                return False
+        return True
+
     def explain(self, pod: Pod, state: ClusterState, rows: np.ndarray) -> Counter:
         reasons: Counter = Counter()
         for resource, amount in pod.requests.items():

@@ -36,3 +36,7 @@ class NodePorts(FilterPlugin):
             if used and mask[row] and ports_conflict(pod.host_ports, used):
                 mask[row] = False
         return mask
+
+    def filter_row(self, pod: Pod, state: ClusterState, row: int) -> bool:
+        used = state.ports_on[row]
+        return bool(state.alive[row]) and not (used and ports_conflict(pod.host_ports, used))

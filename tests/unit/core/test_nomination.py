@@ -81,14 +81,25 @@ def test_nomination_is_cleared_when_its_node_is_deleted():
     assert "default/high" in cluster.cleared()
 
 
-def test_nomination_expires_after_the_nomination_timeout():
+def test_nomination_timeout_never_replans_while_the_victims_are_still_terminating():
     cluster = preempted_cluster(nomination_timeout=30)
-    cluster.terminating("low")  # the victim never finishes terminating
+    cluster.terminating("low")  # a slow victim (long grace period)
     cluster.clock.advance(10)
     cluster.run()
     assert cluster.loop.nominations.get("default/high") is not None  # still within the timeout: waits
     assert "waiting for 1 preempted pod(s)" in cluster.last("high").message
+    cluster.clock.advance(60)
+    cluster.run()
+    assert cluster.loop.nominations.get("default/high") is not None  # past the timeout, but its room is coming
     assert cluster.cleared() == []
-    cluster.clock.advance(25)
+
+
+def test_nomination_expires_after_the_timeout_once_nothing_is_leaving_and_the_pod_still_does_not_fit():
+    cluster = preempted_cluster(nomination_timeout=30)
+    cluster.terminating("low")
+    cluster.node("n1", cpu="2")  # the node shrank meanwhile
+    cluster.delete("low")  # the victim is gone, and still the pod does not fit
+    cluster.clock.advance(31)
     cluster.run()
     assert "default/high" in cluster.cleared()
+    assert any(e.reason == "NominationExpired" for e in cluster.events())
