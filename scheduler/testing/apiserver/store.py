@@ -246,12 +246,14 @@ class Store:
             return n
 
     def end_http_watches(self) -> None:
-        """End HTTP watch streams; in-process watchers (the NodeAgent) live on."""
+        """End HTTP watch streams; in-process watchers (the NodeAgent) live on. They are
+        unregistered here, not when their threads get round to it, so ``watcher_count``
+        is right as soon as ``stop()`` returns."""
         with self.lock:
             for ws in self._watchers.values():
-                for w in ws:
-                    if w.http:
-                        w.q.put(STOP)
+                for w in [w for w in ws if w.http]:
+                    w.q.put(STOP)
+                    ws.discard(w)
 
     def expire_history(self) -> None:
         with self.lock:
