@@ -11,12 +11,15 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1
 
 # Install from the package metadata (setup.py), then drop the sources.
+# scheduler/testing (the stand-in kube-apiserver) is a test utility: .dockerignore
+# keeps it out of the build context, and the build fails if it got in anyway.
 WORKDIR /src
 COPY setup.py README.md ./
 COPY scheduler ./scheduler
 RUN pip install --no-cache-dir . \
     && cd / && rm -rf /src \
-    && preemptive-scheduler --help >/dev/null
+    && preemptive-scheduler --help >/dev/null \
+    && ! python -c "import scheduler.testing" 2>/dev/null
 
 # Non-root, numeric so `runAsNonRoot` can verify it. HOME points at /tmp,
 # which the Deployment mounts as a small emptyDir.

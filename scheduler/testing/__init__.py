@@ -2,7 +2,9 @@
 
     from scheduler.testing import FakeApiServer, NodeAgent
 
-See :mod:`scheduler.testing.apiserver` for how to use them.
+See :mod:`scheduler.testing.apiserver` for how to use them. Not part of the
+runtime: the container image leaves this package out, and nothing outside it
+imports it at import time.
 """
 from scheduler.testing.apiserver import ApiError, FakeApiServer, Faults, make_node
 from scheduler.testing.nodeagent import NodeAgent
