@@ -16,7 +16,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 import yaml
 
-from scheduler.core.model import INT32_MAX, INT32_MIN, INT64_MAX, ModelError
+from scheduler.core.model import INT32_MAX, INT32_MIN, INT64_MAX, SYSTEM_CRITICAL, ModelError
 from scheduler.core.plugins import DEFAULT_FILTERS, DEFAULT_SCORES
 from scheduler.core.untrusted import preview
 from scheduler.quantity import KUBERNETES_QUANTITIES
@@ -25,6 +25,7 @@ MAX_PRIORITY_GAP = INT32_MAX - INT32_MIN
 """Priorities are int32, so no two differ by more."""
 MAX_PORT = 65535
 _MAX_NUMBER_TEXT = 64
+_NAMESPACE = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 _HOST_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*")
 """Longer text is no sane setting (and int() of huge digit strings is slow before Python 3.11)."""
 
@@ -52,6 +53,8 @@ class Config:
     max_victims: int = 0
     nomination_timeout: float = 120.0
     preempt_daemonset_pods: bool = False
+    max_annotation_priority: int = 1_000_000_000
+    protected_namespaces: Tuple[str, ...] = ("kube-system",)
     gang_timeout: float = 60.0
     # load-aware placement
     prometheus_url: str = ""
@@ -203,6 +206,18 @@ def listen_address(config: "Config") -> Tuple[str, int]:
     return host, int(port) if port else config.metrics_port
 
 
+def parse_namespaces(value: Any) -> Tuple[str, ...]:
+    """Comma-separated (or a YAML list of) namespace names; empty means none."""
+    items = [i for i in value.split(",") if i.strip()] if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)) or not all(isinstance(i, str) for i in items):
+        raise ValueError("expected namespace names, comma-separated")
+    names = tuple(i.strip() for i in items)
+    bad = [n for n in names if not _NAMESPACE.fullmatch(n)]
+    if bad:
+        raise ValueError(f"{preview(bad[0])} is not a namespace name (lower-case letters, digits and '-', at most 63)")
+    return names
+
+
 def parse_name_list(value: Any) -> Tuple[str, ...]:
     items = value.split(",") if isinstance(value, str) else value
     if not isinstance(items, (list, tuple)) or not all(isinstance(i, str) and i.strip() for i in items):
@@ -271,6 +286,12 @@ OPTIONS: Tuple[Option, ...] = (
     Option("max-victims", _number(int, 0), "most pods one preemption may evict (0 = unlimited)", metavar="INT"),
     Option("nomination-timeout", _number(float, 0.0, low_open=True), "seconds a preemptor waits for its victims before re-planning", metavar="SECONDS"),
     Option("preempt-daemonset-pods", parse_bool, "allow DaemonSet pods as victims (off: they cannot run elsewhere)"),
+    Option("max-annotation-priority", _number(int, INT32_MIN, SYSTEM_CRITICAL - 1),
+           "highest priority the scheduler.alpha.kubernetes.io/priority annotation may claim; above it the value is "
+           "clamped, with a Warning Event (1000000000 is the highest user-definable PriorityClass)", metavar="INT"),
+    Option("protected-namespaces", parse_namespaces,
+           "namespaces whose pods are never preemption victims (comma-separated; pods at system-critical priority "
+           ">= 2000000000 never are, wherever they run)", metavar="LIST"),
     Option("gang-timeout", _number(float, 0.0, low_open=True), "seconds a gang may stay below its minimum before it is rolled back", metavar="SECONDS"),
     Option("prometheus-url", _string, "Prometheus base URL for load-aware placement (env PROMETHEUS_URL)", metavar="URL"),
     Option("cpu-query", _string, "PromQL for node cpu utilisation ({window} is substituted)", metavar="PROMQL"),

@@ -25,7 +25,8 @@ from scheduler.quantity import KUBERNETES_QUANTITIES
 
 
 def defaults_from(config: Config) -> Defaults:
-    return Defaults(KUBERNETES_QUANTITIES, cpu_millis=config.cpu_millis, memory_bytes=config.mem, priority=config.priority)
+    return Defaults(KUBERNETES_QUANTITIES, cpu_millis=config.cpu_millis, memory_bytes=config.mem, priority=config.priority,
+                    max_annotation_priority=config.max_annotation_priority)
 
 
 def profile_from(config: Config, clock: Callable[[], float], load_enabled: bool) -> Profile:
@@ -61,6 +62,7 @@ def build_loop(config: Config, clock: Callable[[], float], load_enabled: bool = 
         min_gap=config.preemption_min_priority_gap,
         max_victims=config.max_victims,
         preempt_daemonset_pods=config.preempt_daemonset_pods,
+        protected_namespaces=frozenset(config.protected_namespaces),
     )
     evictable = (lambda pod: may_be_victim(pod, policy)) if config.preemption else (lambda pod: False)
     state = ClusterState(is_evictable=evictable)

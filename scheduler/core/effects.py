@@ -9,8 +9,8 @@ the same meaning:
   back through `SchedulingLoop.bind_result`.
 - `Evict`: evict `victims` in order through the Eviction API; stop at the first
   refusal (the rest are reported as not attempted), so a plan is never executed
-  beyond what the API accepted.  Each accepted eviction posts `victim_note` as a
-  `Preempted` Event on the victim; each answer comes back through
+  beyond what the API accepted.  Each accepted eviction posts its entry of
+  `notes` as a `Preempted` (or, without a preemptor, `Evicted`) Event on the victim; each answer comes back through
   `SchedulingLoop.eviction_result`.
 - `SetCondition`: set the pod's `PodScheduled` condition to False with this reason
   and message (kept as is when neither changed).
@@ -59,7 +59,10 @@ class Evict:
     victims: Tuple[PodRef, ...]
     node: str
     preemptor: Optional[PodRef]  # None: not a preemption (a gang rolled back)
-    victim_note: str  # the Event message posted on each victim evicted
+    notes: Tuple[str, ...]  # per victim: the Event message posted on it once evicted
+
+    def note(self, victim: PodRef) -> str:
+        return self.notes[self.victims.index(victim)]
 
     @property
     def pod(self) -> PodRef:

@@ -351,7 +351,7 @@ class SchedulingLoop:
             for member in members:
                 ref = PodRef.of(member)
                 self._emit(Event(ref, WARNING, "GangTimeout", "Scheduling", note))
-                self._emit(Evict((ref,), member.node_name, None, f"Evicted: {note}"))
+                self._emit(Evict((ref,), member.node_name, None, (f"Evicted: {note}",)))
 
     # ------------------------------------------------------------ effects out
     def housekeeping(self) -> List[Effect]:
@@ -400,8 +400,10 @@ class SchedulingLoop:
             node = decision.nominated_node
             effects.append(Event(pod, NORMAL, "Preempting", "Preempting",
                                  f"Nominated to {node}; evicting {len(decision.victims)} lower-priority pod(s): {names}"))
-            effects.append(Evict(tuple(PodRef.of(v) for v in decision.victims), node, pod,
-                                 f"Preempted by pod {pod.key} (uid {pod.uid}) on node {node}"))
+            preemptor = decision.pod
+            notes = tuple(f"Preempted by pod {pod.key} (uid {pod.uid}, priority {preemptor.priority}) on node {node}: "
+                          f"this pod's priority {v.priority} is lower" for v in decision.victims)
+            effects.append(Evict(tuple(PodRef.of(v) for v in decision.victims), node, pod, notes))
         return effects
 
     def _abandon(self, unit: Unit, members: List[Pod], started: float) -> None:

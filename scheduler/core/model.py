@@ -28,6 +28,8 @@ Resources = Dict[str, int]
 
 INT32_MIN = -(2**31)
 INT32_MAX = 2**31 - 1
+SYSTEM_CRITICAL = 2_000_000_000
+"""system-cluster-critical: pods at or above this priority are never preemption victims."""
 """Kubernetes priorities (and PodGroup minMember, PDB counts) are int32."""
 INT64_MAX = 2**63 - 1
 """Largest amount (millicores, bytes, units) and per-pod total: the cache keeps them in int64 columns."""

@@ -39,6 +39,7 @@ class Defaults:
     cpu_millis: int = 1000
     memory_bytes: int = 1 << 30
     priority: int = 10
+    max_annotation_priority: int = 1_000_000_000  # the annotation is not admission-controlled: cap what it claims
 
 
 
@@ -116,6 +117,10 @@ def parse_priority(annotations: Mapping[str, str], spec: Mapping[str, Any], defa
     raw = annotations.get(PRIORITY_ANNOTATION)
     if raw is not None:
         value = _int32_text(str(raw))
+        if value is not None and value > defaults.max_annotation_priority:
+            return defaults.max_annotation_priority, (
+                f"annotation {PRIORITY_ANNOTATION}={value} is above the highest priority an annotation may claim "
+                f"({defaults.max_annotation_priority}, --max-annotation-priority); using {defaults.max_annotation_priority}",)
         if value is not None:
             return value, ()
         warnings = (f"annotation {PRIORITY_ANNOTATION}={preview(raw)} is not an integer in "

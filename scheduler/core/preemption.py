@@ -11,27 +11,34 @@ Follows kube-scheduler's DefaultPreemption, made safer:
    or not at all, considered only when single pods cannot make room.
 3. Choose the node by: fewest PDB violations, lowest highest-victim priority,
    smallest priority sum, fewest victims, latest start among the top victims,
-   then node name (deterministic).
+   then the first from the sampling offset (seeded, so a run repeats).
+
+Room of lower-priority pods already leaving (terminating, or evicted by us)
+counts as freed, and room held for nominated pods of equal or higher priority
+as taken, so a pod is never evicted twice and a node is never emptied for two
+preemptors when one victim suffices.  "Fits" is always the profile's own
+filter chain, asked on a what-if view of the node (ClusterState.what_if).
 
 To stay fast on large clusters, a vector pass over per-priority request sums
-(VictimIndex.by_priority) finds every node where eviction could help and the
-lowest priority level that suffices; the exact reprieve runs only on the most
-promising nodes (all of them when a PodDisruptionBudget is in play, because
-PDB violations rank first).
+(VictimIndex) finds every node where eviction could help and the lowest
+priority level that suffices; a sample of max(100, 10 %) of those nodes from a
+random offset is then ranked, evaluating the most promising first and skipping
+nodes whose best possible plan cannot win (all nodes are sampled when a
+PodDisruptionBudget is in play, because PDB violations rank first).
 """
 from __future__ import annotations
 
 import logging
 import random
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, FrozenSet, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from scheduler.core.cache import RowWhatIf
 from scheduler.core.engine import Decision, Engine
 from scheduler.core.framework import UNRESOLVABLE, UNSCHEDULABLE, Diagnosis
-from scheduler.core.model import DisruptionBudget, Pod
+from scheduler.core.model import SYSTEM_CRITICAL, DisruptionBudget, Pod
 from scheduler.core.nomination import Nomination, Nominations
 
 log = logging.getLogger(__name__)
@@ -59,15 +66,20 @@ class PreemptionPolicy:
     min_gap: int = 1
     max_victims: int = 0  # 0 = unlimited
     preempt_daemonset_pods: bool = False
+    protected_namespaces: FrozenSet[str] = frozenset({"kube-system"})
+
+
+def protected(pod: Pod, policy: PreemptionPolicy) -> bool:
+    """Never a victim, whatever the preemptor's priority: system-critical pods, pods in protected
+    namespaces, mirror pods, pods already leaving, DaemonSet pods (unless allowed)."""
+    return pod.mirror or pod.deleting or pod.priority >= SYSTEM_CRITICAL \
+        or pod.namespace in policy.protected_namespaces \
+        or (pod.owner_kind == "DaemonSet" and not policy.preempt_daemonset_pods)
 
 
 def may_be_victim(pod: Pod, policy: PreemptionPolicy) -> bool:
-    """Pods that are never chosen whatever the preemptor's priority."""
-    if pod.mirror or pod.deleting or pod.gang_name:
-        return False
-    if pod.owner_kind == "DaemonSet" and not policy.preempt_daemonset_pods:
-        return False
-    return True
+    """A single pod preemption may choose (gang members only go with their whole gang)."""
+    return not pod.gang_name and not protected(pod, policy)
 
 
 class Preemption:
@@ -284,14 +296,17 @@ class Preemptor(Preemption):
         start = self.random.randrange(len(rows))
         sample = np.lexsort(((np.arange(len(rows)) - start) % len(rows), levels))[:wanted]
         # branch and bound: most promising first; stop once no remaining node can beat the best plan
-        bounds = sorted((self._bound(pod, int(rows[i]), int(levels[i])), position, int(rows[i]))
+        bounds = sorted((self._bound(pod, int(rows[i]), int(levels[i])) + (position,), position, int(rows[i]))
                         for position, i in enumerate(sample))
         best: Optional[Candidate] = None
-        for bound, _, row in bounds:
+        for bound, position, row in bounds:
             if best is not None and bound >= best.sort_key:
                 break
             candidate = self.victims_on(pod, row)
-            if candidate is not None and (best is None or candidate < best):
+            if candidate is None:
+                continue
+            candidate.sort_key = candidate.sort_key[:-1] + (position,)  # full ties: the first from the offset
+            if best is None or candidate < best:
                 best = candidate
         return best
 
@@ -302,10 +317,10 @@ class Preemptor(Preemption):
         threshold = pod.priority - self.policy.min_gap
         eligible = [p.pod for p in self.state.pods_on[row].values() if p.evictable and p.pod.priority <= threshold]
         if level == LEAVING_ONLY or not eligible:
-            return (0, NO_VICTIMS)  # a plan may evict nothing, or only whole gangs: evaluate it
+            return (0, NO_VICTIMS, 0, 0, 0.0)  # a plan may evict nothing, or only whole gangs: evaluate it
         lowest = min(p.priority for p in eligible)
         latest = max(p.started for p in eligible if p.priority == lowest)
-        return (0, lowest, lowest + PRIORITY_OFFSET, 1, -latest, self.state.nodes[row].name)
+        return (0, lowest, lowest + PRIORITY_OFFSET, 1, -latest)
 
     def best_gang_candidate(self, pod: Pod, rows: np.ndarray) -> Optional[Candidate]:
         """Fallback when single pods cannot make room: also consider evicting whole lower-priority gangs."""
@@ -329,15 +344,14 @@ class Preemptor(Preemption):
 
     def _gang_units(self, row: int, threshold: int) -> List[List[Pod]]:
         """Running gangs with a member on this row that may go as a whole: every member low enough,
-        none protected (mirror, DaemonSet unless allowed) and none already leaving."""
+        none protected and none already leaving."""
         gang_names = {p.pod.gang_name for p in self.state.pods_on[row].values() if p.pod.gang_name}
         units = []
         for name in sorted(gang_names):
             members = [p.pod for p in self.state.placed.values() if p.pod.gang_name == name]
             eligible = all(
-                m.priority <= threshold and not m.deleting and m.key not in self.state.victims.evicting and not m.mirror
-                and (m.owner_kind != "DaemonSet" or self.policy.preempt_daemonset_pods) and not self._refused(m)
-                for m in members
+                m.priority <= threshold and not protected(m, self.policy) and m.key not in self.state.victims.evicting
+                and not self._refused(m) for m in members
             )
             if members and eligible:
                 units.append(sorted(members, key=lambda m: m.key))

@@ -214,8 +214,9 @@ class Actuator:
         self.failures.succeeded("eviction")
         self.metrics.evictions.labels(result="evicted").inc()
         self.report(Answer(EvictionResult(victim, effect.preemptor, True)))
+        log.info("evicted %s: %s", victim.key, effect.note(victim))
         self.recorder.record(victim, NORMAL, "Preempted" if effect.preemptor is not None else "Evicted",
-                             "Preempting", effect.victim_note)
+                             "Preempting", effect.note(victim))
         return True
 
     def _patch_status(self, pod: PodRef, status: Dict[str, Any]) -> None:

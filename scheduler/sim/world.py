@@ -134,8 +134,11 @@ class InMemoryCluster:
         self._watch(lambda: self.loop.node_changed(node))
         return node
 
-    def add_pod(self, raw: Mapping[str, Any], duration: Optional[float] = None, grace: float = 30.0) -> Pod:
-        """Create a pod (raises ModelError for one the scheduler could not parse either)."""
+    def add_pod(self, raw: Mapping[str, Any], duration: Optional[float] = None, grace: Optional[float] = None) -> Pod:
+        """Create a pod (raises ModelError for one the scheduler could not parse either).  Its grace
+        period is `grace`, else its spec.terminationGracePeriodSeconds, else 30 s, as in the API."""
+        if grace is None:
+            grace = _grace_period(raw)
         return self.create_pod(parse_pod(raw, self.defaults), duration, grace)
 
     def create_pod(self, pod: Pod, duration: Optional[float] = None, grace: float = 30.0) -> Pod:
@@ -262,13 +265,19 @@ class InMemoryCluster:
             for key in self._budgets_of(pod):
                 if self.budgets[key].allowed <= 0:
                     return 429, f"Cannot evict pod as it would violate the pod's disruption budget {key}."
+        if not pod.node_name or pod.terminal:  # nothing runs: the API deletes it at once
+            self.victims.append((ref.key, plan.preemptor.key if plan.preemptor is not None else ""))
+            self._record(ref.key, NORMAL, "Preempted" if plan.preemptor is not None else "Evicted", plan.note(ref))
+            del self.pods[ref.key]
+            self._pod_gone(pod)
+            return 201, ""
         if not pod.deleting:
             leaving = _changed(pod, deleting=True)
             self.pods[ref.key] = leaving
             preemptor = plan.preemptor.key if plan.preemptor is not None else ""
             self.victims.append((ref.key, preemptor))
-            self.observer.evicted(ref.key, pod.node_name, preemptor or plan.victim_note, self.now)
-            self._record(ref.key, NORMAL, "Preempted" if plan.preemptor is not None else "Evicted", plan.victim_note)
+            self.observer.evicted(ref.key, pod.node_name, preemptor or plan.note(ref), self.now)
+            self._record(ref.key, NORMAL, "Preempted" if plan.preemptor is not None else "Evicted", plan.note(ref))
             self._pod_changed(leaving)
             self._later(self.graces.get(ref.key, 30.0), lambda: self._terminated(ref.key, pod.uid))
         return 201, ""
@@ -363,6 +372,14 @@ class InMemoryCluster:
             self.execute(effects)
             if self.api_latency == 0:
                 self.advance(self.now)  # answers due now come back before the next decision, as over a fast API
+
+
+def _grace_period(raw: Mapping[str, Any]) -> float:
+    spec = raw.get("spec") if isinstance(raw, Mapping) else None
+    value = spec.get("terminationGracePeriodSeconds") if isinstance(spec, Mapping) else None
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < 10**9:
+        return float(value)
+    return 30.0
 
 
 def _changed(pod: Pod, **fields: Any) -> Pod:

@@ -212,7 +212,7 @@ def test_gang_below_its_minimum_after_a_failed_binding_is_rolled_back_after_the_
     cluster.clock.advance(11)
     evictions = cluster.rollbacks()
     assert sorted(v.key for e in evictions for v in e.victims) == sorted(keys[1:])
-    assert all("gang default/x" in e.victim_note for e in evictions)
+    assert all("gang default/x" in note for e in evictions for note in e.notes)
     assert {e.pod.key for e in cluster.events("GangTimeout")} == set(keys[1:])
     assert cluster.loop.gangs.registry.gangs["default/x"].state == "RolledBack"
 

@@ -262,9 +262,17 @@ def test_priority_annotation_outside_int32_falls_back_with_a_warning(raw):
 
 
 @pytest.mark.parametrize("raw", [str(INT32_MIN), str(INT32_MAX)])
-def test_priority_annotation_at_the_int32_bounds_is_used(raw):
-    pod = parse_pod(raw_pod(priority=raw), DEFAULTS)
+def test_priority_annotation_at_the_int32_bounds_is_used_when_allowed(raw):
+    pod = parse_pod(raw_pod(priority=raw), Defaults(QUANTITIES, max_annotation_priority=INT32_MAX))
     assert pod.priority == int(raw) and pod.warnings == ()
+
+
+@pytest.mark.parametrize("raw", ["1000000001", "2000000000", str(INT32_MAX)])
+def test_priority_annotation_above_the_cap_is_clamped_with_a_warning(raw):
+    pod = parse_pod(raw_pod(priority=raw), DEFAULTS)  # --max-annotation-priority defaults to 1000000000
+    assert pod.priority == 1_000_000_000
+    assert len(pod.warnings) == 1 and raw in pod.warnings[0] and "--max-annotation-priority" in pod.warnings[0]
+    assert parse_pod(raw_pod(priority="1000000000"), DEFAULTS).warnings == ()
 
 
 @pytest.mark.parametrize("value", [INT32_MAX + 1, INT32_MIN - 1, True, 1.5, "100", [1]])

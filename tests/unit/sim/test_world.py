@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Tuple
 
-import pytest
 
 from scheduler.config import load_config
 from scheduler.core.effects import Bind, Evict, Nominate, PodRef, SetCondition
@@ -206,7 +205,6 @@ def test_a_preempted_pod_runs_out_its_grace_period_before_the_preemptor_is_bound
     assert pod(world, "urgent").node_name == "n1" and event_times(world, "urgent", "Scheduled")[0] >= 5.0
 
 
-@pytest.mark.xfail(strict=True, reason="world.py _evict gives an unbound pod a grace period; the API deletes it at once")
 def test_evicting_a_pod_not_yet_bound_deletes_it_at_once():
     """The API gives a pod no grace period when it has no node (nothing runs to terminate), as
     the stand-in does: the scheduler hears of the deletion straight away."""
@@ -219,7 +217,6 @@ def test_evicting_a_pod_not_yet_bound_deletes_it_at_once():
     assert pod(world, "p") is None
 
 
-@pytest.mark.xfail(strict=True, reason="world.py add_pod ignores spec.terminationGracePeriodSeconds (uses grace=30)")
 def test_an_evicted_pod_terminates_after_its_own_termination_grace_period():
     """A pod's grace period is its spec.terminationGracePeriodSeconds, as in the API and the
     stand-in; add_pod without `grace` must not silently give it 30 s."""
