@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import importlib.util
 import os
 import signal
@@ -40,10 +41,12 @@ def standin_available() -> bool:
         return False
 
 
-def start_standin(nodes: int, kubeconfig: str) -> subprocess.Popen:
+def start_standin(nodes: int, kubeconfig: str, cpu: str = workloads.NODE_CPU, memory: str = workloads.NODE_MEMORY,
+                  termination_delay: Any = None) -> subprocess.Popen:
+    extra = [] if termination_delay is None else ["--termination-delay", str(termination_delay)]
     proc = subprocess.Popen(
         [sys.executable, "-m", STANDIN_MODULE, "--port", "0", "--kubeconfig-out", kubeconfig,
-         "--node-agent", "--nodes", str(nodes), "--node-cpu", workloads.NODE_CPU, "--node-memory", workloads.NODE_MEMORY],
+         "--node-agent", "--nodes", str(nodes), "--node-cpu", cpu, "--node-memory", memory, *extra],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )
     line = proc.stdout.readline() if proc.stdout else ""
@@ -53,14 +56,16 @@ def start_standin(nodes: int, kubeconfig: str) -> subprocess.Popen:
     return proc
 
 
-def create_backlog(api: KubeApi, count: int, scheduler_name: str, workers: int = 8) -> float:
-    """POST `count` pending pods in parallel; returns the seconds it took."""
+def create_backlog(api: KubeApi, count: int, scheduler_name: str, workers: int = 8,
+                   make: Any = None) -> float:
+    """POST `count` pods in parallel (pending `pod-i` unless `make(i)` says otherwise); returns the seconds."""
     start = time.perf_counter()
     chunks = [range(i, count, workers) for i in range(workers)]
+    make = make or (lambda i: workloads.pod(f"pod-{i}", scheduler_name))
 
     def post(indices: range) -> None:
         for i in indices:
-            api.request("POST", "/api/v1/namespaces/default/pods", body=workloads.pod(f"pod-{i}", scheduler_name))
+            api.request("POST", "/api/v1/namespaces/default/pods", body=make(i))
 
     threads = [threading.Thread(target=post, args=(chunk,)) for chunk in chunks]
     for thread in threads:
@@ -70,15 +75,19 @@ def create_backlog(api: KubeApi, count: int, scheduler_name: str, workers: int =
     return time.perf_counter() - start
 
 
-def scheduling_basic_standin(args: argparse.Namespace, config: Config) -> Dict[str, Any]:
+def _require_standin() -> None:
     from scheduler.cli import UsageError
-    from scheduler.daemon import Daemon
 
     if not standin_available():
         raise UsageError("--target stand-in: the stand-in API server is a test utility (scheduler.testing) "
                          "and is not shipped in the container image; run this benchmark from a source "
                          "checkout (pip install -e '.[test]')")
 
+
+def scheduling_basic_standin(args: argparse.Namespace, config: Config) -> Dict[str, Any]:
+    from scheduler.daemon import Daemon
+
+    _require_standin()
     config = dataclasses.replace(config, metrics_port=0, leader_elect=False)
     with tempfile.TemporaryDirectory() as tmp:
         kubeconfig = os.path.join(tmp, "kubeconfig")
@@ -130,3 +139,94 @@ def _wait_all_bound(daemon: Any, count: int, timeout: float) -> tuple:
 
 
 register("SchedulingBasic@stand-in", scheduling_basic_standin)
+
+
+def preemption_basic_standin(args: argparse.Namespace, config: Config) -> Dict[str, Any]:
+    """PreemptionBasic through HTTP: every node full of low-priority pods, then one high-priority pod per
+    victim needed; victims terminate after `--termination-delay` seconds (the node agent)."""
+    from collections import Counter
+
+    from scheduler.bench.preemption import LOW_PER_NODE
+    from scheduler.daemon import Daemon
+
+    _require_standin()
+    config = dataclasses.replace(config, metrics_port=0, leader_elect=False, preemption=True)
+    delay = args.termination_delay
+    low = args.nodes * LOW_PER_NODE
+    plans: Counter = Counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        kubeconfig = os.path.join(tmp, "kubeconfig")
+        server = start_standin(args.nodes, kubeconfig, cpu="4", memory="16Gi", termination_delay=delay)
+        try:
+            api = KubeApi.from_kubeconfig(kubeconfig, pool_size=config.bind_workers + 8)
+
+            def low_pod(i: int) -> Dict[str, Any]:
+                pod = workloads.pod(f"low-{i}", config.scheduler_name, cpu="1", memory="1Gi", priority=1,
+                                    node_name=f"node-{i % args.nodes}", created=float(i))
+                pod["spec"]["terminationGracePeriodSeconds"] = math.ceil(delay)
+                return pod
+
+            create_backlog(api, low, config.scheduler_name, make=low_pod)
+            daemon = Daemon(config, api)
+            evict_all = daemon.actuator._evict_all
+
+            def counted(effect: Any) -> None:
+                plans[effect.preemptor.key if effect.preemptor is not None else ""] += len(effect.victims)
+                evict_all(effect)
+
+            daemon.actuator._evict_all = counted  # type: ignore[method-assign]
+            daemon.start()
+            runner = threading.Thread(target=daemon.serve, daemon=True)
+            runner.start()
+            _wait_until(lambda: daemon.synced and len(daemon.known["pods"]) >= low, 60)
+            start = time.perf_counter()
+            create_backlog(api, args.pods, config.scheduler_name, make=lambda i: workloads.pod(
+                f"high-{i}", config.scheduler_name, cpu="1", memory="1Gi", priority=1000))
+            timed_out = not _wait_until(lambda: _bound_high(daemon) >= args.pods, max(60.0, args.pods / 5 + delay * 4))
+            elapsed = time.perf_counter() - start
+            bound = _bound_high(daemon)
+            per_node = Counter((p.get("spec") or {}).get("nodeName") for p in daemon.known["pods"].values()
+                               if p["metadata"]["name"].startswith("high-") and (p.get("spec") or {}).get("nodeName"))
+            daemon.shutdown()
+            runner.join(5)
+        finally:
+            server.send_signal(signal.SIGTERM)
+            try:
+                server.wait(10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+    victims = sum(plans.values())
+    return {
+        "workload": "PreemptionBasic",
+        "target": "stand-in",
+        "nodes": args.nodes,
+        "low_priority_pods": low,
+        "preemptors": args.pods,
+        "preemptors_bound": bound,
+        "timed_out": timed_out,
+        "termination_delay_s": delay,
+        "seconds": round(elapsed, 3),
+        "preemptor_pods_per_s": round(bound / elapsed, 1) if elapsed else 0.0,
+        "victims": victims,
+        "victims_needed": args.pods,
+        "decisions_with_more_than_one_victim": sum(1 for n in plans.values() if n > 1),
+        "max_preemptors_on_one_node": max(per_node.values(), default=0),
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+def _bound_high(daemon: Any) -> int:
+    return sum(1 for p in list(daemon.known["pods"].values())
+               if p["metadata"]["name"].startswith("high-") and (p.get("spec") or {}).get("nodeName"))
+
+
+def _wait_until(predicate: Any, timeout: float) -> bool:
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+register("PreemptionBasic@stand-in", preemption_basic_standin)

@@ -22,6 +22,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--kubeconfig-out", default=None, help="write a kubeconfig here")
     ap.add_argument("--node-agent", action="store_true", help="run a NodeAgent (kubelet stand-in)")
     ap.add_argument("--agent-start-delay", type=float, default=0.0)
+    ap.add_argument("--termination-delay", type=float, default=None,
+                    help="seconds a deleted pod takes to go (default: its own grace period)")
     ap.add_argument("--nodes", type=int, default=0, help="create N Ready nodes node-0..node-N-1")
     ap.add_argument("--node-cpu", default="32")
     ap.add_argument("--node-memory", default="128Gi")
@@ -38,7 +40,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     agent = None
     if args.node_agent:
         from scheduler.testing.nodeagent import NodeAgent
-        agent = NodeAgent(srv, start_delay=args.agent_start_delay)
+        agent = NodeAgent(srv, start_delay=args.agent_start_delay, termination_delay=args.termination_delay)
         agent.start()
     if args.kubeconfig_out:
         srv.write_kubeconfig(args.kubeconfig_out)
