@@ -53,7 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     simulate = sub.add_parser("simulate", parents=[_options_parser(("engine", "all"))],
                               help="run the engine on an embedded simulated cluster")
-    simulate.add_argument("scenario", nargs="?", default=None, help="scenario YAML file, or a bundled scenario by name: default, gangs, load")
+    simulate.add_argument("scenario", nargs="?", default=None,
+                          help="scenario YAML file, or a bundled scenario by name: default, gangs, load")
     simulate.add_argument("--json", action="store_true", help="print one JSON object instead of the text report")
     simulate.add_argument("--seed", type=int, default=0, help="seed for the order of simultaneous arrivals")
     simulate.add_argument("--api-latency", type=float, default=0.0, metavar="SECONDS",

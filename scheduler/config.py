@@ -200,7 +200,7 @@ def _split_host_port(text: str) -> Tuple[str, Optional[str]]:
     return text, None
 
 
-def listen_address(config: "Config") -> Tuple[str, int]:
+def listen_address(config: Config) -> Tuple[str, int]:
     """(host, port) for the health server: --metrics-bind-address, whose port (if any) beats --metrics-port."""
     host, port = _split_host_port(config.metrics_bind_address)
     return host, int(port) if port else config.metrics_port

@@ -15,10 +15,10 @@ from __future__ import annotations
 import argparse
 import logging
 import queue as queue_module
-from collections import deque
 import signal
 import threading
 import time
+from collections import deque
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from scheduler.config import Config, listen_address
@@ -54,7 +54,7 @@ class Daemon:
         self.metrics = metrics or SchedulerMetrics()
         self.defaults = defaults_from(config)
         self.stop = threading.Event()
-        self.inbox: "queue_module.Queue[Tuple[str, Any]]" = queue_module.Queue()
+        self.inbox: queue_module.Queue[Tuple[str, Any]] = queue_module.Queue()
         self.loop: SchedulingLoop = build_loop(config, clock, load_enabled=bool(config.prometheus_url))
         self.known: Dict[str, Dict[str, Dict[str, Any]]] = {kind: {} for kind in WATCHED}
         self.bad_pods: Dict[str, str] = {}  # key -> resourceVersion of an object we could not parse
@@ -68,7 +68,7 @@ class Daemon:
         self._last_housekeeping = 0.0
         self.watch_failing_after = WATCH_FAILING_AFTER
         self._to_clear: Dict[str, PodRef] = {}  # pods whose nominatedNodeName must be cleared (sent while leading)
-        self._errors: "deque[float]" = deque(maxlen=64)  # times of recent internal errors
+        self._errors: deque[float] = deque(maxlen=64)  # times of recent internal errors
         self._last_success = clock()
         self._acting = False  # synced and leading as of the last round of serve()
 

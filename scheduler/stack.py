@@ -13,15 +13,13 @@ from scheduler.core.engine import Engine
 from scheduler.core.framework import Profile, build_profile
 from scheduler.core.gang import GangScheduler
 from scheduler.core.loop import SchedulingLoop
+from scheduler.core.nomination import NominatedRoom, Nominations
 from scheduler.core.parse import Defaults
 from scheduler.core.plugins.allocation import allocation_factories
 from scheduler.core.plugins.load import LoadAware, LoadScore, LoadView
-from scheduler.core.nomination import NominatedRoom, Nominations
 from scheduler.core.preemption import Preemption, PreemptionPolicy, Preemptor, may_be_victim
 from scheduler.core.queue import SchedulingQueue
 from scheduler.quantity import KUBERNETES_QUANTITIES
-
-
 
 
 def defaults_from(config: Config) -> Defaults:

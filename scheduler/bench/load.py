@@ -16,7 +16,6 @@ from scheduler.bench.runner import measure_basic, peak_rss_mb, register
 from scheduler.config import Config
 from scheduler.core.plugins.load import LoadScore
 
-
 REPEATS = 5
 
 

@@ -9,9 +9,9 @@ waiting).  Target: >= 200 preemptor pods/s at 500 nodes.
 from __future__ import annotations
 
 import argparse
-from collections import Counter
 import dataclasses
 import time
+from collections import Counter
 from typing import Any, Dict, List
 
 from scheduler.bench import workloads

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import math
 import importlib.util
+import math
 import os
 import signal
 import subprocess

@@ -260,7 +260,7 @@ class ClusterState:
             self.generation += 1
 
     @contextmanager
-    def what_if(self, row: int) -> Iterator["RowWhatIf"]:
+    def what_if(self, row: int) -> Iterator[RowWhatIf]:
         """A what-if view of one node: pods can be lifted off it and put back, and the profile's real
         filters see the node as it would be; everything is restored exactly afterwards.  Preemption
         asks "does the pod fit without these?" this way: one definition of "fits"."""
@@ -292,23 +292,22 @@ class ClusterState:
         rows = []
         for node in self.live_nodes():
             row = self.row_of[node.name]
-
-            def frac(resource: str) -> float:
-                col = self.column[resource]
-                alloc = self.allocatable[col, row]
-                return round(float(self.requested[col, row]) / alloc, 4) if alloc else 0.0
-
             cpu, memory = self.load.measured(row)
             rows.append({
                 "name": node.name,
                 "pods": len(self.pods_on[row]),
-                "cpu_requested": frac(CPU),
-                "memory_requested": frac(MEMORY),
+                "cpu_requested": self._requested_fraction(CPU, row),
+                "memory_requested": self._requested_fraction(MEMORY, row),
                 "pod_slots_used": int(self.requested[self.column[PODS], row]),
                 "measured_cpu": cpu,
                 "measured_memory": memory,
             })
         return rows
+
+    def _requested_fraction(self, resource: str, row: int) -> float:
+        col = self.column[resource]
+        alloc = self.allocatable[col, row]
+        return round(float(self.requested[col, row]) / alloc, 4) if alloc else 0.0
 
     # ------------------------------------------------------------ load
     def load_outage(self) -> None:

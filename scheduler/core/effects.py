@@ -44,7 +44,7 @@ class PodRef:
         return f"{self.namespace}/{self.name}"
 
     @classmethod
-    def of(cls, pod: Pod) -> "PodRef":
+    def of(cls, pod: Pod) -> PodRef:
         return cls(pod.namespace, pod.name, pod.uid)
 
 

@@ -26,10 +26,10 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Set, Tuple
 from scheduler.core.engine import Decision, Engine
 from scheduler.core.framework import UNRESOLVABLE, UNSCHEDULABLE
 from scheduler.core.model import INT32_MAX, MIN_AVAILABLE_ANNOTATION, Pod
-from scheduler.core.untrusted import is_int, preview
 from scheduler.core.nomination import Nomination, Nominations
 from scheduler.core.preemption import Preemption
 from scheduler.core.queue import Unit
+from scheduler.core.untrusted import is_int, preview
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +159,7 @@ class GangRegistry:
 class GangScheduler:
     """The loop's handler for gang units."""
 
-    def __init__(self, engine: Engine, nominations: Nominations, preemption: "Preemption", clock: Callable[[], float],
+    def __init__(self, engine: Engine, nominations: Nominations, preemption: Preemption, clock: Callable[[], float],
                  default_timeout: float = 60.0) -> None:
         self.engine = engine
         self.preemption = preemption

@@ -16,7 +16,17 @@ from typing import Callable, Dict, List, Mapping, Optional, Tuple
 
 from scheduler.core.cache import ClusterState
 from scheduler.core.effects import (
-    NORMAL, WARNING, Bind, BindResult, ClearNomination, Effect, Event, EvictionResult, Evict, Nominate, PodRef,
+    NORMAL,
+    WARNING,
+    Bind,
+    BindResult,
+    ClearNomination,
+    Effect,
+    Event,
+    Evict,
+    EvictionResult,
+    Nominate,
+    PodRef,
     SetCondition,
 )
 from scheduler.core.engine import Decision, Engine

@@ -57,7 +57,7 @@ class Toleration:
     value: str = ""
     effect: str = ""
 
-    def tolerates(self, taint: "Taint") -> bool:
+    def tolerates(self, taint: Taint) -> bool:
         """kube's rule: empty effect matches all, empty key with Exists matches every taint."""
         if self.effect and self.effect != taint.effect:
             return False

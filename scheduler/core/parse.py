@@ -15,13 +15,39 @@ from datetime import datetime
 from typing import Any, FrozenSet, Mapping, Optional, Tuple
 
 from scheduler.core.model import (
-    CPU, INT32_MAX, INT32_MIN, INT64_MAX, MEMORY, MIRROR_ANNOTATION, NODE_NAME_LABEL, PODS, PRIORITY_ANNOTATION,
-    VALID_OPERATORS, DisruptionBudget, ModelError, Node, NodeSelectorTerm, Pod, Requirement, Resources, Taint,
-    Toleration, add_resources, max_resources,
+    CPU,
+    INT32_MAX,
+    INT32_MIN,
+    INT64_MAX,
+    MEMORY,
+    MIRROR_ANNOTATION,
+    NODE_NAME_LABEL,
+    PODS,
+    PRIORITY_ANNOTATION,
+    VALID_OPERATORS,
+    DisruptionBudget,
+    ModelError,
+    Node,
+    NodeSelectorTerm,
+    Pod,
+    Requirement,
+    Resources,
+    Taint,
+    Toleration,
+    add_resources,
+    max_resources,
 )
 from scheduler.core.quantities import Quantities
 from scheduler.core.untrusted import (
-    MALFORMED, as_array, as_object, as_string_map, as_text, clip, is_int, is_int32, preview,
+    MALFORMED,
+    as_array,
+    as_object,
+    as_string_map,
+    as_text,
+    clip,
+    is_int,
+    is_int32,
+    preview,
 )
 
 MIN_HOST_PORT, MAX_HOST_PORT = 1, 65535
@@ -187,7 +213,8 @@ def _host_port(port: Mapping[str, Any]) -> Optional[Tuple[str, str, int]]:
 
 def _host_ports(spec: Mapping[str, Any]) -> FrozenSet[Tuple[str, str, int]]:
     ports = set()
-    containers = list(as_array(spec.get("containers"), "spec.containers")) + list(as_array(spec.get("initContainers"), "spec.initContainers"))
+    containers = list(as_array(spec.get("containers"), "spec.containers"))
+    containers += list(as_array(spec.get("initContainers"), "spec.initContainers"))
     for container in containers:
         for port in as_array(as_object(container, "container").get("ports"), "container ports"):
             found = _host_port(as_object(port, "container port"))

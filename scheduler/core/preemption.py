@@ -31,7 +31,7 @@ from __future__ import annotations
 import logging
 import random
 from dataclasses import dataclass, field
-from typing import Callable, Dict, FrozenSet, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, FrozenSet, List, Optional, Tuple
 
 import numpy as np
 
@@ -98,10 +98,10 @@ class Preemption:
     def eviction_refused(self, victim_key: str) -> None:
         """The API refused an eviction we asked for (nothing to remember without preemption)."""
 
-    def best_candidate(self, pod: Pod, rows: np.ndarray) -> Optional["Candidate"]:
+    def best_candidate(self, pod: Pod, rows: np.ndarray) -> Optional[Candidate]:
         return None
 
-    def best_gang_candidate(self, pod: Pod, rows: np.ndarray) -> Optional["Candidate"]:
+    def best_gang_candidate(self, pod: Pod, rows: np.ndarray) -> Optional[Candidate]:
         return None
 
     def eviction_order(self, victims: List[Pod]) -> List[Pod]:
@@ -392,7 +392,7 @@ class Preemptor(Preemption):
         sort_key = (violations, top, sum(v.priority + PRIORITY_OFFSET for v in victims), len(victims), -latest_start, name)
         return Candidate(sort_key, name, victims, violations)
 
-    def _reprieve(self, pod: Pod, row: int, units: List[List[Pod]], node: "RowWhatIf") -> Tuple[List[Pod], int]:
+    def _reprieve(self, pod: Pod, row: int, units: List[List[Pod]], node: RowWhatIf) -> Tuple[List[Pod], int]:
         """Give units back most important first (PDB-protected ones first); those the pod cannot do
         without are the victims.  Returns them and how many PodDisruptionBudgets they would break."""
         allowance = self._pdb_allowance()

@@ -21,7 +21,17 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 from scheduler.core.effects import (
-    NORMAL, Bind, BindResult, ClearNomination, Effect, Event, EvictionResult, Evict, Nominate, PodRef, SetCondition,
+    NORMAL,
+    Bind,
+    BindResult,
+    ClearNomination,
+    Effect,
+    Event,
+    Evict,
+    EvictionResult,
+    Nominate,
+    PodRef,
+    SetCondition,
 )
 from scheduler.k8s.api import ApiError, KubeApi
 from scheduler.k8s.events import EventRecorder, micro_time

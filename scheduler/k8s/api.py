@@ -91,7 +91,7 @@ class KubeApi:
         self.pool = rest.RESTClientObject(configuration).pool_manager
 
     @classmethod
-    def from_kubeconfig(cls, kubeconfig: str = "", pool_size: int = 24) -> "KubeApi":
+    def from_kubeconfig(cls, kubeconfig: str = "", pool_size: int = 24) -> KubeApi:
         return cls(load_configuration(kubeconfig, pool_size))
 
     # ------------------------------------------------------------ transport

@@ -44,7 +44,7 @@ class Reflector:
         self._failures = 0
         self._thread = threading.Thread(target=self._run, name=f"reflector-{resource}", daemon=True)
 
-    def start(self) -> "Reflector":
+    def start(self) -> Reflector:
         self._thread.start()
         return self
 

@@ -50,7 +50,7 @@ class LeaderElector:
         self._thread = threading.Thread(target=self._run, name="leader-elector", daemon=True)
 
     # ------------------------------------------------------------ public
-    def start(self) -> "LeaderElector":
+    def start(self) -> LeaderElector:
         self._thread.start()
         return self
 

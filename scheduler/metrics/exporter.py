@@ -104,7 +104,7 @@ class HealthServer:
         self.port = self.server.server_address[1]
         self._thread = threading.Thread(target=self.server.serve_forever, name="health-server", daemon=True)
 
-    def start(self) -> "HealthServer":
+    def start(self) -> HealthServer:
         self._thread.start()
         log.info("serving /metrics, /healthz and /readyz on %s port %d", self.host, self.port)
         return self

@@ -77,7 +77,8 @@ def render_text(result: SimResult) -> str:
         if r.nominated_node and r.state == "Pending":
             reason = f"nominated to {r.nominated_node}; {reason}"
         lines.append(
-            f"{r.key:<{width}} {prio:>6} {_fmt_time(r.arrived):>8} {r.state:<10} {r.node or '-':<14} {_fmt_time(r.scheduled_at):>7}  {reason}"
+            f"{r.key:<{width}} {prio:>6} {_fmt_time(r.arrived):>8} {r.state:<10} {r.node or '-':<14} "
+            f"{_fmt_time(r.scheduled_at):>7}  {reason}"
         )
         for warning in r.warnings:
             lines.append(f"{'':<{width}} warning: {warning}")
@@ -88,7 +89,8 @@ def render_text(result: SimResult) -> str:
     if result.gangs:
         lines += ["", "Gangs:"]
         for g in result.gangs:
-            lines.append(f"  {g['name']}: {g['state']} ({g['scheduled']}/{g['min_available']} min, {g['members']} members) {g.get('message', '')}")
+            lines.append(f"  {g['name']}: {g['state']} ({g['scheduled']}/{g['min_available']} min, "
+                         f"{g['members']} members) {g.get('message', '')}")
     lines += ["", f"{'NODE':<14} {'PODS':>5} {'CPU REQ':>8} {'MEM REQ':>8} {'MEASURED CPU':>13}"]
     for n in result.nodes:
         measured = "-" if n["measured_cpu"] is None else f"{n['measured_cpu']:.0%}"

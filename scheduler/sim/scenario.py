@@ -30,7 +30,8 @@ class ScenarioError(ValueError):
     """A scenario file that cannot be used; the message says where and what was expected."""
 
 
-NODE_KEYS = {"name", "count", "cpu", "memory", "pods", "ephemeral-storage", "resources", "labels", "taints", "unschedulable", "ready", "utilisation"}
+NODE_KEYS = {"name", "count", "cpu", "memory", "pods", "ephemeral-storage", "resources", "labels", "taints", "unschedulable",
+             "ready", "utilisation"}
 POD_KEYS = {
     "name", "count", "at", "duration", "priority", "annotations", "labels", "cpu", "memory", "resources",
     "nodeSelector", "tolerations", "affinity", "preemptionPolicy", "schedulerName", "namespace", "gang",

@@ -32,7 +32,17 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Deque, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from scheduler.core.effects import (
-    NORMAL, Bind, BindResult, ClearNomination, Effect, Event, EvictionResult, Evict, Nominate, PodRef, SetCondition,
+    NORMAL,
+    Bind,
+    BindResult,
+    ClearNomination,
+    Effect,
+    Event,
+    Evict,
+    EvictionResult,
+    Nominate,
+    PodRef,
+    SetCondition,
 )
 from scheduler.core.loop import SchedulingLoop
 from scheduler.core.model import DisruptionBudget, ModelError, Node, NodeUtilisation, Pod

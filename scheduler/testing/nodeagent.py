@@ -50,7 +50,7 @@ class NodeAgent:
         self._stopping = False
         self._ips = itertools.count(2)
 
-    def start(self) -> "NodeAgent":
+    def start(self) -> NodeAgent:
         self._watch = self.srv.open_watch("pods")   # the pods now + every change after, no gap
         for p in self._watch.objects:
             self._observe(p)
@@ -67,7 +67,7 @@ class NodeAgent:
             self._thread.join(timeout=5)
             self._thread = None
 
-    def __enter__(self) -> "NodeAgent":
+    def __enter__(self) -> NodeAgent:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:

@@ -21,8 +21,8 @@ import shutil
 import subprocess
 import time
 import uuid
-from types import SimpleNamespace
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Callable, Dict, List, Optional
 
 import pytest

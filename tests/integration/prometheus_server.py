@@ -116,7 +116,7 @@ class PrometheusServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, ready_timeout: float = 30.0) -> "PrometheusServer":
+    def start(self, ready_timeout: float = 30.0) -> PrometheusServer:
         if self.process is not None and self.process.poll() is None:
             return self
         self.config_file.write_text("global:\n  scrape_interval: 1h\n  evaluation_interval: 1h\n")
@@ -172,7 +172,7 @@ class PrometheusServer:
         except OSError:
             return ""
 
-    def __enter__(self) -> "PrometheusServer":
+    def __enter__(self) -> PrometheusServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -150,9 +150,13 @@ from scheduler.testing.apiserver.faults import Faults
 from scheduler.testing.apiserver.objects import make_node, now_microtime, now_rfc3339, rfc3339
 from scheduler.testing.apiserver.patches import json_patch, merge_patch, strategic_merge_patch
 from scheduler.testing.apiserver.resources import PODGROUP_GROUP, RESOURCES, Resource
-from scheduler.testing.apiserver.selectors import (fields_match, label_selector_object_matches,
-                                                   labels_match, parse_field_selector,
-                                                   parse_label_selector)
+from scheduler.testing.apiserver.selectors import (
+                                                   fields_match,
+                                                   label_selector_object_matches,
+                                                   labels_match,
+                                                   parse_field_selector,
+                                                   parse_label_selector,
+)
 from scheduler.testing.apiserver.server import FakeApiServer
 from scheduler.testing.apiserver.store import LocalWatch, WatchEvent
 

@@ -47,17 +47,17 @@ class ApiError(Exception):
         self.status = status_object(code, message, reason, details)
 
 
-def not_found(res: "Resource", name: str) -> ApiError:
+def not_found(res: Resource, name: str) -> ApiError:
     return ApiError(404, f'{res.qualified} "{name}" not found', "NotFound",
                     {"name": name, "group": res.group, "kind": res.plural})
 
 
-def conflict(res: "Resource", name: str, why: str) -> ApiError:
+def conflict(res: Resource, name: str, why: str) -> ApiError:
     return ApiError(409, f'Operation cannot be fulfilled on {res.qualified} "{name}": {why}',
                     "Conflict", {"name": name, "group": res.group, "kind": res.plural})
 
 
-def invalid(res: "Resource", name: str, causes: List[Tuple[str, str]]) -> ApiError:
+def invalid(res: Resource, name: str, causes: List[Tuple[str, str]]) -> ApiError:
     msg = "; ".join(f"{f}: {m}" for f, m in causes)
     return ApiError(422, f'{res.kind} "{name}" is invalid: {msg}', "Invalid",
                     {"name": name, "group": res.group, "kind": res.kind,

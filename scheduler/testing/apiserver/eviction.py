@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from scheduler.testing.apiserver.registry import Registry
 
 
-def evict(store: Store, registry: "Registry", ns: str, name: str, body: JSON) -> JSON:
+def evict(store: Store, registry: Registry, ns: str, name: str, body: JSON) -> JSON:
     """POST pods/eviction: delete the pod (gracefully) unless a budget forbids it."""
     opts = body.get("deleteOptions") or {}
     with store.lock:

@@ -18,8 +18,7 @@ from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 from scheduler.testing.apiserver.errors import ApiError
 from scheduler.testing.apiserver.objects import JSON
 from scheduler.testing.apiserver.resources import Resource
-from scheduler.testing.apiserver.selectors import (FieldReq, LabelReq, parse_field_selector,
-                                                   parse_label_selector)
+from scheduler.testing.apiserver.selectors import FieldReq, LabelReq, parse_field_selector, parse_label_selector
 from scheduler.testing.apiserver.store import DROP, STOP, Store, Watcher
 
 if TYPE_CHECKING:
@@ -32,11 +31,11 @@ def selectors_from(q: Dict[str, str]) -> Tuple[List[LabelReq], List[FieldReq]]:
         labels = parse_label_selector(q.get("labelSelector", ""))
         fields = parse_field_selector(q.get("fieldSelector", ""))
     except ValueError as e:
-        raise ApiError(400, f"unable to parse requirement: {e}")
+        raise ApiError(400, f"unable to parse requirement: {e}") from None
     return labels, fields
 
 
-def list_objects(h: "Handler", store: Store, res: Resource, ns: Optional[str], q: Dict[str, str]) -> None:
+def list_objects(h: Handler, store: Store, res: Resource, ns: Optional[str], q: Dict[str, str]) -> None:
     labels, fields = selectors_from(q)
     w = Watcher(res, ns, labels, fields)
     limit = int(q.get("limit") or 0)
@@ -49,7 +48,7 @@ def list_objects(h: "Handler", store: Store, res: Resource, ns: Optional[str], q
             tok = json.loads(base64.urlsafe_b64decode(cont.encode()))
             after, list_rv = (tok["ns"], tok["name"]), int(tok["rv"])
         except Exception:
-            raise ApiError(400, "continue key is not valid")
+            raise ApiError(400, "continue key is not valid") from None
     with store.lock:
         rv = store.rv if list_rv is None else list_rv
         objs = store.objects[res.rid]
@@ -78,7 +77,7 @@ def list_objects(h: "Handler", store: Store, res: Resource, ns: Optional[str], q
     h.reply(200, data)
 
 
-def _client_gone(h: "Handler") -> bool:
+def _client_gone(h: Handler) -> bool:
     """True when the client closed its end of an idle watch connection."""
     try:
         r, _, _ = select.select([h.connection], [], [], 0)
@@ -89,7 +88,7 @@ def _client_gone(h: "Handler") -> bool:
     return False
 
 
-def watch_stream(h: "Handler", b: "Backend", res: Resource, ns: Optional[str], q: Dict[str, str]) -> None:
+def watch_stream(h: Handler, b: Backend, res: Resource, ns: Optional[str], q: Dict[str, str]) -> None:
     """Stream events until timeoutSeconds, the client leaves, a dropped watch or a server stop."""
     store, srv = b.store, b.server
     labels, fields = selectors_from(q)

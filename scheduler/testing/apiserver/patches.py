@@ -11,7 +11,6 @@ from typing import Any, List, Tuple
 from scheduler.testing.apiserver.errors import ApiError
 from scheduler.testing.apiserver.objects import JSON
 
-
 # list fields merged by key under strategic-merge-patch (others are replaced)
 SMP_MERGE_KEYS = {
     "conditions": "type", "containers": "name", "initContainers": "name",
@@ -140,5 +139,5 @@ def json_patch(doc: Any, ops: List[JSON]) -> Any:
                 raise ApiError(400, f"unexpected kind of patch operation: {kind!r}")
         except (KeyError, IndexError, ValueError, TypeError):
             raise ApiError(422, f"the server rejected our request due to an error in our request: "
-                                f"jsonpatch {kind} operation does not apply: doc is missing path: {path}")
+                                f"jsonpatch {kind} operation does not apply: doc is missing path: {path}") from None
     return doc

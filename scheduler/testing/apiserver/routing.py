@@ -34,8 +34,8 @@ class Backend:
     registry: Registry
     binder: Binder
     faults: Faults
-    request_counts: "collections.Counter[Any]"
-    server: "FakeApiServer"   # for its settings: host, port, bookmark_interval, default_watch_timeout
+    request_counts: collections.Counter[Any]
+    server: FakeApiServer   # for its settings: host, port, bookmark_interval, default_watch_timeout
 
 
 _WATCH_PATH_RE = re.compile(r"^/(api/v1|apis/[^/]+/[^/]+)/watch(/|$)")
@@ -65,7 +65,7 @@ def _discovery_resources(gv_res: Dict[str, Resource]) -> List[JSON]:
     return out
 
 
-def _discovery(h: "Handler", b: Backend, path: str) -> bool:
+def _discovery(h: Handler, b: Backend, path: str) -> bool:
     """Answer the fixed discovery paths; False when ``path`` is not one of them."""
     srv = b.server
     if path in ("/healthz", "/readyz", "/livez"):
@@ -92,7 +92,7 @@ def _discovery(h: "Handler", b: Backend, path: str) -> bool:
     return True
 
 
-def route(h: "Handler", b: Backend, method: str, path: str, q: Dict[str, str]) -> None:
+def route(h: Handler, b: Backend, method: str, path: str, q: Dict[str, str]) -> None:
     """Answer one request (errors are raised as ApiError for the caller to send)."""
     if _discovery(h, b, path):
         return
@@ -153,7 +153,7 @@ def route(h: "Handler", b: Backend, method: str, path: str, q: Dict[str, str]) -
         _object(h, b, method, res, (ns or "") if res.namespaced else "", name, sub, q)
 
 
-def _collection(h: "Handler", b: Backend, method: str, res: Resource, ns: Optional[str],
+def _collection(h: Handler, b: Backend, method: str, res: Resource, ns: Optional[str],
                 q: Dict[str, str], watch_path: bool) -> None:
     """list, watch, create and deletecollection."""
     if method == "GET":
@@ -190,7 +190,7 @@ def _collection(h: "Handler", b: Backend, method: str, res: Resource, ns: Option
     raise ApiError(405, f"{method} is not supported on a collection", "MethodNotAllowed")
 
 
-def _object(h: "Handler", b: Backend, method: str, res: Resource, nskey: str, name: str,
+def _object(h: Handler, b: Backend, method: str, res: Resource, nskey: str, name: str,
             sub: Optional[str], q: Dict[str, str]) -> None:
     """get, update, patch and delete on one object; binding and eviction."""
     if sub == "binding":

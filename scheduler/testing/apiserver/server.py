@@ -51,7 +51,7 @@ class FakeApiServer:
                          "preemptionPolicy": "PreemptLowerPriority"})
 
     # ------------------------------------------------------------------ lifecycle
-    def start(self) -> "FakeApiServer":
+    def start(self) -> FakeApiServer:
         """Serve HTTP on ``self.port``. After ``stop()`` this starts a new instance on
         the same port over the same store, with no watch history (see ``restart``)."""
         if self._http.serving:
@@ -68,7 +68,7 @@ class FakeApiServer:
         ``request_counts`` and ``faults`` are kept: ``start()`` serves them again."""
         self._http.stop()
 
-    def restart(self, down_for: float = 0.0) -> "FakeApiServer":
+    def restart(self, down_for: float = 0.0) -> FakeApiServer:
         """Stop, stay down ``down_for`` seconds (connections are refused), start again on
         the same port with empty watch history, like a restarted kube-apiserver. Blocks;
         for a server that stays down while the test does other things, call ``stop()``
@@ -83,7 +83,7 @@ class FakeApiServer:
         """True between ``start()`` and ``stop()``."""
         return self._http.serving
 
-    def __enter__(self) -> "FakeApiServer":
+    def __enter__(self) -> FakeApiServer:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:
@@ -131,12 +131,12 @@ class FakeApiServer:
         self._binder.bindings = value
 
     @property
-    def request_counts(self) -> "collections.Counter[Any]":
+    def request_counts(self) -> collections.Counter[Any]:
         """Counter{(METHOD, "pods/binding"): n, ...} of HTTP requests (approximate)."""
         return self._backend.request_counts
 
     @request_counts.setter
-    def request_counts(self, value: "collections.Counter[Any]") -> None:
+    def request_counts(self, value: collections.Counter[Any]) -> None:
         self._backend.request_counts = value
 
     def bindings_count(self, pod_key: str) -> int:

@@ -141,7 +141,7 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             return json.loads(raw)
         except ValueError as e:
-            raise ApiError(400, f"the object provided is unrecognized or malformed: {e}")
+            raise ApiError(400, f"the object provided is unrecognized or malformed: {e}") from None
 
     # -- plumbing
     def _read_body(self) -> bytes:

@@ -53,7 +53,7 @@ class Watcher:
                  labels: List[LabelReq], fields: List[FieldReq], http: bool = False) -> None:
         self.res, self.namespace, self.labels, self.fields = res, namespace, labels, fields
         self.http = http   # an HTTP watch stream (ends on stop); else in-process (NodeAgent)
-        self.q: "queue.SimpleQueue[Any]" = queue.SimpleQueue()
+        self.q: queue.SimpleQueue[Any] = queue.SimpleQueue()
 
     def matches(self, obj: Optional[JSON]) -> bool:
         if obj is None:
@@ -93,7 +93,7 @@ class LocalWatch:
     Unlike an HTTP watch it survives ``stop()``/``restart()`` of the server, as a kubelet would
     keep running while the API server restarts."""
 
-    def __init__(self, store: "Store", watcher: Watcher, objects: List[JSON], rv: int) -> None:
+    def __init__(self, store: Store, watcher: Watcher, objects: List[JSON], rv: int) -> None:
         self.objects = objects            # the stored dicts: read-only
         self.resource_version = rv
         self.closed = False
@@ -200,7 +200,7 @@ class Store:
                 try:
                     start = int(rv)
                 except ValueError:
-                    raise ApiError(400, f'invalid resource version "{rv}"')
+                    raise ApiError(400, f'invalid resource version "{rv}"') from None
                 if start < self._history_floor:
                     return w, [], status_object(
                         410, f"too old resource version: {start} ({self._history_floor})",

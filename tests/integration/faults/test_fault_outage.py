@@ -9,7 +9,6 @@ import time
 from collections import Counter
 from typing import Any, Callable, List
 
-
 import scheduler.daemon
 
 Cluster = RunningDaemon = FaultRun = Any  # fixtures from tests/integration/conftest.py and faults/conftest.py

@@ -5,7 +5,6 @@ import logging
 import time
 from typing import Any, Callable, List
 
-
 SCHEDULER = "preemptive-scheduler"
 Cluster = RunningDaemon = Any  # fixtures from tests/integration/conftest.py
 
@@ -19,7 +18,8 @@ def _bound_once(cluster: Cluster, names: List[str]) -> None:
     assert all(c == 1 for c in counts.values()), {n: c for n, c in counts.items() if c != 1}
 
 
-def test_pods_that_fit_are_bound_once_and_the_rest_are_told_why(cluster: Cluster, start_daemon: Callable[..., RunningDaemon], wait_until: Callable[..., Any]) -> None:
+def test_pods_that_fit_are_bound_once_and_the_rest_are_told_why(
+        cluster: Cluster, start_daemon: Callable[..., RunningDaemon], wait_until: Callable[..., Any]) -> None:
     nodes = cluster.add_nodes(3, cpu="4", memory="16Gi")
     names = [f"p{i:02d}" for i in range(40)]
     for name in names:
@@ -59,7 +59,8 @@ def test_pods_that_fit_are_bound_once_and_the_rest_are_told_why(cluster: Cluster
         assert not cluster.events_for(name, "Scheduled")
 
 
-def test_dropped_watch_and_410_expired_lose_and_duplicate_nothing(cluster: Cluster, start_daemon: Callable[..., RunningDaemon], wait_until: Callable[..., Any]) -> None:
+def test_dropped_watch_and_410_expired_lose_and_duplicate_nothing(
+        cluster: Cluster, start_daemon: Callable[..., RunningDaemon], wait_until: Callable[..., Any]) -> None:
     cluster.add_nodes(3, cpu="32", memory="64Gi")
     handle = start_daemon(cluster)
     first = [f"a{i}" for i in range(10)]
@@ -105,7 +106,8 @@ def test_dropped_watch_and_410_expired_lose_and_duplicate_nothing(cluster: Clust
     _bound_once(cluster, [late])
 
 
-def test_bind_409_does_not_crash_and_the_pod_ends_bound_once(cluster: Cluster, start_daemon: Callable[..., RunningDaemon], wait_until: Callable[..., Any]) -> None:
+def test_bind_409_does_not_crash_and_the_pod_ends_bound_once(
+        cluster: Cluster, start_daemon: Callable[..., RunningDaemon], wait_until: Callable[..., Any]) -> None:
     cluster.add_nodes(2, cpu="8")
     handle = start_daemon(cluster)
     cluster.srv.faults.fail_next("POST", r"/pods/victim409/binding$", 409)
@@ -118,7 +120,8 @@ def test_bind_409_does_not_crash_and_the_pod_ends_bound_once(cluster: Cluster, s
     _bound_once(cluster, ["victim409", "other"])
 
 
-def test_bind_409_is_recovered_when_the_pod_changes(cluster: Cluster, start_daemon: Callable[..., RunningDaemon], wait_until: Callable[..., Any]) -> None:
+def test_bind_409_is_recovered_when_the_pod_changes(
+        cluster: Cluster, start_daemon: Callable[..., RunningDaemon], wait_until: Callable[..., Any]) -> None:
     cluster.add_nodes(1, cpu="8")
     handle = start_daemon(cluster)
     cluster.srv.faults.fail_next("POST", r"/pods/p409/binding$", 409)
@@ -132,7 +135,8 @@ def test_bind_409_is_recovered_when_the_pod_changes(cluster: Cluster, start_daem
     assert handle.thread.is_alive()
 
 
-def test_bind_500_is_retried(cluster: Cluster, start_daemon: Callable[..., RunningDaemon], wait_until: Callable[..., Any]) -> None:
+def test_bind_500_is_retried(
+        cluster: Cluster, start_daemon: Callable[..., RunningDaemon], wait_until: Callable[..., Any]) -> None:
     cluster.add_nodes(1, cpu="8")
     handle = start_daemon(cluster)
     cluster.srv.faults.fail_next("POST", r"/pods/p500/binding$", 500, count=2)
@@ -205,15 +209,18 @@ def _foreign_pods_scenario(cluster: Cluster, start_daemon: Callable[..., Running
     assert not cluster.scheduled_condition("foreign-pending")
 
 
-def test_foreign_pods_are_left_alone_but_count_toward_usage(cluster: Cluster, start_daemon: Callable[..., RunningDaemon], wait_until: Callable[..., Any]) -> None:
+def test_foreign_pods_are_left_alone_but_count_toward_usage(
+        cluster: Cluster, start_daemon: Callable[..., RunningDaemon], wait_until: Callable[..., Any]) -> None:
     _foreign_pods_scenario(cluster, start_daemon, wait_until, daemon_first=True)
 
 
-def test_pods_bound_before_the_scheduler_starts_count_toward_usage(cluster: Cluster, start_daemon: Callable[..., RunningDaemon], wait_until: Callable[..., Any]) -> None:
+def test_pods_bound_before_the_scheduler_starts_count_toward_usage(
+        cluster: Cluster, start_daemon: Callable[..., RunningDaemon], wait_until: Callable[..., Any]) -> None:
     _foreign_pods_scenario(cluster, start_daemon, wait_until, daemon_first=False)
 
 
-def test_malformed_pods_are_reported_and_do_not_stop_the_rest(cluster: Cluster, start_daemon: Callable[..., RunningDaemon], wait_until: Callable[..., Any]) -> None:
+def test_malformed_pods_are_reported_and_do_not_stop_the_rest(
+        cluster: Cluster, start_daemon: Callable[..., RunningDaemon], wait_until: Callable[..., Any]) -> None:
     cluster.add_nodes(2, cpu="4")
     handle = start_daemon(cluster)
     cluster.add_pod("bad-qty", cpu="lots")

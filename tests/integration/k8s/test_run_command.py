@@ -35,7 +35,7 @@ def _get(port: int, path: str) -> Tuple[int, str]:
         return 0, ""
 
 
-def _run(*args: str) -> "subprocess.Popen[str]":
+def _run(*args: str) -> subprocess.Popen[str]:
     env = dict(os.environ)
     env.pop("KUBECONFIG", None)
     env.pop("PROMETHEUS_URL", None)

@@ -8,7 +8,7 @@ the Events (pod, type, reason) must be identical.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, List, Set, Tuple
 
 from scheduler.core.model import MIN_AVAILABLE_ANNOTATION, POD_GROUP_LABEL, PRIORITY_ANNOTATION
 from scheduler.sim.world import InMemoryCluster
@@ -88,18 +88,18 @@ def over_http(cluster: Any, start_daemon: Callable[..., Any], wait_until: Callab
         name = obj["metadata"]["name"]
         if kind == "node":
             cluster.srv.create(obj)
-            wait_until(lambda: name in {n.name for n in handle.daemon.loop.nodes()}, 10, message=f"node {name} seen")
+            wait_until(lambda name=name: name in {n.name for n in handle.daemon.loop.nodes()}, 10, message=f"node {name} seen")
             continue
         if kind == "bound-after-a-failure":
             cluster.srv.faults.fail_next("POST", rf"/pods/{name}/binding$", 500)
         cluster.srv.create(obj)
         if kind == "waiting":
-            wait_until(lambda: cluster.events_for(name, "FailedScheduling"), 10, message=f"{name} to wait")
+            wait_until(lambda name=name: cluster.events_for(name, "FailedScheduling"), 10, message=f"{name} to wait")
         elif kind == "running":
-            wait_until(lambda: f"default/{name}" in handle.daemon.loop.state.placed, 10, message=f"{name} seen")
+            wait_until(lambda name=name: f"default/{name}" in handle.daemon.loop.state.placed, 10, message=f"{name} seen")
         else:
-            wait_until(lambda: cluster.node_of(name), 20, message=f"{name} bound")
-            wait_until(lambda: cluster.events_for(name, "Scheduled"), 10, message=f"{name}'s Scheduled Event")
+            wait_until(lambda name=name: cluster.node_of(name), 20, message=f"{name} bound")
+            wait_until(lambda name=name: cluster.events_for(name, "Scheduled"), 10, message=f"{name}'s Scheduled Event")
     wait_until(lambda: not handle.daemon.actuator.inflight, 10, message="the actuator to finish")
     placements = {n: cluster.node_of(n) for n in NAMES if cluster.node_of(n)}
     events = set()

@@ -443,7 +443,7 @@ def test_watch_sees_binding_and_send_initial_events(srv: FakeApiServer, core: cl
 def test_delay_fault(srv: FakeApiServer, core: client.CoreV1Api) -> None:
     srv.faults.delay(0.3, r"^/api/v1/nodes$")
     t0 = time.time()
-    core.list_node(_preload_content=False).data
+    assert core.list_node(_preload_content=False).data
     assert time.time() - t0 >= 0.3
     srv.faults.clear()
     srv.faults.fail_next(None, r"/nodes", 429, count=2)

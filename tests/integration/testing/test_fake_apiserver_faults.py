@@ -72,7 +72,7 @@ class WatchRecorder:
     """Runs KubeApi.watch (the informer's path) in a thread; records events and how it ended."""
 
     def __init__(self, kube: KubeApi, rv: int) -> None:
-        self.events: "queue.Queue[Dict[str, Any]]" = queue.Queue()
+        self.events: queue.Queue[Dict[str, Any]] = queue.Queue()
         self.ended = threading.Event()
         self.error: Optional[ApiError] = None
         threading.Thread(target=self._run, args=(kube, rv), daemon=True).start()
@@ -226,7 +226,7 @@ def test_hang_after_apply_zero_closes_at_once_for_count_requests(srv: FakeApiSer
 def test_stop_releases_a_held_answer(srv: FakeApiServer, kube: KubeApi) -> None:
     srv.create(pod("a"))
     srv.faults.hang_after_apply(r"/binding$", seconds=60)
-    errors: "queue.Queue[ApiError]" = queue.Queue()
+    errors: queue.Queue[ApiError] = queue.Queue()
 
     def bind() -> None:
         try:

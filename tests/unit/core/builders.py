@@ -11,7 +11,16 @@ from typing import Any, Dict, List, Optional
 
 from scheduler.config import load_config
 from scheduler.core.effects import (
-    Bind, BindResult, ClearNomination, Effect, Event, Evict, EvictionResult, Nominate, PodRef, SetCondition,
+    Bind,
+    BindResult,
+    ClearNomination,
+    Effect,
+    Event,
+    Evict,
+    EvictionResult,
+    Nominate,
+    PodRef,
+    SetCondition,
 )
 from scheduler.core.model import MIN_AVAILABLE_ANNOTATION, POD_GROUP_LABEL, PRIORITY_ANNOTATION, NodeUtilisation, Pod
 from scheduler.core.parse import parse_node, parse_pdb, parse_pod

@@ -1,7 +1,6 @@
 """Nominated room: kept for the preemptor against equal/lower priority pods, yielded to higher ones, expired when stale."""
 from __future__ import annotations
 
-
 from .builders import Cluster, victim_names
 
 

@@ -16,8 +16,16 @@ from hypothesis import strategies as st
 
 from scheduler.core.gang import Gang, GangRegistry, parse_podgroup
 from scheduler.core.model import (
-    INT32_MAX, INT32_MIN, INT64_MAX, MIN_AVAILABLE_ANNOTATION, MIRROR_ANNOTATION, PRIORITY_ANNOTATION,
-    DisruptionBudget, ModelError, Node, Pod,
+    INT32_MAX,
+    INT32_MIN,
+    INT64_MAX,
+    MIN_AVAILABLE_ANNOTATION,
+    MIRROR_ANNOTATION,
+    PRIORITY_ANNOTATION,
+    DisruptionBudget,
+    ModelError,
+    Node,
+    Pod,
 )
 from scheduler.core.parse import Defaults, parse_node, parse_pdb, parse_pod, parse_priority
 from scheduler.quantity import KUBERNETES_QUANTITIES as QUANTITIES

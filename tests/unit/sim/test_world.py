@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Tuple
 
-
 from scheduler.config import load_config
 from scheduler.core.effects import Bind, Evict, Nominate, PodRef, SetCondition
 from scheduler.sim.world import InMemoryCluster

@@ -1,7 +1,7 @@
 """NodeResourcesFit through Engine.schedule: requests must fit the node's free resources."""
 from __future__ import annotations
 
-from scheduler.core.framework import UNSCHEDULABLE, UNRESOLVABLE
+from scheduler.core.framework import UNRESOLVABLE, UNSCHEDULABLE
 
 from ...helpers import make_engine, make_node, make_pod, place
 
