@@ -185,7 +185,10 @@ class SchedulingQueue:
         return moved
 
     def backoff_duration(self, attempts: int) -> float:
-        return min(self.max_backoff, self.initial_backoff * (2 ** max(0, attempts - 1)))
+        # The exponent stops at 1023: float(2 ** 1024) raises OverflowError, which a pod pending
+        # for ~1000 attempts used to hit; by then any positive initial backoff is far past the cap.
+        doublings = min(max(0, attempts - 1), 1023)
+        return min(self.max_backoff, self.initial_backoff * 2.0 ** doublings)
 
     def next_ready_in(self) -> Optional[float]:
         """Seconds until a backoff entry is due (for the daemon's idle wait)."""

@@ -108,6 +108,18 @@ def test_backoff_starts_at_one_second_and_doubles_to_ten(queue, clock):
     assert waits == [1.0, 2.0, 4.0, 8.0, 10.0, 10.0]
 
 
+def test_backoff_stays_at_the_cap_for_a_pod_pending_for_thousands_of_attempts(queue, clock):
+    queue.add(make_pod("a"))
+    for _ in range(1100):
+        unit = queue.pop()
+        assert unit is not None
+        queue.requeue_backoff(unit)
+        clock.advance(queue.next_ready_in())
+    assert queue.next_ready_in() == 0.0
+    assert unit.attempts == 1100
+    assert queue.backoff_duration(unit.attempts) == 10.0
+
+
 def test_higher_priority_pod_in_backoff_waits_for_its_backoff(queue, clock):
     queue.add(make_pod("high", priority=100))
     unit = queue.pop()
