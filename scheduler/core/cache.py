@@ -161,6 +161,13 @@ class ClusterState:
         row = self.row_of.get(name)
         return None if row is None else self.nodes[row]
 
+    def name_of(self, row: int) -> str:
+        """The name of the node on a live row (rows from masks and placements always are live)."""
+        node = self.nodes[row]
+        if node is None:
+            raise LookupError(f"row {row} holds no node")
+        return node.name
+
     def live_nodes(self) -> Iterator[Node]:
         return (node for node in self.nodes if node is not None)
 
@@ -370,9 +377,9 @@ class RowWhatIf:
             state.requested[col, row] = requested
             state.free_[col, row] = _clamp(int(state.allocatable[col, row]) - requested)
         for i, resource in enumerate((CPU, MEMORY)):
-            col = state.column.get(resource)
-            if col in delta:
-                state.load.since_sample[i, row] = _clamp(int(state.load.since_sample[i, row]) + delta[col])
+            load_col = state.column.get(resource)
+            if load_col is not None and load_col in delta:
+                state.load.since_sample[i, row] = _clamp(int(state.load.since_sample[i, row]) + delta[load_col])
         if ports:
             state.ports_on[row] = set().union(*(p.pod.host_ports for p in on_node.values())) if on_node else set()
         state.load.changed(row)

@@ -114,7 +114,7 @@ class Engine:
         """Decide for one pod without changing the state (preemption, if on, is asked by its caller)."""
         row = self.select(pod, self.feasible(pod))
         if row is not None:
-            return Decision(pod, node=self.state.nodes[row].name)
+            return Decision(pod, node=self.state.name_of(row))
         diagnosis = self.diagnose(pod)
         return Decision(pod, message=diagnosis.message, status=diagnosis.status, diagnosis=diagnosis)
 

@@ -38,7 +38,7 @@ class FilterPlugin:
         """Does this one node pass?  The same rule as `filter` (plugins may answer it cheaper)."""
         return bool(self.filter(pod, state)[row])
 
-    def explain(self, pod: Pod, state: ClusterState, rows: np.ndarray) -> Counter:
+    def explain(self, pod: Pod, state: ClusterState, rows: np.ndarray) -> Counter[str]:
         """Reason -> number of nodes, for rows this plugin rejected."""
         return Counter({self.default_reason: int(len(rows))})
 
@@ -112,7 +112,7 @@ class Diagnosis:
     """Why a pod fits nowhere: kube-scheduler's `0/N nodes are available: ...` message."""
 
     total_nodes: int
-    reasons: Counter = field(default_factory=Counter)
+    reasons: Counter[str] = field(default_factory=Counter)
     resolvable_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     @property

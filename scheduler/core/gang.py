@@ -128,7 +128,7 @@ class GangRegistry:
         if not gang.members and gang.name not in self.podgroups:
             del self.gangs[gang.name]
 
-    def podgroup_changed(self, kind: str, key: str, obj: Dict[str, Any]) -> None:
+    def podgroup_changed(self, kind: str, key: str, obj: Mapping[str, Any]) -> None:
         if kind == "DELETED":
             self.podgroups.pop(key, None)
         else:
@@ -282,7 +282,7 @@ class GangScheduler:
             row = self.engine.select(pod, self.engine.feasible(pod))
             if row is None:
                 continue
-            node = self.state.nodes[row].name
+            node = self.state.name_of(row)
             self.engine.assume(pod, node)
             placements.append((pod, node))
         return placements
@@ -322,7 +322,7 @@ class GangScheduler:
         for pod in pending:
             row = self.engine.select(pod, self.engine.feasible(pod))
             if row is not None:
-                node, victims = self.state.nodes[row].name, []
+                node, victims = self.state.name_of(row), []
             else:
                 diagnosis = self.engine.diagnose(pod)
                 candidate = preemptor.best_candidate(pod, diagnosis.resolvable_rows) \
@@ -334,7 +334,7 @@ class GangScheduler:
                     held = self.state.placed.get(victim.key)
                     if held is None:
                         continue  # already removed for an earlier member of this plan (a whole gang)
-                    removed.append((victim, self.state.nodes[held.row].name, held.assumed, held.assumed_at))
+                    removed.append((victim, self.state.name_of(held.row), held.assumed, held.assumed_at))
                     self.state.forget(victim.key)
             self.engine.assume(pod, node)
             tentative.append(pod)

@@ -7,7 +7,7 @@ idlest node.
 """
 from __future__ import annotations
 
-from typing import Callable, List
+from typing import Callable, List, Optional, Tuple
 
 import numpy as np
 
@@ -62,6 +62,7 @@ class LoadSamples:
         self.util_time[row] = sample.sampled_at
         self.changed(row)
 
-    def measured(self, row: int) -> tuple:
+    def measured(self, row: int) -> Tuple[Optional[float], Optional[float]]:
         """(cpu, memory) fractions of the row, None where unknown."""
-        return tuple(None if value != value else round(float(value), 4) for value in self.util[:, row])
+        cpu, memory = (None if value != value else round(float(value), 4) for value in self.util[:, row])
+        return cpu, memory

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from typing import Callable, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from scheduler.core.cache import ClusterState
 from scheduler.core.effects import (
@@ -170,7 +170,7 @@ class SchedulingLoop:
         if self.preemption.pdbs.pop(key, None) is not None:
             self.queue.move_all_to_active()
 
-    def podgroup_changed(self, kind: str, key: str, obj: Mapping) -> None:
+    def podgroup_changed(self, kind: str, key: str, obj: Mapping[str, Any]) -> None:
         """A PodGroup was added, modified (kind ADDED/MODIFIED) or DELETED: a new minimum may let a gang go."""
         self.gangs.registry.podgroup_changed(kind, key, obj)
         self.queue.move_all_to_active()
@@ -222,7 +222,7 @@ class SchedulingLoop:
         self._bind_failures[key] = failures
         backoff = max(retry_after, self.queue.backoff_duration(failures))
         if uncertain and placed is not None:
-            self._rebinds[key] = (self.state.nodes[placed.row].name, self.clock() + backoff)
+            self._rebinds[key] = (self.state.name_of(placed.row), self.clock() + backoff)
             return backoff
         if placed is not None:
             self._drop_assumption(key)

@@ -113,6 +113,10 @@ def term_matches(term: NodeSelectorTerm, labels: Mapping[str, str]) -> bool:
     return all(req.matches(labels) for req in term)
 
 
+ShapeKey = Tuple[Tuple[Tuple[str, str], ...], Tuple[NodeSelectorTerm, ...], Tuple[Toleration, ...]]
+"""A pod's node selector, required affinity terms and tolerations: what static filters depend on."""
+
+
 @dataclass
 class Pod:
     """A pod as the scheduler sees it; `requests` already include overhead and defaults."""
@@ -156,7 +160,7 @@ class Pod:
         return f"{self.namespace}/{group}" if group else ""
 
     @property
-    def shape_key(self) -> tuple:
+    def shape_key(self) -> ShapeKey:
         """Everything a static (node-property) filter depends on: masks are cached on it."""
         return (self.node_selector, self.required_terms, self.tolerations)
 

@@ -81,21 +81,24 @@ class Nominations:
         """Remove and return lower-priority nominations on pod's node that no longer fit after it took room."""
         node = pod.node_name
         placed = state.placed.get(pod.key)
-        if placed is not None and state.nodes[placed.row] is not None:
-            node = state.nodes[placed.row].name
+        on_row = state.nodes[placed.row] if placed is not None else None
+        if on_row is not None:
+            node = on_row.name
         row = state.row_of.get(node)
-        displaced = []
+        displaced: List[Nomination] = []
         for nomination in list(self.by_node.get(node, {}).values()):
             if nomination.pod.key == pod.key or nomination.pod.priority >= pod.priority:
                 continue
             if row is None or not fits_with_reservations(nomination.pod, state, row, self):
-                displaced.append(self.pop(nomination.pod.key))
+                removed = self.pop(nomination.pod.key)
+                if removed is not None:
+                    displaced.append(removed)
         return displaced
 
 
 
 def fits_with_reservations(pod: Pod, state: ClusterState, row: int, nominations: Nominations) -> bool:
-    reserved = nominations.reserved_on(state.nodes[row].name, pod)
+    reserved = nominations.reserved_on(state.name_of(row), pod)
     for resource, amount in pod.requests.items():
         col = state.column.get(resource)
         free = 0 if col is None else int(state.free_[col, row])

@@ -31,7 +31,7 @@ from __future__ import annotations
 import logging
 import random
 from dataclasses import dataclass, field
-from typing import Callable, Dict, FrozenSet, List, Optional, Tuple
+from typing import Callable, Dict, FrozenSet, List, Optional, Tuple, Union
 
 import numpy as np
 
@@ -50,12 +50,16 @@ LEAVING_ONLY = -(1 << 62)  # level marker: the pods already leaving free enough 
 NO_VICTIMS = -(1 << 62)  # sort key of a plan that evicts nothing: it ranks before any plan that evicts
 REFUSED_COOL_DOWN = 60.0  # seconds a victim whose eviction a PDB refused is left out of plans
 
+SortKey = Tuple[Union[int, float, str], ...]
+"""(PDB violations, highest victim priority, priority sum, victim count, -latest start, tie-break):
+kube-scheduler's node order for preemption, compared element by element (smaller is better)."""
+
 
 @dataclass(order=True)
 class Candidate:
     """A node and the victims that would make room there; orders best first."""
 
-    sort_key: tuple
+    sort_key: SortKey
     node: str = field(compare=False)
     victims: List[Pod] = field(compare=False, default_factory=list)
     pdb_violations: int = field(compare=False, default=0)
@@ -140,7 +144,7 @@ class Preemptor(Preemption):
     def clear(self, pod_key: str) -> Optional[Nomination]:
         return self.nominations.pop(pod_key)
 
-    def eviction_refused(self, victim_key: str, cool_down: float = REFUSED_COOL_DOWN) -> None:  # type: ignore[override]
+    def eviction_refused(self, victim_key: str, cool_down: float = REFUSED_COOL_DOWN) -> None:
         """The API refused this eviction (429: a PodDisruptionBudget). Do not pick it again for a while,
         so re-planning looks elsewhere instead of asking for the same refused eviction in a loop."""
         self.refused[victim_key] = self.clock() + cool_down
@@ -310,7 +314,7 @@ class Preemptor(Preemption):
                 best = candidate
         return best
 
-    def _bound(self, pod: Pod, row: int, level: int) -> tuple:
+    def _bound(self, pod: Pod, row: int, level: int) -> SortKey:
         """A lower bound of the sort key of any plan on this row.  Unless the pods already leaving may
         be enough (`level`), a plan evicts at least one victim, of at least the lowest eligible priority
         here, started no later than the latest such pod."""
@@ -367,7 +371,7 @@ class Preemptor(Preemption):
         all, so it is never left below its minimum.
         """
         state = self.state
-        name = state.nodes[row].name
+        name = state.name_of(row)
         threshold = pod.priority - self.policy.min_gap
         with state.what_if(row) as node:
             node.lift(self._leaving(pod, row))
@@ -396,8 +400,12 @@ class Preemptor(Preemption):
         """Give units back most important first (PDB-protected ones first); those the pod cannot do
         without are the victims.  Returns them and how many PodDisruptionBudgets they would break."""
         allowance = self._pdb_allowance()
-        covered = lambda unit: any(pdb.covers(m) for m in unit for pdb in self.pdbs.values())  # noqa: E731
-        importance = lambda unit: (-max(m.priority for m in unit), min(m.started for m in unit), unit[0].key)  # noqa: E731
+        def covered(unit: List[Pod]) -> bool:
+            return any(pdb.covers(m) for m in unit for pdb in self.pdbs.values())
+
+        def importance(unit: List[Pod]) -> Tuple[int, float, str]:
+            return -max(m.priority for m in unit), min(m.started for m in unit), unit[0].key
+
         ordered = sorted([u for u in units if covered(u)], key=importance) + \
             sorted([u for u in units if not covered(u)], key=importance)
         victims: List[Pod] = []

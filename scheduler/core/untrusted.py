@@ -6,9 +6,12 @@ wrong shape raises ModelError naming the field, never another exception.
 from __future__ import annotations
 
 from types import MappingProxyType
-from typing import Any, Dict, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Dict, Mapping, Sequence
 
 from scheduler.core.model import INT32_MAX, INT32_MIN, ModelError
+
+if TYPE_CHECKING:  # typing.TypeGuard is Python 3.10+; only the type checker needs it
+    from typing_extensions import TypeGuard
 
 EMPTY: Mapping[str, Any] = MappingProxyType({})
 MALFORMED = (AttributeError, TypeError, LookupError, ValueError, ArithmeticError, RecursionError)
@@ -31,12 +34,12 @@ def preview(value: Any, limit: int = 40) -> str:
         return f"<{type(value).__name__}>"
 
 
-def is_int(value: Any) -> bool:
+def is_int(value: Any) -> TypeGuard[int]:
     """A JSON integer: bool is an int subclass in Python but not here."""
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def is_int32(value: Any) -> bool:
+def is_int32(value: Any) -> TypeGuard[int]:
     return is_int(value) and INT32_MIN <= value <= INT32_MAX
 
 

@@ -9,7 +9,7 @@ instead, as room that will be freed.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Dict, Set
+from typing import TYPE_CHECKING, Callable, Dict, Set, Tuple
 
 import numpy as np
 
@@ -45,7 +45,7 @@ class VictimIndex:
     def is_leaving(self, pod: Pod) -> bool:
         return pod.deleting or pod.key in self.evicting
 
-    def count(self, placed: PlacedPod, sign: int, column: Dict[str, int], shape: tuple) -> None:
+    def count(self, placed: PlacedPod, sign: int, column: Dict[str, int], shape: Tuple[int, ...]) -> None:
         """Add (+1) or remove (-1) a placed pod's requests in its priority level: as a possible victim,
         or as room that will be freed when it is already leaving."""
         pod = placed.pod

@@ -84,7 +84,7 @@ class WhatIf:
                 row = self.engine.select(pod, self.engine.feasible(pod))
                 if row is None:
                     continue
-                node = self.state.nodes[row].name
+                node = self.state.name_of(row)
                 self.engine.assume(pod, node)
                 placed.append((pod, node))
         finally:

@@ -56,7 +56,7 @@ class PreferredAffinity(ScorePlugin):
         )
         if sums is None:
             return None
-        picked = sums[rows]
+        picked: np.ndarray = sums[rows]
         best = picked.max() if len(picked) else 0
         if best <= 0:
             return None

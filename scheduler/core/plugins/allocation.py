@@ -5,6 +5,7 @@ balanced-allocation prefers nodes whose cpu and memory fractions stay close.
 """
 from __future__ import annotations
 
+from functools import partial
 from typing import Callable, Dict, Optional, Tuple
 
 import numpy as np
@@ -82,10 +83,11 @@ class BalancedAllocation(AllocationScore):
 
     def score(self, pod: Pod, state: ClusterState, rows: np.ndarray) -> Optional[np.ndarray]:
         cpu, mem = self.fractions(pod, state, rows)
-        return (1.0 - np.abs(cpu - mem) / 2.0) * 100.0
+        gap: np.ndarray = np.abs(cpu - mem)
+        return (1.0 - gap / 2.0) * 100.0
 
 
 def allocation_factories() -> Dict[str, Callable[[], ScorePlugin]]:
     """Factories for build_profile: the allocation scores of one profile, sharing one AllocationFractions."""
     fractions = AllocationFractions()
-    return {cls.name: (lambda cls=cls: cls(fractions)) for cls in (LeastAllocated, MostAllocated, BalancedAllocation)}
+    return {cls.name: partial(cls, fractions) for cls in (LeastAllocated, MostAllocated, BalancedAllocation)}

@@ -37,8 +37,8 @@ class ResourceFit(FilterPlugin):
                 return False
         return True
 
-    def explain(self, pod: Pod, state: ClusterState, rows: np.ndarray) -> Counter:
-        reasons: Counter = Counter()
+    def explain(self, pod: Pod, state: ClusterState, rows: np.ndarray) -> Counter[str]:
+        reasons: Counter[str] = Counter()
         for resource, amount in pod.requests.items():
             short = int((state.free(resource)[rows] < amount).sum())
             if short:

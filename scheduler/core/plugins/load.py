@@ -28,7 +28,7 @@ UNKNOWN_SCORE = 50.0
 def projected_utilisation(pod: Optional[Pod], state: ClusterState, now: float, max_age: float) -> np.ndarray:
     """(2, rows) cpu and memory utilisation after placing `pod` (None: as is); NaN where stale or absent."""
     n = state.size
-    util = state.load.util[:, :n].copy()
+    util: np.ndarray = state.load.util[:, :n].copy()
     util[:, now - state.load.util_time[:n] > max_age] = np.nan  # never-sampled rows are NaN already
     for i, resource in enumerate(RESOURCES):
         extra = state.load.since_sample[i, :n] + (pod.requests.get(resource, 0) if pod is not None else 0)
@@ -150,9 +150,9 @@ class LoadAware(FilterPlugin):
         self.view.sync(state)
         return self.view.passes(pod.requests.get(CPU, 0), pod.requests.get(MEMORY, 0))
 
-    def explain(self, pod: Pod, state: ClusterState, rows: np.ndarray) -> Counter:
+    def explain(self, pod: Pod, state: ClusterState, rows: np.ndarray) -> Counter[str]:
         util = projected_utilisation(pod, state, self.clock(), self.max_age)[:, rows]
-        reasons: Counter = Counter()
+        reasons: Counter[str] = Counter()
         missing = np.isnan(util[0]) | np.isnan(util[1])
         if missing.any():
             reasons["node(s) had no fresh load metrics"] += int(missing.sum())

@@ -31,7 +31,7 @@ class NodePorts(FilterPlugin):
         return bool(pod.host_ports)
 
     def filter(self, pod: Pod, state: ClusterState) -> np.ndarray:
-        mask = state.alive[: state.size].copy()
+        mask: np.ndarray = state.alive[: state.size].copy()
         for row, used in enumerate(state.ports_on):
             if used and mask[row] and ports_conflict(pod.host_ports, used):
                 mask[row] = False

@@ -40,8 +40,8 @@ class TaintToleration(FilterPlugin):
     def filter(self, pod: Pod, state: ClusterState) -> np.ndarray:
         return self._cache.get(state, pod.tolerations, lambda node: first_untolerated(pod, node) is None)
 
-    def explain(self, pod: Pod, state: ClusterState, rows: np.ndarray) -> Counter:
-        reasons: Counter = Counter()
+    def explain(self, pod: Pod, state: ClusterState, rows: np.ndarray) -> Counter[str]:
+        reasons: Counter[str] = Counter()
         for row in rows:
             taint = first_untolerated(pod, state.nodes[row])
             reasons[f"node(s) had untolerated taint {taint}"] += 1
@@ -61,7 +61,7 @@ class TaintPreference(ScorePlugin):
         counts = self._cache.vector(state, pod.tolerations, lambda node: intolerable_preferences(pod, node))
         if counts is None:
             return None
-        picked = counts[rows]
+        picked: np.ndarray = counts[rows]
         worst = picked.max() if len(picked) else 0
         if not worst:
             return None
