@@ -10,11 +10,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1
 
-# Install from the package metadata (setup.py), then drop the sources.
+# Install from the package metadata (pyproject.toml; setup.py is a shim), then drop the sources.
 # scheduler/testing (the stand-in kube-apiserver) is a test utility: .dockerignore
 # keeps it out of the build context, and the build fails if it got in anyway.
 WORKDIR /src
-COPY setup.py README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY scheduler ./scheduler
 RUN pip install --no-cache-dir . \
     && cd / && rm -rf /src \

@@ -42,6 +42,17 @@ def test_the_build_context_leaves_out_the_testing_package():
     assert not [f for f in context if f.startswith("scheduler/testing/")]
 
 
+def test_the_dockerfile_copies_the_package_metadata():
+    copied = set()
+    for line in (REPO / "Dockerfile").read_text().splitlines():
+        if line.startswith("COPY "):
+            copied.update(line.split()[1:-1])
+    for name in ("pyproject.toml", "setup.py", "README.md"):
+        if (REPO / name).exists():
+            assert name in copied, f"the image build needs {name}"
+    assert "scheduler" in copied
+
+
 def test_the_dockerfile_build_fails_if_the_testing_package_got_in():
     text = (REPO / "Dockerfile").read_text()
     assert '! python -c "import scheduler.testing"' in text
