@@ -212,7 +212,7 @@ def _object(h: Handler, b: Backend, method: str, res: Resource, nskey: str, name
         h.reply(200, b.registry.update(res, nskey, name, h.json_body(), mode))
         return
     if method == "PATCH":
-        body = h.json_body()
+        body = h.json_value()
         fn = _patch_function(res, (h.headers.get("Content-Type") or "").split(";")[0].strip(), body)
         if not isinstance(body, (dict, list)):
             raise ApiError(400, "patch body must be a JSON object")

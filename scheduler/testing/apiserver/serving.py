@@ -91,6 +91,7 @@ class _Handler(BaseHTTPRequestHandler):
     sys_version = ""
     timeout = None
     _hold: Optional[float] = None   # set per request by hang_after_apply
+    _body: Optional[bytes] = None   # the request body, read once per request
 
     def setup(self) -> None:
         super().setup()
@@ -132,7 +133,8 @@ class _Handler(BaseHTTPRequestHandler):
             head.append("Connection: close")
         self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + data)
 
-    def json_body(self, required: bool = True) -> JSON:
+    def json_value(self, required: bool = True) -> Any:
+        """The body as any JSON value (a JSON patch is a list); an empty optional body is {}."""
         raw = self._read_body()
         if not raw.strip():
             if required:
@@ -142,6 +144,17 @@ class _Handler(BaseHTTPRequestHandler):
             return json.loads(raw)
         except ValueError as e:
             raise ApiError(400, f"the object provided is unrecognized or malformed: {e}") from None
+
+    def json_body(self, required: bool = True) -> JSON:
+        """The body as a JSON object: any other JSON value is a 400, as on a real kube-apiserver
+        (an optional body may be null, as Go decodes null into an empty struct)."""
+        body = self.json_value(required)
+        if body is None and not required:
+            return {}
+        if not isinstance(body, dict):
+            raise ApiError(400, f"the object provided is unrecognized: expected a JSON object, "
+                                f"got {type(body).__name__}")
+        return body
 
     # -- plumbing
     def _read_body(self) -> bytes:
@@ -188,8 +201,8 @@ class _Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         path = parts.path.rstrip("/") or "/"
         q = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
-        self._body: Optional[bytes] = None
-        self._hold: Optional[float] = None
+        self._body = None
+        self._hold = None
         try:
             self._read_body()
             d, fault = faults.before_request(method, path)

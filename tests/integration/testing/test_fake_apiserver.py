@@ -183,6 +183,11 @@ def test_post_without_content_type(srv: FakeApiServer) -> None:
     r = conn.getresponse()
     st = json.loads(r.read())
     assert r.status == 400 and st["kind"] == "Status" and st["status"] == "Failure"
+    # valid JSON that is not an object is a 400 too, as on a real kube-apiserver (not a 500)
+    for not_an_object in (b"[1, 2]", b'"pod"', b"null"):
+        conn.request("POST", "/api/v1/namespaces/default/pods", body=not_an_object)
+        r = conn.getresponse()
+        assert r.status == 400 and json.loads(r.read())["status"] == "Failure"
     conn.request("GET", "/api/v1/nothing-here")
     r = conn.getresponse()
     assert r.status == 404 and json.loads(r.read())["code"] == 404
