@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
-from scheduler.config import OPTIONS, Config, ConfigError, load_config, parse_bool
+from scheduler.config import OPTIONS, Config, ConfigError, Option, load_config, parse_bool
 from scheduler.logs import setup_logging
 from scheduler.sim.scenario import ScenarioError
 
@@ -22,7 +22,7 @@ class UsageError(Exception):
     """Bad input from the user: one line on stderr, exit 2."""
 
 
-def _add_option(parser: argparse.ArgumentParser, option: Any) -> None:
+def _add_option(parser: argparse._ActionsContainer, option: Option) -> None:
     if option.parse is parse_bool:
         parser.add_argument(option.flag, dest=option.attr, nargs="?", const="true", default=None,
                             metavar="true|false", help=option.help)
@@ -30,7 +30,7 @@ def _add_option(parser: argparse.ArgumentParser, option: Any) -> None:
         parser.add_argument(option.flag, dest=option.attr, default=None, metavar=option.metavar, help=option.help)
 
 
-def _options_parser(scopes: tuple) -> argparse.ArgumentParser:
+def _options_parser(scopes: Tuple[str, ...]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(add_help=False)
     group = parser.add_argument_group("scheduling policy and settings")
     for option in OPTIONS:

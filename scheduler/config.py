@@ -12,7 +12,7 @@ import math
 import os
 import re
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, TypeVar
 
 import yaml
 
@@ -97,7 +97,10 @@ def parse_bool(value: Any) -> bool:
     raise ValueError("expected true or false")
 
 
-def _to_number(kind: Callable[[Any], Any], value: Any) -> Any:
+Number = TypeVar("Number", int, float)
+
+
+def _to_number(kind: Callable[[Any], Number], value: Any) -> Number:
     """`kind(value)` for a number or numeric text; anything else (bool, 1.5 for an int, huge text) is ValueError."""
     noun = "an integer" if kind is int else "a number"
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
@@ -114,10 +117,10 @@ def _to_number(kind: Callable[[Any], Any], value: Any) -> Any:
         raise ValueError("expected a finite number") from None
 
 
-def _number(kind: Callable[[Any], Any], low: Optional[float] = None, high: Optional[float] = None, low_open: bool = False) -> Callable[[Any], Any]:
+def _number(kind: Callable[[Any], Number], low: Optional[float] = None, high: Optional[float] = None, low_open: bool = False) -> Callable[[Any], Number]:
     noun = "an integer" if kind is int else "a number"
 
-    def parse(value: Any) -> Any:
+    def parse(value: Any) -> Number:
         number = _to_number(kind, value)
         if isinstance(number, float) and not math.isfinite(number):  # isfinite() of a huge int overflows
             raise ValueError("expected a finite number")

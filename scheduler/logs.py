@@ -5,6 +5,7 @@ import json
 import logging
 import sys
 import time
+from typing import Dict, Tuple
 
 
 class JsonFormatter(logging.Formatter):
@@ -49,7 +50,7 @@ class RepeatedFailures:
 
         self.logger = logger
         self.level = level
-        self._counts: dict = {}
+        self._counts: Dict[Tuple[str, str], int] = {}
         self._lock = threading.Lock()
 
     def failed(self, operation: str, kind: str, message: str, *args: object) -> None:

@@ -23,7 +23,7 @@ import sys
 import tempfile
 import threading
 import time
-from typing import Any, Dict
+from typing import Any, Dict, Tuple
 
 from scheduler.bench import workloads
 from scheduler.bench.runner import peak_rss_mb, register
@@ -42,7 +42,7 @@ def standin_available() -> bool:
 
 
 def start_standin(nodes: int, kubeconfig: str, cpu: str = workloads.NODE_CPU, memory: str = workloads.NODE_MEMORY,
-                  termination_delay: Any = None) -> subprocess.Popen:
+                  termination_delay: Any = None) -> subprocess.Popen[str]:
     extra = [] if termination_delay is None else ["--termination-delay", str(termination_delay)]
     proc = subprocess.Popen(
         [sys.executable, "-m", STANDIN_MODULE, "--port", "0", "--kubeconfig-out", kubeconfig,
@@ -125,7 +125,7 @@ def scheduling_basic_standin(args: argparse.Namespace, config: Config) -> Dict[s
     }
 
 
-def _wait_all_bound(daemon: Any, count: int, timeout: float) -> tuple:
+def _wait_all_bound(daemon: Any, count: int, timeout: float) -> Tuple[int, bool]:
     """Poll the daemon's informer cache (what it has seen bound by the API)."""
     deadline = time.perf_counter() + timeout
     while time.perf_counter() < deadline:
@@ -153,7 +153,7 @@ def preemption_basic_standin(args: argparse.Namespace, config: Config) -> Dict[s
     config = dataclasses.replace(config, metrics_port=0, leader_elect=False, preemption=True)
     delay = args.termination_delay
     low = args.nodes * LOW_PER_NODE
-    plans: Counter = Counter()
+    plans: Counter[str] = Counter()
     with tempfile.TemporaryDirectory() as tmp:
         kubeconfig = os.path.join(tmp, "kubeconfig")
         server = start_standin(args.nodes, kubeconfig, cpu="4", memory="16Gi", termination_delay=delay)

@@ -161,11 +161,12 @@ class Actuator:
             self.api.bind(pod.namespace, pod.name, node, pod.uid)
         except ApiError as exc:
             self.metrics.bind_errors.labels(code=str(exc.status)).inc()
-            answer = Answer(BindResult(pod, node, False, exc.status, str(exc), exc.retry_after))
+            failed = BindResult(pod, node, False, exc.status, str(exc), exc.retry_after)
+            answer = Answer(failed)
             if exc.status in REREAD_ON or fate_unknown(exc.status):
-                answer = self._reread(answer)
+                answer = self._reread(failed)
                 if fate_unknown(exc.status) and not answer.reread:
-                    answer = Answer(dataclasses.replace(answer.result, uncertain=True))
+                    answer = Answer(dataclasses.replace(failed, uncertain=True))
             if _bound_to(answer.current, pod, node):
                 # our binding was applied, its answer lost (or this is the 409 of a retry): not a failure
                 log.info("binding %s to %s was applied (the API answered: %s)", pod.key, node, exc)
@@ -182,15 +183,15 @@ class Actuator:
     def _scheduled(self, pod: PodRef, node: str) -> None:
         self.recorder.record(pod, NORMAL, "Scheduled", "Binding", f"Successfully assigned {pod.key} to {node}")
 
-    def _reread(self, answer: Answer) -> Answer:
-        """The pod as the API has it now (best effort: on failure the loop just backs off)."""
-        pod = answer.result.pod
+    def _reread(self, failed: BindResult) -> Answer:
+        """The failed binding with the pod as the API has it now (best effort: on failure the loop just backs off)."""
+        pod = failed.pod
         try:
             current = self.api.get_pod(pod.namespace, pod.name)
         except ApiError as exc:
             log.debug("could not re-read %s after a failed binding: %s", pod.key, exc)
-            return answer
-        return Answer(answer.result, reread=True, current=current)
+            return Answer(failed)
+        return Answer(failed, reread=True, current=current)
 
     def _evict_all(self, effect: Evict) -> None:
         """Evict in order; the first eviction that fails ends the plan (the rest are reported as not attempted)."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from typing import Any, Callable, Dict, Iterator, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, Optional, Set, Tuple
 from urllib.parse import quote, urlencode
 
 import urllib3
@@ -34,7 +34,7 @@ READ_TIMEOUT = 30.0
 class ApiError(Exception):
     """A non-2xx answer (status code, Status reason and message) or a transport failure (status 0)."""
 
-    def __init__(self, status: int, reason: str = "", message: str = "", body: Optional[dict] = None,
+    def __init__(self, status: int, reason: str = "", message: str = "", body: Optional[Dict[str, Any]] = None,
                  retry_after: float = 0.0) -> None:
         super().__init__(f"{status} {reason}: {message}".strip())
         self.status = status
@@ -71,9 +71,11 @@ def load_configuration(kubeconfig: str = "", pool_size: int = 24) -> Any:
     path = kubeconfig or os.environ.get("KUBECONFIG", "")
     try:
         if not path and os.environ.get("KUBERNETES_SERVICE_HOST"):
-            config.load_incluster_config(client_configuration=configuration)
+            # the client ships py.typed, but its config loaders carry no annotations
+            config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call, unused-ignore]
         else:
-            config.load_kube_config(config_file=path or None, client_configuration=configuration)
+            config.load_kube_config(  # type: ignore[no-untyped-call, unused-ignore]
+                config_file=path or None, client_configuration=configuration)
     except (config.ConfigException, OSError, TypeError) as exc:
         raise ApiError(0, "ConfigError", f"cannot load Kubernetes configuration ({path or 'default'}): {exc}") from None
     configuration.connection_pool_maxsize = max(pool_size, 4)
@@ -87,7 +89,7 @@ class KubeApi:
         from kubernetes.client import rest
 
         self.configuration = configuration
-        self.host = configuration.host.rstrip("/")
+        self.host: str = configuration.host.rstrip("/")
         self.pool = rest.RESTClientObject(configuration).pool_manager
 
     @classmethod
@@ -110,7 +112,7 @@ class KubeApi:
         return self.host + path + "?" + urlencode({k: v for k, v in query.items() if v is not None})
 
     def open(self, method: str, path: str, query: Optional[Dict[str, Any]] = None, body: Any = None,
-             content_type: Optional[str] = None, read_timeout: float = READ_TIMEOUT) -> urllib3.HTTPResponse:
+             content_type: Optional[str] = None, read_timeout: float = READ_TIMEOUT) -> urllib3.BaseHTTPResponse:
         """Send a request and return the raw, unread response (the caller must read or release it)."""
         data = None if body is None else json.dumps(body).encode()
         if data is not None and content_type is None:
@@ -198,8 +200,8 @@ class KubeApi:
     # ------------------------------------------------------------ writes (each names its permission)
     def bind(self, namespace: str, name: str, node: str, uid: str = "") -> None:
         _uses(perm.PODS_BIND)
-        body = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": name, "namespace": namespace},
-                "target": {"apiVersion": "v1", "kind": "Node", "name": node}}
+        body: Dict[str, Any] = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": name, "namespace": namespace},
+                                "target": {"apiVersion": "v1", "kind": "Node", "name": node}}
         if uid:
             body["metadata"]["uid"] = uid
         self.request("POST", f"/api/v1/namespaces/{q(namespace)}/pods/{q(name)}/binding", body=body)
@@ -253,7 +255,7 @@ def q(segment: str) -> str:
     return quote(segment, safe="")
 
 
-USED_PERMISSIONS: set = set()
+USED_PERMISSIONS: Set[perm.Permission] = set()
 
 
 def _uses(permission: perm.Permission) -> None:

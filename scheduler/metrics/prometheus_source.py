@@ -32,7 +32,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Protocol, Sequence, Tuple
 
 from scheduler.core.model import Node, NodeUtilisation
 
@@ -224,7 +224,7 @@ def _make_client(url: str, timeout: float, retries: int, disable_ssl: bool,
     class _TimeoutSession(requests.Session):
         """Applies `timeout` to every request, for client versions without a `timeout` parameter."""
 
-        def request(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        def request(self, *args: Any, **kwargs: Any) -> Any:
             if kwargs.get("timeout") is None:
                 kwargs["timeout"] = timeout
             return super().request(*args, **kwargs)
@@ -342,12 +342,18 @@ def build_reading(nodes: Sequence[Node],
                        unmatched_series=tuple(sorted(set(unmatched))), up=True, error="")
 
 
+class LoadSource(Protocol):
+    """What LoadRefresher reads: PrometheusLoadSource, or a stand-in in tests."""
+
+    def fetch(self, nodes: Sequence[Node]) -> LoadReading: ...
+
+
 class LoadRefresher:
     """Refreshes node load in a daemon thread and hands each reading to `sink`."""
 
     def __init__(
         self,
-        source: Any,
+        source: LoadSource,
         nodes_provider: Callable[[], Sequence[Node]],
         sink: Callable[[LoadReading], None],
         interval: float = 15.0,

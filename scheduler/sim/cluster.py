@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import random
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Dict, List, Optional
 
 from scheduler.config import Config
@@ -101,7 +102,7 @@ class Simulator(Observer):
         pods = list(self.scenario.pods)
         self.random.shuffle(pods)  # the seed decides the order of simultaneous arrivals
         for pod in sorted(pods, key=lambda p: p.at):
-            self.world.at(pod.at, lambda p=pod: self._arrive(p))
+            self.world.at(pod.at, partial(self._arrive, pod))
 
     # ------------------------------------------------------------ the scenario's timeline
     def _arrive(self, sim_pod: SimPod) -> None:

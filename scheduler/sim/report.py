@@ -33,7 +33,7 @@ def summary(result: SimResult) -> Dict[str, Any]:
 def to_json(result: SimResult) -> Dict[str, Any]:
     pods = []
     for record in result.pods:
-        entry = {
+        entry: Dict[str, Any] = {
             "name": record.name,
             "key": record.key,
             "priority": record.priority,

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any, Dict, List, Mapping, Optional
+from typing import AbstractSet, Any, Dict, List, Mapping, Optional
 
 import yaml
 
@@ -53,7 +53,8 @@ class SimNode:
 
     @property
     def name(self) -> str:
-        return self.raw["metadata"]["name"]
+        name: str = self.raw["metadata"]["name"]  # built by _node_entries from a str
+        return name
 
 
 @dataclass
@@ -83,7 +84,7 @@ def _require_mapping(value: Any, where: str) -> Mapping[str, Any]:
     return value
 
 
-def _check_keys(entry: Mapping[str, Any], allowed: set, where: str) -> None:
+def _check_keys(entry: Mapping[str, Any], allowed: AbstractSet[str], where: str) -> None:
     unknown = sorted(set(entry) - allowed)
     if unknown:
         raise ScenarioError(f"{where}: unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(allowed))})")
@@ -215,7 +216,8 @@ def bundled_scenarios() -> List[str]:
 
 
 def _bundled_text(filename: str) -> str:
-    return resources.files("scheduler.sim").joinpath("scenarios", filename).read_text(encoding="utf-8")
+    # one name per joinpath: Traversable.joinpath takes several only from Python 3.11
+    return resources.files("scheduler.sim").joinpath("scenarios").joinpath(filename).read_text(encoding="utf-8")
 
 
 def load_scenario(path: Optional[str], scheduler_name: str) -> Scenario:

@@ -29,6 +29,7 @@ import math
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Callable, Deque, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from scheduler.core.effects import (
@@ -192,9 +193,9 @@ class InMemoryCluster:
             if isinstance(effect, Evict):
                 evictions.setdefault(effect.pod.key, []).append(effect)
             else:
-                self._later(self.api_latency, lambda e=effect: self._apply(e))
+                self._later(self.api_latency, partial(self._apply, effect))
         for plans in evictions.values():
-            self._later(self.api_latency, lambda p=plans: self._evict_plans(p))
+            self._later(self.api_latency, partial(self._evict_plans, plans))
 
     def _apply(self, effect: Effect) -> None:
         if isinstance(effect, Bind):

@@ -67,7 +67,7 @@ def pod_healthy(pod: JSON) -> bool:
         return False
     for c in st.get("conditions") or []:
         if c.get("type") == "Ready":
-            return c.get("status") == "True"
+            return bool(c.get("status") == "True")
     return False
 
 

@@ -88,7 +88,7 @@ class Faults:
                     rule[3] -= 1
                     if rule[3] <= 0:
                         self._hangs.remove(rule)
-                    return seconds
+                    return float(seconds)
             return None
 
     def before_request(self, method: str, path: str) -> Tuple[float, Optional[ApiError]]:

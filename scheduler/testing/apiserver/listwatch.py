@@ -82,7 +82,7 @@ def _client_gone(h: Handler) -> bool:
     try:
         r, _, _ = select.select([h.connection], [], [], 0)
         if r:
-            return h.connection.recv(1, socket.MSG_PEEK) == b""
+            return bool(h.connection.recv(1, socket.MSG_PEEK) == b"")
     except OSError:
         return True
     return False

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, TypeVar
 
 JSON = Dict[str, Any]
+T = TypeVar("T")
 
 
 def now_rfc3339() -> str:
@@ -24,9 +25,10 @@ def now_microtime() -> str:
     return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def clone(obj: Any) -> Any:
+def clone(obj: T) -> T:
     """A deep copy; a json round trip is faster than copy.deepcopy for plain JSON data."""
-    return json.loads(json.dumps(obj))
+    copy: T = json.loads(json.dumps(obj))
+    return copy
 
 
 def make_node(name: str, cpu: str = "32", memory: str = "128Gi", pods: str = "110",

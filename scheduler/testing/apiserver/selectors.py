@@ -12,7 +12,9 @@ from scheduler.testing.apiserver.objects import JSON
 
 
 def _split_top(s: str) -> List[str]:
-    parts, depth, cur = [], 0, []
+    parts: List[str] = []
+    depth = 0
+    cur: List[str] = []
     for ch in s:
         if ch == "(":
             depth += 1
