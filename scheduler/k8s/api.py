@@ -90,7 +90,7 @@ class KubeApi:
 
         self.configuration = configuration
         self.host: str = configuration.host.rstrip("/")
-        self.pool = rest.RESTClientObject(configuration).pool_manager
+        self.pool: urllib3.PoolManager = rest.RESTClientObject(configuration).pool_manager
 
     @classmethod
     def from_kubeconfig(cls, kubeconfig: str = "", pool_size: int = 24) -> KubeApi:
