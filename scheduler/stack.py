@@ -10,7 +10,7 @@ from typing import Any, Callable, Dict
 from scheduler.config import Config
 from scheduler.core.cache import ClusterState
 from scheduler.core.engine import Engine
-from scheduler.core.framework import Profile, build_profile
+from scheduler.core.framework import FilterPlugin, Profile, ScorePlugin, build_profile
 from scheduler.core.gang import GangScheduler
 from scheduler.core.loop import SchedulingLoop
 from scheduler.core.nomination import NominatedRoom, Nominations
@@ -32,14 +32,13 @@ def profile_from(config: Config, clock: Callable[[], float], load_enabled: bool)
     filters = [f for f in config.filters if load_enabled or f != LoadAware.name]
     weights: Dict[str, float] = {k: v for k, v in config.scores if load_enabled or k != LoadScore.name}
     view = LoadView(config.alpha, config.metrics_max_age, config.on_missing_metrics, clock)  # shared by both
-    factories = {
+    filter_factories: Dict[str, Callable[[], FilterPlugin]] = {
         LoadAware.name: lambda: LoadAware(config.alpha, config.metrics_max_age, config.on_missing_metrics, clock, view),
     }
-    profile = build_profile(filters, {}, factories)
     # the allocation scores share one computation of the fractions per cycle
-    score_factories = {LoadScore.name: lambda: LoadScore(view), **allocation_factories()}
-    profile.scores = build_profile([], weights, score_factories).scores
-    return profile
+    score_factories: Dict[str, Callable[[], ScorePlugin]] = {LoadScore.name: lambda: LoadScore(view),
+                                                            **allocation_factories()}
+    return build_profile(filters, weights, filter_factories, score_factories)
 
 
 def load_source_from(config: Config) -> Any:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Type
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Type, TypeVar
 
 import numpy as np
 
@@ -64,12 +64,17 @@ FILTERS: Dict[str, Type[FilterPlugin]] = {}
 SCORES: Dict[str, Type[ScorePlugin]] = {}
 
 
-def register_filter(cls: Type[FilterPlugin]) -> Type[FilterPlugin]:
+F = TypeVar("F", bound=FilterPlugin)
+S = TypeVar("S", bound=ScorePlugin)
+P = TypeVar("P")
+
+
+def register_filter(cls: Type[F]) -> Type[F]:
     FILTERS[cls.name] = cls
     return cls
 
 
-def register_score(cls: Type[ScorePlugin]) -> Type[ScorePlugin]:
+def register_score(cls: Type[S]) -> Type[S]:
     SCORES[cls.name] = cls
     return cls
 
@@ -88,23 +93,24 @@ class Profile:
 def build_profile(
     filter_names: Sequence[str],
     score_weights: Mapping[str, float],
-    factories: Optional[Mapping[str, Callable[[], object]]] = None,
+    filter_factories: Optional[Mapping[str, Callable[[], FilterPlugin]]] = None,
+    score_factories: Optional[Mapping[str, Callable[[], ScorePlugin]]] = None,
 ) -> Profile:
-    """Instantiate plugins by name; unknown names raise ValueError listing the known ones."""
+    """Instantiate plugins by name (a factory, when one is given for the name, else the registered
+    class); unknown names raise ValueError listing the known ones."""
     import scheduler.core.plugins  # noqa: F401  (registers the built-in plugins)
 
-    factories = factories or {}
-
-    def make(registry: Mapping[str, type], name: str, kind: str) -> object:
-        if name in factories:
+    def make(registry: Mapping[str, Callable[[], P]], factories: Optional[Mapping[str, Callable[[], P]]],
+             name: str, kind: str) -> P:
+        if factories and name in factories:
             return factories[name]()
         if name not in registry:
             raise ValueError(f"unknown {kind} plugin {name!r} (known: {', '.join(sorted(registry))})")
         return registry[name]()
 
-    filters = [make(FILTERS, name, "filter") for name in filter_names]
-    scores = [(make(SCORES, name, "score"), float(w)) for name, w in score_weights.items() if w]
-    return Profile(filters, scores)  # type: ignore[arg-type]
+    filters = [make(FILTERS, filter_factories, name, "filter") for name in filter_names]
+    scores = [(make(SCORES, score_factories, name, "score"), float(w)) for name, w in score_weights.items() if w]
+    return Profile(filters, scores)
 
 
 @dataclass

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Optional
 
 from scheduler.config import Config
 from scheduler.core.loop import SchedulingLoop
@@ -14,7 +15,7 @@ from scheduler.stack import build_loop, defaults_from, load_source_from
 log = logging.getLogger(__name__)
 
 
-def loop_from_cluster(config: Config, api: KubeApi = None) -> SchedulingLoop:  # type: ignore[assignment]
+def loop_from_cluster(config: Config, api: Optional[KubeApi] = None) -> SchedulingLoop:
     """List nodes, pods and PodDisruptionBudgets; nothing is written to the cluster."""
     api = api or KubeApi.from_kubeconfig(config.kubeconfig)
     loop = build_loop(config, time.monotonic, load_enabled=bool(config.prometheus_url))

@@ -92,6 +92,7 @@ class _Handler(BaseHTTPRequestHandler):
     timeout = None
     _hold: Optional[float] = None   # set per request by hang_after_apply
     _body: Optional[bytes] = None   # the request body, read once per request
+    server: _HTTPServer              # the server that made this handler (it has `stopping`)
 
     def setup(self) -> None:
         super().setup()
@@ -224,7 +225,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _hang_up_after(self, seconds: float) -> None:
         """Hold the connection ``seconds`` (less if the server stops), then close it unanswered."""
-        self.server.stopping.wait(seconds)   # type: ignore[attr-defined]
+        self.server.stopping.wait(seconds)
         self.close_connection = True
         hang_up(self.connection)
 
