@@ -61,6 +61,7 @@ class SchedulingLoop:
         self.clock = clock
         self.nomination_timeout = nomination_timeout
         self._last_nomination_check = float("-inf")
+        self._next_expiry = float("-inf")
         self._outbox: List[Effect] = []  # effects caused by events, handed out by the next cycle/housekeeping
         self.pending: Dict[str, Pod] = {}  # our pods waiting for a node (queued or in flight)
         self._assumed_view: Dict[str, Pod] = {}  # latest object of pods we assumed but the API has not shown bound
@@ -294,6 +295,8 @@ class SchedulingLoop:
         self._outbox.append(effect)
 
     def _take_outbox(self) -> List[Effect]:
+        if not self._outbox:
+            return []
         effects, self._outbox = self._outbox, []
         # a nomination cleared, then made again before anyone acted on it: nothing to clear
         return [e for e in effects if not (isinstance(e, ClearNomination) and self.is_nominated(e.pod.key))]
@@ -375,16 +378,19 @@ class SchedulingLoop:
 
         An unexpected error while deciding undoes what the attempt assumed, puts the unit back
         with a backoff and raises CycleError: one bad pod must never stop the others."""
-        self._expire_nominations()
-        self._expire_gangs()
-        rebind = self._due_rebind()
+        now = self.clock()
+        if now >= self._next_expiry:  # at most once a second: nominations and gangs past their time
+            self._next_expiry = now + 1.0
+            self._expire_nominations()
+            self._expire_gangs()
+        rebind = self._due_rebind() if self._rebinds else None
         if rebind is not None:
             return self._take_outbox() + self._effects_of(rebind)
         unit = self.queue.pop()
         if unit is None:
             return self._take_outbox() or None
         members = list(unit.members.values())
-        started = self.clock()
+        started = now
         try:
             decisions = self._schedule_gang(unit) if unit.is_gang else self._schedule_members(unit)
         except Exception as exc:

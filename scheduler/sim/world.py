@@ -21,7 +21,6 @@ Nothing sleeps: `run()` advances the clock from one due thing to the next.
 """
 from __future__ import annotations
 
-import copy
 import dataclasses
 import heapq
 import itertools
@@ -276,22 +275,25 @@ class InMemoryCluster:
             for key in self._budgets_of(pod):
                 if self.budgets[key].allowed <= 0:
                     return 429, f"Cannot evict pod as it would violate the pod's disruption budget {key}."
+        if pod.deleting:
+            return 201, ""  # already going
+        self._evicted(ref, pod, plan)
         if not pod.node_name or pod.terminal:  # nothing runs: the API deletes it at once
-            self.victims.append((ref.key, plan.preemptor.key if plan.preemptor is not None else ""))
-            self._record(ref.key, NORMAL, "Preempted" if plan.preemptor is not None else "Evicted", plan.note(ref))
             del self.pods[ref.key]
             self._pod_gone(pod)
             return 201, ""
-        if not pod.deleting:
-            leaving = _changed(pod, deleting=True)
-            self.pods[ref.key] = leaving
-            preemptor = plan.preemptor.key if plan.preemptor is not None else ""
-            self.victims.append((ref.key, preemptor))
-            self.observer.evicted(ref.key, pod.node_name, preemptor or plan.note(ref), self.now)
-            self._record(ref.key, NORMAL, "Preempted" if plan.preemptor is not None else "Evicted", plan.note(ref))
-            self._pod_changed(leaving)
-            self._later(self.graces.get(ref.key, 30.0), lambda: self._terminated(ref.key, pod.uid))
+        leaving = _changed(pod, deleting=True)
+        self.pods[ref.key] = leaving
+        self._pod_changed(leaving)
+        self._later(self.graces.get(ref.key, 30.0), lambda: self._terminated(ref.key, pod.uid))
         return 201, ""
+
+    def _evicted(self, ref: PodRef, pod: Pod, plan: Evict) -> None:
+        """Record an accepted eviction: the victim list, the observer and the victim's Event."""
+        preemptor = plan.preemptor.key if plan.preemptor is not None else ""
+        self.victims.append((ref.key, preemptor))
+        self.observer.evicted(ref.key, pod.node_name, preemptor or plan.note(ref), self.now)
+        self._record(ref.key, NORMAL, "Preempted" if plan.preemptor is not None else "Evicted", plan.note(ref))
 
     # ------------------------------------------------------------ pod lifecycle
     def _finish(self, key: str, uid: str) -> None:
@@ -395,9 +397,9 @@ def _grace_period(raw: Mapping[str, Any]) -> float:
 
 def _changed(pod: Pod, **fields: Any) -> Pod:
     """A new version of the pod (the old object stays as it was: the scheduler may still hold it)."""
-    new = copy.copy(pod)
-    for name, value in fields.items():
-        setattr(new, name, value)
+    new = object.__new__(Pod)
+    new.__dict__.update(pod.__dict__)
+    new.__dict__.update(fields)
     return new
 
 
