@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Set, Tuple
 
 from scheduler.core.cache import ClusterState
 from scheduler.core.effects import (
@@ -62,6 +62,7 @@ class SchedulingLoop:
         self.nomination_timeout = nomination_timeout
         self._last_nomination_check = float("-inf")
         self._next_expiry = float("-inf")
+        self._confirmed_gangs: Set[str] = set()  # gangs with members confirmed since their last refresh
         self._outbox: List[Effect] = []  # effects caused by events, handed out by the next cycle/housekeeping
         self.pending: Dict[str, Pod] = {}  # our pods waiting for a node (queued or in flight)
         self._assumed_view: Dict[str, Pod] = {}  # latest object of pods we assumed but the API has not shown bound
@@ -123,7 +124,7 @@ class SchedulingLoop:
             self._emit(ClearNomination(PodRef.of(pod)))  # e.g. left over from before a restart or failover
         if confirmed:  # our own assumption confirmed: its room was taken (and accounted) when we assumed it
             if pod.gang_name:
-                self.gangs.refresh(pod.gang_name)
+                self._confirmed_gangs.add(pod.gang_name)  # Scheduled -> Running, once per batch of confirmations
             return
         self._note_placed(pod, pod.node_name)
 
@@ -280,11 +281,13 @@ class SchedulingLoop:
 
     def stats(self) -> Dict[str, Dict[str, int]]:
         """Counts for metrics: pending pods per queue, gangs per state."""
+        self._refresh_confirmed_gangs()
         return {"queue": dict(self.queue.counts),
                 "gangs": dict(Counter(g.state for g in self.gangs.registry.gangs.values()))}
 
     def gang_summary(self, name: str) -> Optional[Tuple[str, str, int]]:
         """(state, message, minimum) of a gang we track, for reports."""
+        self._refresh_confirmed_gangs()
         gang = self.gangs.registry.gangs.get(name)
         if gang is None:
             return None
@@ -357,6 +360,10 @@ class SchedulingLoop:
                              f"nomination expired: {why}; re-planning"))
             self._renominate(nomination.pod)
 
+    def _refresh_confirmed_gangs(self) -> None:
+        while self._confirmed_gangs:
+            self.gangs.refresh(self._confirmed_gangs.pop())
+
     def _expire_gangs(self) -> None:
         """Gangs below their minimum past their timeout: evict their placed members (each on its own)."""
         for gang, members in self.gangs.expire():
@@ -369,6 +376,7 @@ class SchedulingLoop:
     # ------------------------------------------------------------ effects out
     def housekeeping(self) -> List[Effect]:
         """Periodic work (nomination expiry, gang timeouts) and effects caused by events since the last call."""
+        self._refresh_confirmed_gangs()
         self._expire_nominations()
         self._expire_gangs()
         return self._take_outbox()
@@ -379,6 +387,7 @@ class SchedulingLoop:
         An unexpected error while deciding undoes what the attempt assumed, puts the unit back
         with a backoff and raises CycleError: one bad pod must never stop the others."""
         now = self.clock()
+        self._refresh_confirmed_gangs()
         if now >= self._next_expiry:  # at most once a second: nominations and gangs past their time
             self._next_expiry = now + 1.0
             self._expire_nominations()

@@ -45,7 +45,7 @@ def test_partial_fit_binds_nothing_and_leaves_nothing_assumed():
     assert placed(cluster, keys) == []
     assert free_cpu(cluster) == before
     assert "gang default/x: only 2 of 3 pending members fit (need 3)" in cluster.last(keys[0]).message
-    assert cluster.loop.gangs.registry.gangs["default/x"].state == "Waiting"
+    assert cluster.loop.gang_summary("default/x")[0] == "Waiting"
 
 
 def test_exact_minimum_gang_is_placed_whole():
@@ -54,7 +54,7 @@ def test_exact_minimum_gang_is_placed_whole():
     keys = gang(cluster, "x", 3)
     cluster.run()
     assert sorted(cluster.node_of(k) for k in keys) == ["n0", "n1", "n2"]
-    assert cluster.loop.gangs.registry.gangs["default/x"].state == "Scheduled"
+    assert cluster.loop.gang_summary("default/x")[0] == "Scheduled"
 
 
 def test_gang_over_its_minimum_places_what_fits_once_the_minimum_does():
@@ -88,7 +88,7 @@ def test_member_created_after_the_gang_runs_is_placed_as_an_ordinary_pod():
     late = gang(cluster, "x", 1, minimum=2, start=2)
     cluster.run()
     assert cluster.node_of(late[0]) is not None
-    assert cluster.loop.gangs.registry.gangs["default/x"].state in ("Scheduled", "Running")
+    assert cluster.loop.gang_summary("default/x")[0] in ("Scheduled", "Running")
 
 
 def test_late_member_that_does_not_fit_leaves_the_placed_gang_alone():
@@ -111,7 +111,7 @@ def test_malformed_min_available_waits_with_a_clear_message():
     assert placed(cluster, keys) == []
     message = cluster.last(keys[0]).message
     assert "gang default/x:" in message and "'two' is not a positive integer" in message and "waiting" in message
-    assert cluster.loop.gangs.registry.gangs["default/x"].state == "Invalid"
+    assert cluster.loop.gang_summary("default/x")[0] == "Invalid"
 
 
 def test_conflicting_min_available_waits_with_a_clear_message():
@@ -161,7 +161,7 @@ def test_min_available_outside_1_to_int32_waits_with_a_clear_message(minimum):
     assert placed(cluster, keys) == []
     message = cluster.last(keys[0]).message
     assert "is not a positive integer (expected 1..2147483647)" in message
-    assert cluster.loop.gangs.registry.gangs["default/x"].state == "Invalid"
+    assert cluster.loop.gang_summary("default/x")[0] == "Invalid"
 
 
 @pytest.mark.parametrize("spec, error", [
@@ -214,7 +214,7 @@ def test_gang_below_its_minimum_after_a_failed_binding_is_rolled_back_after_the_
     assert sorted(v.key for e in evictions for v in e.victims) == sorted(keys[1:])
     assert all("gang default/x" in note for e in evictions for note in e.notes)
     assert {e.pod.key for e in cluster.events("GangTimeout")} == set(keys[1:])
-    assert cluster.loop.gangs.registry.gangs["default/x"].state == "RolledBack"
+    assert cluster.loop.gang_summary("default/x")[0] == "RolledBack"
 
 
 # ---------------------------------------------------------------- competition
@@ -335,7 +335,7 @@ def test_member_completing_does_not_roll_back_the_running_gang():
     keys = gang(cluster, "x", 3)
     cluster.run()
     bind_all(cluster, keys)
-    assert cluster.loop.gangs.registry.gangs["default/x"].state == "Running"
+    assert cluster.loop.gang_summary("default/x")[0] == "Running"
     done = cluster.raw[keys[0]]
     done["status"]["phase"] = "Succeeded"  # one worker finished its share of the job
     cluster.loop.pod_changed(parse_pod(done, cluster.defaults))
