@@ -56,6 +56,14 @@ def start_standin(nodes: int, kubeconfig: str, cpu: str = workloads.NODE_CPU, me
     return proc
 
 
+def stop_standin(server: subprocess.Popen[str]) -> None:
+    server.send_signal(signal.SIGTERM)
+    try:
+        server.wait(10)
+    except subprocess.TimeoutExpired:
+        server.kill()
+
+
 def create_backlog(api: KubeApi, count: int, scheduler_name: str, workers: int = 8,
                    make: Any = None) -> float:
     """POST `count` pods in parallel (pending `pod-i` unless `make(i)` says otherwise); returns the seconds."""
@@ -105,11 +113,7 @@ def scheduling_basic_standin(args: argparse.Namespace, config: Config) -> Dict[s
             daemon.shutdown()
             runner.join(5)
         finally:
-            server.send_signal(signal.SIGTERM)
-            try:
-                server.wait(10)
-            except subprocess.TimeoutExpired:
-                server.kill()
+            stop_standin(server)
     return {
         "workload": "SchedulingBasic",
         "target": "stand-in",
@@ -190,11 +194,7 @@ def preemption_basic_standin(args: argparse.Namespace, config: Config) -> Dict[s
             daemon.shutdown()
             runner.join(5)
         finally:
-            server.send_signal(signal.SIGTERM)
-            try:
-                server.wait(10)
-            except subprocess.TimeoutExpired:
-                server.kill()
+            stop_standin(server)
     victims = sum(plans.values())
     return {
         "workload": "PreemptionBasic",
