@@ -7,6 +7,8 @@ input prints one line naming the value and what was expected, exit code 2.
 from __future__ import annotations
 
 import argparse
+import io
+import os
 import sys
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -44,6 +46,7 @@ def _options_parser(scopes: Tuple[str, ...]) -> argparse.ArgumentParser:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description="A Kubernetes scheduler with strict priorities, "
                                      "preemption, gang placement and load-aware filtering.")
+    parser.add_argument("--version", action="version", version=f"{PROG} {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
@@ -63,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="simulated seconds before a change is seen through the watch (default: 0)")
     simulate.set_defaults(handler="scheduler.sim.command:main")
 
-    plan = sub.add_parser("plan", parents=[_options_parser(("engine", "cluster", "all"))],
+    plan = sub.add_parser("plan", parents=[_options_parser(("engine", "plan", "cluster", "all"))],
                           help="what-if: would a pod of this size and priority fit on --node now? (read-only)")
     plan.add_argument("--scenario", default=None, help="cluster to ask about (default: the bundled scenario at its end)")
     plan.add_argument("--at", type=float, default=None, help="scenario time to ask at (default: its last arrival)")
@@ -86,6 +89,22 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", action="store_true")
     bench.set_defaults(handler="scheduler.bench.runner:main")
     return parser
+
+
+def _silence_stdout() -> None:
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError, io.UnsupportedOperation):
+        pass  # not a real file (captured): nothing will be flushed to a pipe
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("preemptive-scheduler")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "(not installed)"
 
 
 def make_config(args: argparse.Namespace) -> Config:
@@ -116,3 +135,6 @@ def main(argv: Optional[List[str]] = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # e.g. `simulate --json | head`: the reader has what it wanted
+        _silence_stdout()  # or the interpreter's final flush complains about the closed pipe
+        return 141

@@ -12,10 +12,11 @@ import math
 import os
 import re
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, TypeVar
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, TypeVar
 
 import yaml
 
+from scheduler.core.framework import FILTERS, SCORES
 from scheduler.core.model import INT32_MAX, INT32_MIN, INT64_MAX, SYSTEM_CRITICAL, ModelError
 from scheduler.core.plugins import DEFAULT_FILTERS, DEFAULT_SCORES
 from scheduler.core.untrusted import preview
@@ -38,7 +39,7 @@ class ConfigError(ValueError):
 class Config:
     # scheduling policy (every subcommand that runs the engine)
     preemption: bool = False
-    node: str = "node1"
+    node: str = ""
     cpu: float = 1.0
     mem: int = 1 << 30
     priority: int = 10
@@ -274,7 +275,7 @@ class Option:
 
 OPTIONS: Tuple[Option, ...] = (
     Option("preemption", parse_bool, "evict lower-priority pods when a pod fits nowhere (--preemption or --preemption=true|false)"),
-    Option("node", _string, "node that `plan` asks about", metavar="NODE"),
+    Option("node", _string, "node that `plan` asks about (default: the node the scheduler would choose)", scope="plan", metavar="NODE"),
     Option("cpu", parse_cpu, "cpu cores accounted for a pod that requests none (0 = kube-scheduler behaviour)", metavar="CORES"),
     Option("mem", parse_memory, "memory accounted for a pod that requests none (quantity or bytes; 0 = kube-scheduler behaviour)", metavar="QUANTITY"),
     Option("priority", _number(int, INT32_MIN, INT32_MAX), "priority of a pod with no priority annotation and no spec.priority", metavar="INT"),
@@ -367,7 +368,15 @@ def load_config(flags: Mapping[str, Any], config_file: str = "", env: Optional[M
     config = Config(**values)
     if config.backoff_initial > config.backoff_max:
         raise ConfigError(f"--backoff-initial {config.backoff_initial}: expected <= --backoff-max {config.backoff_max}")
+    _check_plugins("--filters", "filter", config.filters, FILTERS)
+    _check_plugins("--scores", "score", [name for name, _ in config.scores], SCORES)
     return config
+
+
+def _check_plugins(flag: str, kind: str, names: Sequence[str], registry: Mapping[str, Any]) -> None:
+    unknown = [name for name in names if name not in registry]
+    if unknown:
+        raise ConfigError(f"{flag} {preview(unknown[0])}: unknown {kind} plugin (known: {', '.join(sorted(registry))})")
 
 
 def known_keys() -> List[str]:

@@ -438,7 +438,7 @@ def main(args: argparse.Namespace, config: Config) -> int:
     except ApiError as exc:
         from scheduler.cli import UsageError
 
-        raise UsageError(str(exc)) from None
+        raise UsageError(exc.message or str(exc)) from None
     daemon = Daemon(config, api)
 
     def on_signal(signum: int, frame: Any) -> None:

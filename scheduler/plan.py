@@ -40,14 +40,16 @@ def plan(loop: SchedulingLoop, config: Config, gang_size: int = 1) -> Dict[str, 
     if gang_size < 1:
         raise UsageError(f"--gang-size {gang_size}: expected a positive integer")
     ask = WhatIf(loop)
-    node = config.node
+    if not ask.node_names():
+        raise UsageError("the cluster has no nodes to ask about")
+    pod = what_if_pod(config)
+    decision = ask.decide(pod)
+    node = config.node or decision.node or decision.nominated_node or ask.node_names()[0]
     try:
         ask.node(node)
     except KeyError:
         raise UsageError(f"--node {node}: no such node (known: {', '.join(ask.node_names()[:10])})") from None
-    pod = what_if_pod(config)
     reasons = ask.node_reasons(pod, node)
-    decision = ask.decide(pod)
     answer: Dict[str, Any] = {
         "node": node,
         "pod": {"cpu_millis": pod.requests.get("cpu", 0), "memory_bytes": pod.requests.get("memory", 0), "priority": pod.priority},

@@ -112,3 +112,44 @@ def test_quantity_flags_work_in_a_fresh_process():
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["summary"]["pods"] > 0
+
+
+@pytest.mark.parametrize("argv, named", [
+    (["--filters", "NodeResourcesFit,Foo"], "--filters 'Foo': unknown filter plugin"),
+    (["--scores", "Nope=1"], "--scores 'Nope': unknown score plugin"),
+])
+def test_unknown_plugins_exit_2_with_one_line(capsys, captured, argv, named):
+    assert cli.main(["simulate", *argv]) == 2
+    err = capsys.readouterr().err
+    assert named in err and "(known: " in err and err.count("\n") == 1
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.startswith("preemptive-scheduler ")
+
+
+def test_node_is_a_plan_option_only():
+    parser = cli.build_parser()
+    assert parser.parse_args(["plan", "--node", "n1"]).node == "n1"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["run", "--node", "n1"])
+
+
+def test_run_without_a_cluster_says_so_in_one_plain_line(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "missing"))
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    assert cli.main(["run"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("preemptive-scheduler: error: cannot load Kubernetes configuration") and err.count("\n") == 1
+    assert "ConfigError" not in err
+
+
+def test_a_closed_pipe_ends_quietly(monkeypatch, capsys):
+    def handler(args, config):
+        raise BrokenPipeError()
+
+    monkeypatch.setattr(cli, "_load_handler", lambda spec: handler)
+    assert cli.main(["simulate"]) == 141
