@@ -52,6 +52,8 @@ class Daemon:
         self.api = api
         self.clock = clock
         self.metrics = metrics or SchedulerMetrics()
+        if not config.prometheus_url:
+            self.metrics.drop_load_metrics()
         self.defaults = defaults_from(config)
         self.stop = threading.Event()
         self.inbox: queue_module.Queue[Tuple[str, Any]] = queue_module.Queue()
@@ -298,8 +300,7 @@ class Daemon:
             # instead of evicting more elsewhere blindly; a PDB-refused victim sits out a cool-down
             self.loop.eviction_result(result)
             return
-        if not result.ok:
-            self.metrics.schedule_attempts.labels(result="error").inc()
+        self.metrics.schedule_attempts.labels(result="scheduled" if result.ok else "error").inc()
         if answer.reread:  # the API's answer first: a 409 "already assigned" shows where the pod is
             if answer.current is None:
                 self._object("pods", "DELETED", self.known["pods"].get(result.pod.key) or _stub(result.pod))
@@ -320,9 +321,7 @@ class Daemon:
         self.actuator.execute(to_run)
 
     def _count(self, effect: Effect) -> None:
-        if isinstance(effect, Bind):
-            self.metrics.schedule_attempts.labels(result="scheduled").inc()
-        elif isinstance(effect, SetCondition):
+        if isinstance(effect, SetCondition):
             self.metrics.schedule_attempts.labels(result="unschedulable").inc()
         elif isinstance(effect, Evict) and effect.preemptor is not None:
             self.metrics.preemption_attempts.inc()
@@ -449,7 +448,14 @@ def main(args: argparse.Namespace, config: Config) -> int:
     signal.signal(signal.SIGINT, on_signal)
     log.info("starting %s (preemption=%s, alpha=%s, leader election=%s)", config.scheduler_name,
              config.preemption, config.alpha, config.leader_elect)
-    daemon.start()
+    try:
+        daemon.start()
+    except OSError as exc:  # e.g. the metrics port is taken
+        daemon.shutdown()
+        from scheduler.cli import UsageError
+
+        host, port = listen_address(config)
+        raise UsageError(f"--metrics-port {port}: cannot listen on {host}:{port} ({exc.strerror or exc})") from None
     try:
         daemon.serve()
     finally:

@@ -282,7 +282,7 @@ class SchedulingLoop:
     def stats(self) -> Dict[str, Dict[str, int]]:
         """Counts for metrics: pending pods per queue, gangs per state."""
         self._refresh_confirmed_gangs()
-        return {"queue": dict(self.queue.counts),
+        return {"queue": self.queue.pending_pods(),
                 "gangs": dict(Counter(g.state for g in self.gangs.registry.gangs.values()))}
 
     def gang_summary(self, name: str) -> Optional[Tuple[str, str, int]]:

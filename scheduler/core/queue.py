@@ -131,6 +131,13 @@ class SchedulingQueue:
         unit_key = self.unit_of.get(pod_key)
         return None if unit_key is None else self.units[unit_key].members.get(pod_key)
 
+    def pending_pods(self) -> Dict[str, int]:
+        """Pods (not units: a gang counts each member) per place in the queue, for metrics."""
+        pods = {ACTIVE: 0, BACKOFF: 0, UNSCHEDULABLE: 0, IN_FLIGHT: 0}
+        for unit in self.units.values():
+            pods[unit.where] = pods.get(unit.where, 0) + len(unit.members)
+        return pods
+
     def __len__(self) -> int:
         return len(self.unit_of)
 

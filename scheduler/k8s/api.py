@@ -63,6 +63,14 @@ def retry_after_seconds(value: Optional[str]) -> float:
     return min(MAX_RETRY_AFTER, seconds) if seconds > 0 else 0.0
 
 
+def _warn_insecure_once(host: str) -> None:
+    """insecure-skip-tls-verify: say so once, instead of urllib3's warning on every request."""
+    import urllib3
+
+    urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+    log.warning("TLS certificate of %s is not verified (insecure-skip-tls-verify in the kubeconfig)", host)
+
+
 def load_configuration(kubeconfig: str = "", pool_size: int = 24) -> Any:
     """A kubernetes.client.Configuration from --kubeconfig, $KUBECONFIG, in-cluster or ~/.kube/config."""
     from kubernetes import client, config
@@ -79,6 +87,8 @@ def load_configuration(kubeconfig: str = "", pool_size: int = 24) -> Any:
     except (config.ConfigException, OSError, TypeError) as exc:
         raise ApiError(0, "ConfigError", f"cannot load Kubernetes configuration ({path or 'default'}): {exc}") from None
     configuration.connection_pool_maxsize = max(pool_size, 4)
+    if not configuration.verify_ssl:
+        _warn_insecure_once(configuration.host)
     return configuration
 
 

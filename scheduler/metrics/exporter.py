@@ -54,6 +54,11 @@ class SchedulerMetrics:
                                        "Unexpected errors caught while applying an event or running a cycle "
                                        "(the offending pod or unit is retried with backoff).", ["where"], registry=r)
 
+    def drop_load_metrics(self) -> None:
+        """No load source configured: do not report one as down (0) when there is none at all."""
+        for metric in (self.load_metrics_up, self.load_nodes_unknown):
+            self.registry.unregister(metric)
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
 

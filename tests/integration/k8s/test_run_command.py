@@ -105,3 +105,21 @@ def test_run_with_a_missing_kubeconfig_exits_2_with_one_line(processes: list) ->
     assert "/nonexistent" in lines[0]
     assert "error" in lines[0].lower()
     assert "Traceback" not in err
+
+
+def test_run_with_its_metrics_port_taken_exits_2_with_one_line(cluster: Cluster, processes: list) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = _run("--kubeconfig", cluster.kubeconfig, "--metrics-port", str(port), "--metrics-bind-address", "127.0.0.1",
+                    "--leader-elect=false")
+        processes.append(proc)
+        try:
+            _, err = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            pytest.fail("the scheduler did not give up on a taken metrics port")
+    lines = [line for line in err.splitlines() if line.strip() and "INFO" not in line]
+    assert proc.returncode == 2, err
+    assert len(lines) == 1 and f"--metrics-port {port}: cannot listen on 127.0.0.1:{port}" in lines[0], err
+    assert "Traceback" not in err
