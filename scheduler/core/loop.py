@@ -63,6 +63,7 @@ class SchedulingLoop:
         self._last_nomination_check = float("-inf")
         self._next_expiry = float("-inf")
         self._confirmed_gangs: Set[str] = set()  # gangs with members confirmed since their last refresh
+        self._conditions: Dict[str, Tuple[str, str]] = {}  # pod -> (uid, message) of the condition last written
         self._outbox: List[Effect] = []  # effects caused by events, handed out by the next cycle/housekeeping
         self.pending: Dict[str, Pod] = {}  # our pods waiting for a node (queued or in flight)
         self._assumed_view: Dict[str, Pod] = {}  # latest object of pods we assumed but the API has not shown bound
@@ -143,6 +144,7 @@ class SchedulingLoop:
 
     def pod_deleted(self, key: str, succeeded: bool = False) -> None:
         self.pending.pop(key, None)
+        self._conditions.pop(key, None)
         self._assumed_view.pop(key, None)
         self._bind_failures.pop(key, None)
         self._rebinds.pop(key, None)
@@ -413,9 +415,13 @@ class SchedulingLoop:
     def _effects_of(self, decision: Decision) -> List[Effect]:
         pod = PodRef.of(decision.pod)
         if decision.node is not None:
+            self._conditions.pop(pod.key, None)
             return [Bind(pod, decision.node)]
-        effects: List[Effect] = [SetCondition(pod, "Unschedulable", decision.message)]
-        if decision.nominated_node:
+        effects: List[Effect] = []
+        if self._conditions.get(pod.key) != (pod.uid, decision.message):  # written only when it changes
+            self._conditions[pod.key] = (pod.uid, decision.message)
+            effects.append(SetCondition(pod, "Unschedulable", decision.message))
+        if decision.nominated_node and decision.nominated_node != decision.pod.nominated_node:
             effects.append(Nominate(pod, decision.nominated_node))
         elif decision.pod.nominated_node:
             effects.append(ClearNomination(pod))  # the nomination ended (re-planned without a new one)

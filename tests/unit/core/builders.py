@@ -20,7 +20,6 @@ from scheduler.core.effects import (
     EvictionResult,
     Nominate,
     PodRef,
-    SetCondition,
 )
 from scheduler.core.model import MIN_AVAILABLE_ANNOTATION, POD_GROUP_LABEL, PRIORITY_ANNOTATION, NodeUtilisation, Pod
 from scheduler.core.parse import parse_node, parse_pdb, parse_pod
@@ -101,10 +100,11 @@ def verdicts(effects: List[Effect]) -> List[Verdict]:
     for effect in effects:
         if isinstance(effect, Bind):
             out[effect.pod.key] = Verdict(effect.pod, node=effect.node)
-        elif isinstance(effect, SetCondition):
-            out[effect.pod.key] = Verdict(effect.pod, message=effect.message)
-        elif isinstance(effect, Nominate) and effect.pod.key in out:
-            out[effect.pod.key].nominated_node = effect.node
+        elif isinstance(effect, Event) and effect.reason == "FailedScheduling" and effect.action == "Scheduling":
+            nominated = out[effect.pod.key].nominated_node if effect.pod.key in out else ""
+            out[effect.pod.key] = Verdict(effect.pod, message=effect.message, nominated_node=nominated)
+        elif isinstance(effect, Nominate):
+            out[effect.pod.key] = Verdict(effect.pod, nominated_node=effect.node)
         elif isinstance(effect, Evict) and effect.preemptor is not None and effect.preemptor.key in out:
             out[effect.preemptor.key].victims.extend(effect.victims)
     return list(out.values())
@@ -147,7 +147,11 @@ class Cluster:
             if effects is None:
                 break
             self.effects.extend(effects)
-            out.extend(verdicts(effects))
+            for verdict in verdicts(effects):
+                held = self.loop.nominations.get(verdict.pod.key)
+                if verdict.node is None and not verdict.nominated_node and held is not None:
+                    verdict.nominated_node = held.node  # the API already shows it: no Nominate was needed
+                out.append(verdict)
         self.effects.extend(self.loop.housekeeping())
         self.decisions.extend(out)
         return out

@@ -290,3 +290,19 @@ def test_a_binding_of_unknown_fate_the_watch_shows_applied_is_reported_once():
     assert [e.pod.key for e in cluster.events("Scheduled")] == [key]  # its Scheduled Event was still owed
     cluster.clock.advance(1)
     assert cluster.run() == []  # and it is not bound again
+
+
+def test_the_unschedulable_condition_is_written_only_when_its_message_changes():
+    from scheduler.core.effects import SetCondition
+
+    cluster = Cluster(unschedulable_timeout=5)
+    cluster.node("n1", cpu="1")
+    cluster.pod("big", cpu="2")
+    for _ in range(3):  # retried while nothing changed: same verdict, same message
+        cluster.run()
+        cluster.clock.advance(6)
+    cluster.node("n2", cpu="1")  # the message changes (0/2 nodes)
+    cluster.run()
+    written = [e.message for e in cluster.effects if isinstance(e, SetCondition)]
+    assert written == ["0/1 nodes are available: 1 Insufficient cpu.", "0/2 nodes are available: 2 Insufficient cpu."]
+    assert len(cluster.events("FailedScheduling")) == 4  # every attempt is still an Event (folded by the recorder)
