@@ -10,6 +10,7 @@ same way, and `simulate` shows exactly what `run` would post.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections import Counter
 from typing import Any, Callable, Dict, List, Mapping, Optional, Set, Tuple
@@ -159,6 +160,9 @@ class SchedulingLoop:
             self.queue.move_all_to_active()  # freed room may help parked pods
 
     def node_changed(self, node: Node) -> None:
+        known = self.state.node(node.name)
+        if known is not None and dataclasses.replace(known, resource_version=node.resource_version) == node:
+            return  # a heartbeat (status timestamps only): nothing a scheduling decision reads has changed
         for pod in self.state.upsert_node(node):  # bound pods listed before their node: placed now
             self._note_placed(pod, node.name)
         self.queue.move_all_to_active()

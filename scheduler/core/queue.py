@@ -185,6 +185,8 @@ class SchedulingQueue:
     def move_all_to_active(self) -> int:
         """The cluster changed in a way that could help: give parked units another try."""
         moved = 0
+        if not self.counts[UNSCHEDULABLE]:
+            return moved  # nothing parked (e.g. every node event of the initial list): skip the scan
         for unit in list(self.units.values()):
             if unit.where == UNSCHEDULABLE:
                 self._to_backoff_or_active(unit)

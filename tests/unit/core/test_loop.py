@@ -306,3 +306,23 @@ def test_the_unschedulable_condition_is_written_only_when_its_message_changes():
     written = [e.message for e in cluster.effects if isinstance(e, SetCondition)]
     assert written == ["0/1 nodes are available: 1 Insufficient cpu.", "0/2 nodes are available: 2 Insufficient cpu."]
     assert len(cluster.events("FailedScheduling")) == 4  # every attempt is still an Event (folded by the recorder)
+
+
+def test_a_heartbeat_only_node_update_wakes_nobody():
+    from scheduler.core.parse import parse_node
+
+    from .builders import node_obj
+
+    cluster = Cluster(unschedulable_timeout=600)
+    cluster.node("n1", cpu="1")
+    cluster.pod("big", cpu="2")
+    cluster.run()
+    raw = node_obj("n1", cpu="1")
+    raw["metadata"]["resourceVersion"] = "999"
+    raw["status"]["conditions"][0]["lastHeartbeatTime"] = "2026-12-01T00:00:00Z"
+    cluster.loop.node_changed(parse_node(raw, cluster.defaults.quantities))
+    cluster.clock.advance(2)
+    assert cluster.run() == []  # still parked: nothing that matters changed
+    cluster.node("n1", cpu="4")  # allocatable grew: that matters
+    cluster.clock.advance(2)  # (past the pod's backoff)
+    assert [v.node for v in cluster.run()] == ["n1"]
