@@ -326,3 +326,14 @@ def test_a_heartbeat_only_node_update_wakes_nobody():
     cluster.node("n1", cpu="4")  # allocatable grew: that matters
     cluster.clock.advance(2)  # (past the pod's backoff)
     assert [v.node for v in cluster.run()] == ["n1"]
+
+
+def test_an_invalid_priority_is_reported_once_however_often_the_pod_is_seen():
+    cluster = Cluster(unschedulable_timeout=5)
+    cluster.node("n1", cpu="1")
+    cluster.pod("odd", cpu="2", annotations={"scheduler.alpha.kubernetes.io/priority": "high"})
+    for _ in range(3):
+        cluster.run()
+        cluster.loop.pod_changed(cluster.loop.pending["default/odd"])  # e.g. our status write echoed back
+        cluster.clock.advance(6)
+    assert len(cluster.events("InvalidPriority")) == 1
