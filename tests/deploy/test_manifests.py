@@ -157,13 +157,12 @@ def test_image_and_pull_policy(container):
     assert container["imagePullPolicy"] == "IfNotPresent"  # images loaded into kind/minikube
 
 
-def test_prometheus_url_and_leader_election(container):
+def test_policy_lives_in_the_config_map_only(container):
+    """Flags and env beat the file, so the Deployment sets none of the policy: editing the ConfigMap works."""
     env = {e["name"]: e for e in container["env"]}
-    assert env["PROMETHEUS_URL"]["value"].startswith("http://")
+    assert "PROMETHEUS_URL" not in env
     assert env["POD_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"
-    assert "--leader-elect=true" in container["args"]
-    assert "--leader-elect-namespace=$(POD_NAMESPACE)" in container["args"]
-    assert "--preemption=true" in container["args"] and "--alpha=0.8" in container["args"]
+    assert container["args"] == [f"--config={CONFIG_PATH}", "--leader-elect-namespace=$(POD_NAMESPACE)"]
 
 
 def test_config_map_is_mounted_and_passed(deployment, container, docs, find_doc):
@@ -198,8 +197,7 @@ def test_args_and_config_load_as_the_scheduler_would(tmp_path, monkeypatch, docs
     cli = pytest.importorskip("scheduler.cli")
     config_file = tmp_path / "config.yaml"
     config_file.write_text(find_doc(docs, "ConfigMap")["data"]["config.yaml"])
-    env = {e["name"]: e.get("value") for e in container["env"]}
-    monkeypatch.setenv("PROMETHEUS_URL", env["PROMETHEUS_URL"])
+    monkeypatch.delenv("PROMETHEUS_URL", raising=False)
     args = [a.replace(CONFIG_PATH, str(config_file)).replace("$(POD_NAMESPACE)", NAMESPACE)
             for a in container["args"]]
     config = cli.make_config(cli.build_parser().parse_args(["run", *args]))
@@ -209,7 +207,7 @@ def test_args_and_config_load_as_the_scheduler_would(tmp_path, monkeypatch, docs
     assert config.leader_elect is True
     assert config.leader_elect_namespace == NAMESPACE
     assert config.metrics_port == 10260
-    assert config.prometheus_url == env["PROMETHEUS_URL"]
+    assert config.prometheus_url == "http://prometheus-server.monitoring.svc:9090"
     assert config.log_format == "json"  # only set in the file: proves the file is read
 
 
@@ -261,3 +259,16 @@ def test_example_preemption_demo_has_a_high_and_a_low_priority(examples):
         pod = doc["spec"]["template"] if doc["kind"] == "Deployment" else doc
         priorities.add(int(pod["metadata"]["annotations"]["scheduler.alpha.kubernetes.io/priority"]))
     assert len(priorities) == 2 and max(priorities) > min(priorities)
+
+
+def test_editing_the_config_map_changes_the_policy(tmp_path, monkeypatch, docs, find_doc, container):
+    """The README's example: set alpha: 0.7 in the ConfigMap; the scheduler started from the manifests uses it."""
+    cli = pytest.importorskip("scheduler.cli")
+    edited = yaml.safe_load(find_doc(docs, "ConfigMap")["data"]["config.yaml"])
+    edited.update({"alpha": 0.7, "preemption": False, "prometheus-url": "http://prom.example:9090"})
+    config_file = tmp_path / "config.yaml"
+    config_file.write_text(yaml.safe_dump(edited))
+    monkeypatch.delenv("PROMETHEUS_URL", raising=False)
+    args = [a.replace(CONFIG_PATH, str(config_file)).replace("$(POD_NAMESPACE)", NAMESPACE) for a in container["args"]]
+    config = cli.make_config(cli.build_parser().parse_args(["run", *args]))
+    assert (config.alpha, config.preemption, config.prometheus_url) == (0.7, False, "http://prom.example:9090")
