@@ -25,11 +25,20 @@ class UsageError(Exception):
 
 
 def _add_option(parser: argparse._ActionsContainer, option: Option) -> None:
+    text = f"{option.help} (default: {_shown_default(option)})"
     if option.parse is parse_bool:
         parser.add_argument(option.flag, dest=option.attr, nargs="?", const="true", default=None,
-                            metavar="true|false", help=option.help)
+                            metavar="true|false", help=text)
     else:
-        parser.add_argument(option.flag, dest=option.attr, default=None, metavar=option.metavar, help=option.help)
+        parser.add_argument(option.flag, dest=option.attr, default=None, metavar=option.metavar, help=text)
+
+
+def _shown_default(option: Option) -> str:
+    """The built-in value, as one would type it (argparse sees None: the file and environment may set it)."""
+    from scheduler.config_docs import default_text
+
+    return default_text(option).strip("`").replace("%", "%%")
+
 
 
 def _options_parser(scopes: Tuple[str, ...]) -> argparse.ArgumentParser:

@@ -65,6 +65,11 @@ def format_default(option: Option, value: Any) -> str:
     return _code(str(value))
 
 
+def default_text(option: Option) -> str:
+    """The built-in default of one option, as format_default writes it."""
+    return format_default(option, _defaults().get(option.attr, _MISSING))
+
+
 def _defaults() -> Dict[str, Any]:
     out: Dict[str, Any] = {}
     for f in dataclasses.fields(Config):

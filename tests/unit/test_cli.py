@@ -153,3 +153,10 @@ def test_a_closed_pipe_ends_quietly(monkeypatch, capsys):
 
     monkeypatch.setattr(cli, "_load_handler", lambda spec: handler)
     assert cli.main(["simulate"]) == 141
+
+
+def test_help_shows_the_defaults(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["simulate", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "(default: 0.8)" in out and "(default: 1Gi)" in out and "(default: false)" in out
