@@ -32,6 +32,7 @@ from scheduler.k8s.api import WATCHED, ApiError, KubeApi
 from scheduler.k8s.events import EventRecorder
 from scheduler.k8s.informer import RESYNC, Reflector
 from scheduler.k8s.leader import LeaderElector
+from scheduler.logs import log_decision
 from scheduler.metrics.exporter import HealthServer, SchedulerMetrics
 from scheduler.stack import build_loop, defaults_from, load_source_from
 
@@ -301,6 +302,8 @@ class Daemon:
             self.loop.eviction_result(result)
             return
         self.metrics.schedule_attempts.labels(result="scheduled" if result.ok else "error").inc()
+        if result.ok:
+            log_decision(log, "bound", "bound %s to %s", result.pod.key, result.node, pod=result.pod.key, node=result.node)
         if answer.reread:  # the API's answer first: a 409 "already assigned" shows where the pod is
             if answer.current is None:
                 self._object("pods", "DELETED", self.known["pods"].get(result.pod.key) or _stub(result.pod))
@@ -314,11 +317,25 @@ class Daemon:
         to_run: List[Effect] = []
         for effect in effects:
             self._count(effect)
+            self._log(effect)
             if isinstance(effect, ClearNomination):
                 self._to_clear[effect.pod.key] = effect.pod
             else:
                 to_run.append(effect)
         self.actuator.execute(to_run)
+
+    def _log(self, effect: Effect) -> None:
+        """The decision log: unschedulable (when its reason changes), preemptions, gang rollbacks."""
+        pod = effect.pod.key
+        if isinstance(effect, SetCondition):
+            log_decision(log, "unschedulable", "unschedulable %s: %s", pod, effect.message, pod=pod, reason=effect.message)
+        elif isinstance(effect, Evict) and effect.preemptor is not None:
+            victims = [v.key for v in effect.victims]
+            log_decision(log, "preempt", "preempting for %s on %s: evicting %s", pod, effect.node, ", ".join(victims),
+                         pod=pod, node=effect.node, victims=victims)
+        elif isinstance(effect, Evict):
+            log_decision(log, "rollback", "rolling back %s on %s: %s", pod, effect.node, effect.notes[0],
+                         pod=pod, node=effect.node)
 
     def _count(self, effect: Effect) -> None:
         if isinstance(effect, SetCondition):

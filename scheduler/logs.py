@@ -18,9 +18,17 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
+        decision = getattr(record, "decision", None)
+        if isinstance(decision, dict):  # a scheduling decision: its fields, for queries
+            entry.update(decision)
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         return json.dumps(entry)
+
+
+def log_decision(logger: logging.Logger, action: str, message: str, *args: object, **fields: object) -> None:
+    """One line per decision at info; with --log-format json its fields are keys of the line."""
+    logger.info(message, *args, extra={"decision": {"decision": action, **fields}})
 
 
 def setup_logging(level: str = "info", fmt: str = "text") -> None:
