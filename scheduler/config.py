@@ -59,6 +59,11 @@ class Config:
     gang_timeout: float = 60.0
     # load-aware placement
     prometheus_url: str = ""
+    prometheus_bearer_token_file: str = ""
+    prometheus_ca_file: str = ""
+    prometheus_client_cert: str = ""
+    prometheus_client_key: str = ""
+    prometheus_insecure_skip_verify: bool = False
     cpu_query: str = ""
     memory_query: str = ""
     metrics_window: str = "5m"
@@ -298,6 +303,11 @@ OPTIONS: Tuple[Option, ...] = (
            ">= 2000000000 never are, wherever they run)", metavar="LIST"),
     Option("gang-timeout", _number(float, 0.0, low_open=True), "seconds a gang may stay below its minimum before it is rolled back", metavar="SECONDS"),
     Option("prometheus-url", _string, "Prometheus base URL for load-aware placement (env PROMETHEUS_URL)", metavar="URL"),
+    Option("prometheus-bearer-token-file", _string, "file holding a bearer token sent to Prometheus (e.g. a ServiceAccount token)", metavar="FILE"),
+    Option("prometheus-ca-file", _string, "CA bundle that signs Prometheus's TLS certificate", metavar="FILE"),
+    Option("prometheus-client-cert", _string, "client certificate for Prometheus (mutual TLS; with --prometheus-client-key)", metavar="FILE"),
+    Option("prometheus-client-key", _string, "private key of --prometheus-client-cert", metavar="FILE"),
+    Option("prometheus-insecure-skip-verify", parse_bool, "do not verify Prometheus's TLS certificate (testing only)"),
     Option("cpu-query", _string, "PromQL for node cpu utilisation ({window} is substituted)", metavar="PROMQL"),
     Option("memory-query", _string, "PromQL for node memory utilisation", metavar="PROMQL"),
     Option("metrics-window", _string, "rate() window used by the default cpu query", metavar="DURATION"),
@@ -368,6 +378,8 @@ def load_config(flags: Mapping[str, Any], config_file: str = "", env: Optional[M
     config = Config(**values)
     if config.backoff_initial > config.backoff_max:
         raise ConfigError(f"--backoff-initial {config.backoff_initial}: expected <= --backoff-max {config.backoff_max}")
+    if bool(config.prometheus_client_cert) != bool(config.prometheus_client_key):
+        raise ConfigError("--prometheus-client-cert and --prometheus-client-key: expected both or neither")
     _check_plugins("--filters", "filter", config.filters, FILTERS)
     _check_plugins("--scores", "score", [name for name, _ in config.scores], SCORES)
     return config

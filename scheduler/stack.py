@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict
 
-from scheduler.config import Config
+from scheduler.config import Config, ConfigError
 from scheduler.core.cache import ClusterState
 from scheduler.core.engine import Engine
 from scheduler.core.framework import FilterPlugin, Profile, ScorePlugin, build_profile
@@ -50,7 +50,24 @@ def load_source_from(config: Config) -> Any:
         kwargs["cpu_query"] = config.cpu_query
     if config.memory_query:
         kwargs["memory_query"] = config.memory_query
+    if config.prometheus_bearer_token_file:
+        kwargs["headers"] = {"Authorization": f"Bearer {_read_secret(config.prometheus_bearer_token_file)}"}
+    kwargs["ca_file"] = config.prometheus_ca_file
+    kwargs["disable_ssl"] = config.prometheus_insecure_skip_verify
+    if config.prometheus_client_cert:
+        kwargs["client_cert"] = (config.prometheus_client_cert, config.prometheus_client_key)
     return PrometheusLoadSource(config.prometheus_url, **kwargs)
+
+
+def _read_secret(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            token = handle.read().strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"--prometheus-bearer-token-file {path}: cannot read ({exc})") from None
+    if not token or "\n" in token:
+        raise ConfigError(f"--prometheus-bearer-token-file {path}: expected one token on one line")
+    return token
 
 
 def build_loop(config: Config, clock: Callable[[], float], load_enabled: bool = False) -> SchedulingLoop:

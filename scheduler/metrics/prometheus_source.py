@@ -216,7 +216,8 @@ def _parse_vector(query_name: str, result: Any) -> List[Tuple[Dict[str, str], fl
 
 
 def _make_client(url: str, timeout: float, retries: int, disable_ssl: bool,
-                 headers: Optional[Dict[str, str]]) -> Any:
+                 headers: Optional[Dict[str, str]], ca_file: str = "",
+                 client_cert: Optional[Tuple[str, str]] = None) -> Any:
     import requests
     from prometheus_api_client import PrometheusConnect
     from urllib3.util.retry import Retry
@@ -230,7 +231,9 @@ def _make_client(url: str, timeout: float, retries: int, disable_ssl: bool,
             return super().request(*args, **kwargs)
 
     session = _TimeoutSession()
-    session.verify = not disable_ssl
+    session.verify = False if disable_ssl else (ca_file or True)
+    if client_cert is not None:
+        session.cert = client_cert
     retry = Retry(total=retries, connect=retries, read=retries, status=retries,
                   backoff_factor=0.1, status_forcelist=(502, 503, 504),
                   allowed_methods=frozenset({"GET", "POST"}))
@@ -256,6 +259,8 @@ class PrometheusLoadSource:
         retries: int = 1,
         disable_ssl: bool = False,
         headers: Optional[Dict[str, str]] = None,
+        ca_file: str = "",
+        client_cert: Optional[Tuple[str, str]] = None,
         client: Any = None,
         wall: Callable[[], float] = time.time,
     ) -> None:
@@ -272,7 +277,7 @@ class PrometheusLoadSource:
         self.memory_query = render_query(memory_query, window)
         self.wall = wall
         self._client = client if client is not None else _make_client(
-            self.url, timeout, retries, disable_ssl, headers)
+            self.url, timeout, retries, disable_ssl, headers, ca_file, client_cert)
 
     def _query(self, name: str, query: str) -> List[Tuple[Dict[str, str], float, float]]:
         try:

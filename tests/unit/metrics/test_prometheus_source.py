@@ -340,3 +340,33 @@ def test_any_samples_give_bounded_values_or_a_failed_reading(cpu: List[Any], mem
         assert math.isfinite(util.sampled_at) and util.sampled_at <= now + FUTURE_TOLERANCE
     shifted = on_clock(reading.values, clock=lambda: 100.0, wall=lambda: now)
     assert all(util.sampled_at <= 100.0 + FUTURE_TOLERANCE for util in shifted.values())
+
+
+def test_tls_and_bearer_token_settings_reach_the_http_session(tmp_path):
+    from scheduler.config import load_config
+    from scheduler.stack import load_source_from
+
+    token = tmp_path / "token"
+    token.write_text("s3cret\n")
+    config = load_config({"prometheus_url": "https://prom.example:9090", "prometheus_bearer_token_file": str(token),
+                          "prometheus_ca_file": "/etc/ca.pem", "prometheus_client_cert": "/etc/c.pem",
+                          "prometheus_client_key": "/etc/k.pem"}, env={})
+    client = load_source_from(config)._client
+    assert client.headers == {"Authorization": "Bearer s3cret"}
+    assert client._session.verify == "/etc/ca.pem" and client._session.cert == ("/etc/c.pem", "/etc/k.pem")
+    insecure = load_config({"prometheus_url": "https://prom.example", "prometheus_insecure_skip_verify": "true"}, env={})
+    assert load_source_from(insecure)._client._session.verify is False
+    assert load_source_from(load_config({"prometheus_url": "https://p"}, env={}))._client._session.verify is True
+
+
+def test_bad_prometheus_credentials_are_one_line_config_errors(tmp_path):
+    import pytest
+
+    from scheduler.config import ConfigError, load_config
+    from scheduler.stack import load_source_from
+
+    with pytest.raises(ConfigError, match="expected both or neither"):
+        load_config({"prometheus_client_cert": "/etc/c.pem"}, env={})
+    config = load_config({"prometheus_url": "https://p", "prometheus_bearer_token_file": str(tmp_path / "none")}, env={})
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_source_from(config)
