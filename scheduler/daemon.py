@@ -22,7 +22,18 @@ from collections import deque
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from scheduler.config import Config, listen_address
-from scheduler.core.effects import WARNING, Bind, ClearNomination, Effect, Event, Evict, EvictionResult, PodRef, SetCondition
+from scheduler.core.effects import (
+    WARNING,
+    Bind,
+    ClearNomination,
+    Effect,
+    Event,
+    Evict,
+    EvictionResult,
+    PodRef,
+    SetCondition,
+    UpdatePodGroupStatus,
+)
 from scheduler.core.gang import INVALID, ROLLED_BACK, RUNNING, SCHEDULED, WAITING
 from scheduler.core.loop import CycleError, SchedulingLoop
 from scheduler.core.model import ModelError
@@ -325,7 +336,11 @@ class Daemon:
         self.actuator.execute(to_run)
 
     def _log(self, effect: Effect) -> None:
-        """The decision log: unschedulable (when its reason changes), preemptions, gang rollbacks."""
+        """The decision log: unschedulable (when its reason changes), preemptions, gang rollbacks, gang phases."""
+        if isinstance(effect, UpdatePodGroupStatus):
+            log_decision(log, "gang", "gang %s is %s (%d scheduled, %d running)", effect.key, effect.phase,
+                         effect.scheduled, effect.running, gang=effect.key, phase=effect.phase)
+            return
         pod = effect.pod.key
         if isinstance(effect, SetCondition):
             log_decision(log, "unschedulable", "unschedulable %s: %s", pod, effect.message, pod=pod, reason=effect.message)

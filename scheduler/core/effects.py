@@ -16,6 +16,8 @@ the same meaning:
   and message (kept as is when neither changed).
 - `Nominate` / `ClearNomination`: set or clear `status.nominatedNodeName`.
 - `Event`: post a Kubernetes Event about the pod.
+- `UpdatePodGroupStatus`: write a PodGroup's status (phase, scheduled, running,
+  succeeded), so `kubectl get podgroups` shows how a gang is doing.
 
 Effects about one pod are executed in the order given; effects about different
 pods may run concurrently.
@@ -97,7 +99,28 @@ class Event:
     message: str
 
 
-Effect = Union[Bind, Evict, SetCondition, Nominate, ClearNomination, Event]
+@dataclass(frozen=True)
+class UpdatePodGroupStatus:
+    namespace: str
+    name: str
+    phase: str  # scheduler-plugins phases: Pending, Scheduling, Scheduled, Running, Failed
+    scheduled: int
+    running: int
+    succeeded: int
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+Effect = Union[Bind, Evict, SetCondition, Nominate, ClearNomination, Event, UpdatePodGroupStatus]
+
+
+def subject(effect: Effect) -> str:
+    """What an effect is about, for ordering: effects with the same subject run in order."""
+    if isinstance(effect, UpdatePodGroupStatus):
+        return f"podgroup:{effect.key}"
+    return effect.pod.key
 
 
 @dataclass(frozen=True)

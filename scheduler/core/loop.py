@@ -29,9 +29,10 @@ from scheduler.core.effects import (
     Nominate,
     PodRef,
     SetCondition,
+    UpdatePodGroupStatus,
 )
 from scheduler.core.engine import Decision, Engine
-from scheduler.core.gang import GangScheduler
+from scheduler.core.gang import ROLLED_BACK, RUNNING, SCHEDULED, GangScheduler
 from scheduler.core.model import DisruptionBudget, Node, NodeUtilisation, Pod
 from scheduler.core.nomination import Nomination, Nominations
 from scheduler.core.preemption import Preemption
@@ -64,6 +65,7 @@ class SchedulingLoop:
         self._last_nomination_check = float("-inf")
         self._next_expiry = float("-inf")
         self._confirmed_gangs: Set[str] = set()  # gangs with members confirmed since their last refresh
+        self._podgroups_written: Dict[str, Tuple[str, int, int, int]] = {}  # PodGroup -> status last written
         self._conditions: Dict[str, Tuple[str, str]] = {}  # pod -> (uid, message) of the condition last written
         self._outbox: List[Effect] = []  # effects caused by events, handed out by the next cycle/housekeeping
         self.pending: Dict[str, Pod] = {}  # our pods waiting for a node (queued or in flight)
@@ -366,6 +368,29 @@ class SchedulingLoop:
                              f"nomination expired: {why}; re-planning"))
             self._renominate(nomination.pod)
 
+    def _podgroup_statuses(self) -> None:
+        """Write a PodGroup's status when what it would say changed (never on every round)."""
+        for key in list(self.gangs.registry.podgroups):
+            status = self._gang_status(key)
+            if self._podgroups_written.get(key) != status:
+                self._podgroups_written[key] = status
+                namespace, name = key.split("/", 1)
+                self._emit(UpdatePodGroupStatus(namespace, name, *status))
+        for key in [k for k in self._podgroups_written if k not in self.gangs.registry.podgroups]:
+            del self._podgroups_written[key]
+
+    def _gang_status(self, key: str) -> Tuple[str, int, int, int]:
+        """(phase, scheduled, running, succeeded) in scheduler-plugins' PodGroup terms."""
+        gang = self.gangs.registry.gangs.get(key)
+        if gang is None:
+            return ("Pending", 0, 0, 0)
+        placed = [self.state.placed[k] for k in gang.members if k in self.state.placed]
+        running = sum(1 for p in placed if not p.assumed)
+        phase = {RUNNING: "Running", SCHEDULED: "Scheduled", ROLLED_BACK: "Failed"}.get(gang.state)
+        if phase is None:
+            phase = "Scheduling" if placed else "Pending"
+        return (phase, len(placed), running, len(gang.succeeded))
+
     def _refresh_confirmed_gangs(self) -> None:
         while self._confirmed_gangs:
             self.gangs.refresh(self._confirmed_gangs.pop())
@@ -381,8 +406,10 @@ class SchedulingLoop:
 
     # ------------------------------------------------------------ effects out
     def housekeeping(self) -> List[Effect]:
-        """Periodic work (nomination expiry, gang timeouts) and effects caused by events since the last call."""
+        """Periodic work (nomination expiry, gang timeouts, PodGroup status) and effects caused by events since
+        the last call."""
         self._refresh_confirmed_gangs()
+        self._podgroup_statuses()
         self._expire_nominations()
         self._expire_gangs()
         return self._take_outbox()

@@ -32,6 +32,8 @@ from scheduler.core.effects import (
     Nominate,
     PodRef,
     SetCondition,
+    UpdatePodGroupStatus,
+    subject,
 )
 from scheduler.k8s.api import ApiError, KubeApi
 from scheduler.k8s.events import EventRecorder, micro_time
@@ -106,7 +108,7 @@ class Actuator:
         """Run effects: those about one pod in order on one worker, different pods concurrently."""
         by_pod: Dict[str, List[Effect]] = {}
         for effect in effects:
-            by_pod.setdefault(effect.pod.key, []).append(effect)
+            by_pod.setdefault(subject(effect), []).append(effect)
         for group in by_pod.values():
             self._submit(self._run_group, group)
 
@@ -127,7 +129,9 @@ class Actuator:
     def _run_group(self, effects: List[Effect]) -> None:
         status: Dict[str, Any] = {}  # one status PATCH for a condition and a nomination together
         for effect in effects:
-            if isinstance(effect, SetCondition):
+            if isinstance(effect, UpdatePodGroupStatus):
+                self._patch_podgroup(effect)
+            elif isinstance(effect, SetCondition):
                 status["conditions"] = [_condition(effect)]
             elif isinstance(effect, Nominate):
                 status["nominatedNodeName"] = effect.node
@@ -138,8 +142,9 @@ class Actuator:
                     self._patch_status(effect.pod, status)
                     status = {}
                 self._run_one(effect)
-        if status:
-            self._patch_status(effects[-1].pod, status)
+        last = effects[-1]
+        if status and not isinstance(last, UpdatePodGroupStatus):
+            self._patch_status(last.pod, status)
 
     def _run_one(self, effect: Effect) -> None:
         if isinstance(effect, Bind):
@@ -229,6 +234,20 @@ class Actuator:
         self.recorder.record(victim, NORMAL, "Preempted" if effect.preemptor is not None else "Evicted",
                              "Preempting", effect.note(victim))
         return True
+
+    def _patch_podgroup(self, effect: UpdatePodGroupStatus) -> None:
+        if not self.may_act():
+            return
+        status = {"phase": effect.phase, "scheduled": effect.scheduled, "running": effect.running,
+                  "succeeded": effect.succeeded}
+        try:
+            self.api.patch_podgroup_status(effect.namespace, effect.name, status)
+        except ApiError as exc:
+            if exc.status != 404:  # gone meanwhile: nothing to tell
+                self.failures.failed("PodGroup status", f"{exc.status} {exc.reason}",
+                                     "could not update status of PodGroup %s: %s", effect.key, exc)
+            return
+        self.failures.succeeded("PodGroup status")
 
     def _patch_status(self, pod: PodRef, status: Dict[str, Any]) -> None:
         if not self.may_act():

@@ -229,6 +229,11 @@ class KubeApi:
         self.request("PATCH", f"/api/v1/namespaces/{q(namespace)}/pods/{q(name)}/status",
                      body={"status": status}, content_type=STRATEGIC_MERGE)
 
+    def patch_podgroup_status(self, namespace: str, name: str, status: Dict[str, Any]) -> None:
+        _uses(perm.PODGROUPS_STATUS)
+        self.request("PATCH", f"/apis/scheduling.x-k8s.io/v1alpha1/namespaces/{q(namespace)}/podgroups/{q(name)}/status",
+                     body={"status": status}, content_type=MERGE)
+
     def create_event(self, namespace: str, body: Dict[str, Any]) -> Dict[str, Any]:
         _uses(perm.EVENTS)
         return self.request("POST", f"/apis/events.k8s.io/v1/namespaces/{q(namespace)}/events", body=body)

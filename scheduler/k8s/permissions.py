@@ -47,6 +47,8 @@ CORE_EVENTS = Permission(CORE, "events", ("create", "patch"))
 PDBS = Permission("policy", "poddisruptionbudgets", ("list", "watch"))
 # Gangs declared as PodGroup objects (scheduler-plugins CRD), if installed.
 PODGROUPS = Permission("scheduling.x-k8s.io", "podgroups", ("list", "watch"))
+# ... and their status (phase, scheduled, running), so `kubectl get podgroups` tells the user something.
+PODGROUPS_STATUS = Permission("scheduling.x-k8s.io", "podgroups/status", ("patch",))
 # Leader election, only in the scheduler's own namespace.
 LEASES = Permission(
     "coordination.k8s.io", "leases", ("get", "create", "update"), namespaced_to_self=True
@@ -62,6 +64,7 @@ PERMISSIONS: Tuple[Permission, ...] = (
     CORE_EVENTS,
     PDBS,
     PODGROUPS,
+    PODGROUPS_STATUS,
     LEASES,
 )
 

@@ -43,6 +43,7 @@ from scheduler.core.effects import (
     Nominate,
     PodRef,
     SetCondition,
+    UpdatePodGroupStatus,
 )
 from scheduler.core.loop import SchedulingLoop
 from scheduler.core.model import DisruptionBudget, ModelError, Node, NodeUtilisation, Pod
@@ -95,6 +96,7 @@ class InMemoryCluster:
         self.durations: Dict[str, float] = {}
         self.graces: Dict[str, float] = {}
         self.events: List[RecordedEvent] = []
+        self.podgroup_status: Dict[str, Dict[str, Any]] = {}  # PodGroup key -> the status last written
         self.bindings: Dict[str, int] = {}  # pod key -> bindings accepted
         self.victims: List[Tuple[str, str]] = []  # (victim, preemptor or "") for every eviction accepted
         self._timers: List[Tuple[float, int, Callable[[], None]]] = []
@@ -207,6 +209,9 @@ class InMemoryCluster:
             self._set_nomination(effect.pod, "")
         elif isinstance(effect, Event):
             self._record(effect.pod.key, effect.type, effect.reason, effect.message)
+        elif isinstance(effect, UpdatePodGroupStatus):
+            self.podgroup_status[effect.key] = {"phase": effect.phase, "scheduled": effect.scheduled,
+                                                "running": effect.running, "succeeded": effect.succeeded}
 
     def _record(self, key: str, kind: str, reason: str, message: str) -> None:
         event = RecordedEvent(self.now, key, kind, reason, message)

@@ -176,10 +176,18 @@ def test_podgroup_object_gives_the_minimum(cluster: Cluster, start_daemon: Calla
     time.sleep(0.3)
     assert cluster.bound(members) == []  # one member of minimum two
 
+    wait_until(lambda: _podgroup_status(cluster, "pg").get("phase") == "Pending", 5, message="PodGroup Pending")
     gang_pod(cluster, "pg-1", "pg")
     wait_until(lambda: _all_bound(cluster, members), 10, message="the PodGroup gang bound")
     time.sleep(0.3)
     _bound_once(cluster, members)
+    # `kubectl get podgroups` tells the user: its status is written when it changes
+    wait_until(lambda: _podgroup_status(cluster, "pg").get("phase") == "Running", 10, message="PodGroup Running")
+    assert _podgroup_status(cluster, "pg") == {"phase": "Running", "scheduled": 2, "running": 2, "succeeded": 0}
+
+
+def _podgroup_status(cluster: Cluster, name: str) -> Dict[str, Any]:
+    return dict((cluster.srv.get("PodGroup", "default", name) or {}).get("status") or {})
 
 
 def test_without_podgroup_crd_a_gang_without_annotation_waits(cluster: Cluster,

@@ -344,3 +344,23 @@ def test_member_completing_does_not_roll_back_the_running_gang():
     assert cluster.rollbacks() == []
     assert not cluster.state.victims.evicting
 
+
+
+def test_podgroup_status_is_written_when_it_changes():
+    from scheduler.core.effects import UpdatePodGroupStatus
+
+    cluster = Cluster()
+    nodes(cluster, 2)
+    cluster.loop.podgroup_changed("ADDED", "default/pg", {"metadata": {"name": "pg"}, "spec": {"minMember": 2}})
+
+    def written():
+        cluster.housekeeping()
+        return [(e.phase, e.scheduled, e.running) for e in cluster.effects if isinstance(e, UpdatePodGroupStatus)]
+
+    assert written() == [("Pending", 0, 0)]
+    keys = [cluster.pod(f"pg-{i}", cpu="3", gang="pg").key for i in range(2)]
+    cluster.run()
+    assert written() == [("Pending", 0, 0), ("Scheduled", 2, 0)]
+    bind_all(cluster, keys)
+    assert written()[-1] == ("Running", 2, 2)
+    assert len(written()) == 3  # nothing changed since: nothing written
