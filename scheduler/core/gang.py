@@ -199,6 +199,27 @@ class GangScheduler:
             gang.state = WAITING
             gang.message = f"only {placed} of minimum {spec.min_available} members placed"
 
+    def podgroup_status(self, key: str) -> Tuple[str, int, int, int]:
+        """(phase, scheduled, running, succeeded) of a gang in scheduler-plugins' PodGroup terms."""
+        gang = self.registry.gangs.get(key)
+        if gang is None:
+            return ("Pending", 0, 0, 0)
+        placed = [self.state.placed[k] for k in gang.members if k in self.state.placed]
+        running = sum(1 for p in placed if not p.assumed)
+        phase = {RUNNING: "Running", SCHEDULED: "Scheduled", ROLLED_BACK: "Failed"}.get(gang.state)
+        if phase is None:
+            phase = "Scheduling" if placed else "Pending"
+        return (phase, len(placed), running, len(gang.succeeded))
+
+    @staticmethod
+    def priority_mismatch(pending: List[Pod]) -> str:
+        """Why members of one gang unit disagree on priority ("" when they agree)."""
+        priorities = sorted({p.priority for p in pending})
+        if len(priorities) < 2:
+            return ""
+        return (f"gang {pending[0].gang_name}: members have different priorities {priorities}; "
+                f"the gang is queued at the highest, {priorities[-1]}")
+
     def expire(self) -> List[Tuple[Gang, List[Pod]]]:
         """Gangs stuck below their minimum past the timeout, with the placed members to evict (rollback)."""
         now = self.clock()

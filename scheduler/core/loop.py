@@ -16,23 +16,21 @@ from collections import Counter
 from typing import Any, Callable, Dict, List, Mapping, Optional, Set, Tuple
 
 from scheduler.core.cache import ClusterState
+from scheduler.core.decisions import DecisionEffects
 from scheduler.core.effects import (
     NORMAL,
     WARNING,
-    Bind,
     BindResult,
     ClearNomination,
     Effect,
     Event,
     Evict,
     EvictionResult,
-    Nominate,
     PodRef,
-    SetCondition,
     UpdatePodGroupStatus,
 )
 from scheduler.core.engine import Decision, Engine
-from scheduler.core.gang import ROLLED_BACK, RUNNING, SCHEDULED, GangScheduler
+from scheduler.core.gang import GangScheduler
 from scheduler.core.model import DisruptionBudget, Node, NodeUtilisation, Pod
 from scheduler.core.nomination import Nomination, Nominations
 from scheduler.core.preemption import Preemption
@@ -66,7 +64,7 @@ class SchedulingLoop:
         self._next_expiry = float("-inf")
         self._confirmed_gangs: Set[str] = set()  # gangs with members confirmed since their last refresh
         self._podgroups_written: Dict[str, Tuple[str, int, int, int]] = {}  # PodGroup -> status last written
-        self._conditions: Dict[str, Tuple[str, str]] = {}  # pod -> (uid, message) of the condition last written
+        self._decision_effects = DecisionEffects()
         self._outbox: List[Effect] = []  # effects caused by events, handed out by the next cycle/housekeeping
         self.pending: Dict[str, Pod] = {}  # our pods waiting for a node (queued or in flight)
         self._assumed_view: Dict[str, Pod] = {}  # latest object of pods we assumed but the API has not shown bound
@@ -147,7 +145,7 @@ class SchedulingLoop:
 
     def pod_deleted(self, key: str, succeeded: bool = False) -> None:
         self.pending.pop(key, None)
-        self._conditions.pop(key, None)
+        self._decision_effects.forget(key)
         self._assumed_view.pop(key, None)
         self._bind_failures.pop(key, None)
         self._rebinds.pop(key, None)
@@ -371,25 +369,13 @@ class SchedulingLoop:
     def _podgroup_statuses(self) -> None:
         """Write a PodGroup's status when what it would say changed (never on every round)."""
         for key in list(self.gangs.registry.podgroups):
-            status = self._gang_status(key)
+            status = self.gangs.podgroup_status(key)
             if self._podgroups_written.get(key) != status:
                 self._podgroups_written[key] = status
                 namespace, name = key.split("/", 1)
                 self._emit(UpdatePodGroupStatus(namespace, name, *status))
         for key in [k for k in self._podgroups_written if k not in self.gangs.registry.podgroups]:
             del self._podgroups_written[key]
-
-    def _gang_status(self, key: str) -> Tuple[str, int, int, int]:
-        """(phase, scheduled, running, succeeded) in scheduler-plugins' PodGroup terms."""
-        gang = self.gangs.registry.gangs.get(key)
-        if gang is None:
-            return ("Pending", 0, 0, 0)
-        placed = [self.state.placed[k] for k in gang.members if k in self.state.placed]
-        running = sum(1 for p in placed if not p.assumed)
-        phase = {RUNNING: "Running", SCHEDULED: "Scheduled", ROLLED_BACK: "Failed"}.get(gang.state)
-        if phase is None:
-            phase = "Scheduling" if placed else "Pending"
-        return (phase, len(placed), running, len(gang.succeeded))
 
     def _refresh_confirmed_gangs(self) -> None:
         while self._confirmed_gangs:
@@ -444,29 +430,7 @@ class SchedulingLoop:
         return effects
 
     def _effects_of(self, decision: Decision) -> List[Effect]:
-        pod = PodRef.of(decision.pod)
-        if decision.node is not None:
-            self._conditions.pop(pod.key, None)
-            return [Bind(pod, decision.node)]
-        effects: List[Effect] = []
-        if self._conditions.get(pod.key) != (pod.uid, decision.message):  # written only when it changes
-            self._conditions[pod.key] = (pod.uid, decision.message)
-            effects.append(SetCondition(pod, "Unschedulable", decision.message))
-        if decision.nominated_node and decision.nominated_node != decision.pod.nominated_node:
-            effects.append(Nominate(pod, decision.nominated_node))
-        elif decision.pod.nominated_node:
-            effects.append(ClearNomination(pod))  # the nomination ended (re-planned without a new one)
-        effects.append(Event(pod, WARNING, "FailedScheduling", "Scheduling", decision.message))
-        if decision.victims:
-            names = ", ".join(v.key for v in decision.victims)
-            node = decision.nominated_node
-            effects.append(Event(pod, NORMAL, "Preempting", "Preempting",
-                                 f"Nominated to {node}; evicting {len(decision.victims)} lower-priority pod(s): {names}"))
-            preemptor = decision.pod
-            notes = tuple(f"Preempted by pod {pod.key} (uid {pod.uid}, priority {preemptor.priority}) on node {node}: "
-                          f"this pod's priority {v.priority} is lower" for v in decision.victims)
-            effects.append(Evict(tuple(PodRef.of(v) for v in decision.victims), node, pod, notes))
-        return effects
+        return self._decision_effects.of(decision)
 
     def _abandon(self, unit: Unit, members: List[Pod], started: float) -> None:
         for pod in members:
@@ -497,7 +461,10 @@ class SchedulingLoop:
 
     def _schedule_gang(self, unit: Unit) -> List[Decision]:
         pending = unit.pods()
-        self._check_gang_priorities(pending)
+        mismatch = self.gangs.priority_mismatch(pending)
+        if mismatch:
+            for pod in pending:
+                self._emit(Event(PodRef.of(pod), WARNING, "GangPriorityMismatch", "Scheduling", mismatch))
         decisions = self.gangs.schedule(unit)
         placed = [d.pod.key for d in decisions if d.node is not None]
         for key in placed:
@@ -507,14 +474,6 @@ class SchedulingLoop:
             if decision.node is not None:
                 self._note_placed(decision.pod, decision.node)
         return decisions
-
-    def _check_gang_priorities(self, pending: List[Pod]) -> None:
-        priorities = sorted({p.priority for p in pending})
-        if len(priorities) > 1:
-            message = (f"gang {pending[0].gang_name}: members have different priorities {priorities}; "
-                       f"the gang is queued at the highest, {priorities[-1]}")
-            for pod in pending:
-                self._emit(Event(PodRef.of(pod), WARNING, "GangPriorityMismatch", "Scheduling", message))
 
     def _finish(self, unit: Unit, decisions: List[Decision], placed: List[str]) -> None:
         """Return the unit to the queue according to what happened to it."""
