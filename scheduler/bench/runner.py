@@ -18,6 +18,7 @@ from scheduler.bench import workloads
 from scheduler.config import Config
 from scheduler.core.model import NodeUtilisation, Pod
 from scheduler.core.parse import parse_pod
+from scheduler.progress import Progress
 from scheduler.sim.world import InMemoryCluster
 from scheduler.stack import build_loop, defaults_from
 
@@ -62,7 +63,10 @@ def queue_and_drain(world: InMemoryCluster, pods: List[Pod]) -> Tuple[float, Lis
     start = time.perf_counter()
     for pod in pods:
         world.create_pod(pod)
-    world.run(cycle_times=durations)
+    progress = Progress("bench")
+    world.run(cycle_times=durations, progress=lambda: progress.update(
+        lambda: f"{len(world.bindings)}/{len(pods)} pods bound"))
+    progress.done()
     elapsed = time.perf_counter() - start
     return elapsed, durations, sum(1 for pod in pods if world.bindings.get(pod.key))
 

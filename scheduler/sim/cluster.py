@@ -19,6 +19,7 @@ from scheduler.config import Config
 from scheduler.core.effects import WARNING
 from scheduler.core.model import MIN_AVAILABLE_ANNOTATION, POD_GROUP_LABEL, ModelError, NodeUtilisation
 from scheduler.core.parse import Defaults
+from scheduler.progress import Progress
 from scheduler.sim.scenario import Scenario, SimNode, SimPod
 from scheduler.sim.world import InMemoryCluster, Observer, RecordedEvent
 from scheduler.stack import build_loop, defaults_from
@@ -171,7 +172,12 @@ class Simulator(Observer):
         until = self.scenario.until
         self._load_nodes(self.scenario.nodes)
         self._schedule_arrivals()
-        self.world.run(until=until, idle_wait=self.config.unschedulable_timeout if until is not None else None)
+        progress = Progress(f"simulate {self.scenario.name}")
+        horizon = f" of {until:g}s" if until is not None else ""
+        self.world.run(until=until, idle_wait=self.config.unschedulable_timeout if until is not None else None,
+                       progress=lambda: progress.update(lambda: (
+                           f"{self.now:g}s{horizon} simulated, {len(self.world.bindings)}/{len(self.records)} pods bound")))
+        progress.done()
         if until is not None:
             self.world.advance(until)
         return self.result()

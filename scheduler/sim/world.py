@@ -354,16 +354,19 @@ class InMemoryCluster:
 
     # ------------------------------------------------------------ driving the scheduler
     def run(self, until: Optional[float] = None, idle_wait: Optional[float] = None,
-            cycle_times: Optional[List[float]] = None) -> None:
+            cycle_times: Optional[List[float]] = None, progress: Optional[Callable[[], None]] = None) -> None:
         """Schedule until nothing more can happen (or until `until`): cycles run at the current
         instant, effects go to the API, and the clock jumps to the next thing due.
 
         `idle_wait`: with pods still pending and nothing else due, how long to wait for a
         periodic retry (the unschedulable timeout); None ends the run there.  `cycle_times`
-        collects the wall-clock seconds of every scheduling cycle (benchmarks)."""
+        collects the wall-clock seconds of every scheduling cycle (benchmarks); `progress` is
+        called between rounds (it decides itself how often to show anything)."""
         while True:
             self.advance(self.now)
-            self._drain(cycle_times)
+            self._drain(cycle_times, progress)
+            if progress is not None:
+                progress()
             self.execute(self.loop.housekeeping())
             due = [t for t in (self.next_due(),) if t is not None]
             ready_in = self.loop.next_ready_in()
@@ -379,8 +382,12 @@ class InMemoryCluster:
                 return
             self.advance(nxt)
 
-    def _drain(self, cycle_times: Optional[List[float]]) -> None:
+    def _drain(self, cycle_times: Optional[List[float]], progress: Optional[Callable[[], None]] = None) -> None:
+        cycles = 0
         while True:
+            cycles += 1
+            if progress is not None and cycles % 256 == 0:
+                progress()
             started = time.perf_counter()
             effects = self.loop.cycle()
             if effects is None:
