@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from typing import Any, Callable, Dict, Iterator, Optional, Set, Tuple
 from urllib.parse import quote, urlencode
 
@@ -92,6 +93,9 @@ def load_configuration(kubeconfig: str = "", pool_size: int = 24) -> Any:
     return configuration
 
 
+AUTH_REFRESH = 10.0  # seconds auth headers are reused
+
+
 class KubeApi:
     """A thin raw-JSON client: request, list, watch and the scheduler's write calls."""
 
@@ -101,6 +105,7 @@ class KubeApi:
         self.configuration = configuration
         self.host: str = configuration.host.rstrip("/")
         self.pool: urllib3.PoolManager = rest.RESTClientObject(configuration).pool_manager
+        self._auth: Tuple[float, Dict[str, str]] = (float("-inf"), {})  # (valid until, auth headers)
 
     @classmethod
     def from_kubeconfig(cls, kubeconfig: str = "", pool_size: int = 24) -> KubeApi:
@@ -108,12 +113,21 @@ class KubeApi:
 
     # ------------------------------------------------------------ transport
     def _headers(self, content_type: Optional[str]) -> Dict[str, str]:
-        headers = {"Accept": JSON, "User-Agent": "preemptive-scheduler"}
+        headers = {"Accept": JSON, "User-Agent": "preemptive-scheduler", **self._auth_headers()}
         if content_type:
             headers["Content-Type"] = content_type
-        for setting in self.configuration.auth_settings().values():
-            if setting.get("in") == "header" and setting.get("value"):
-                headers[setting["key"]] = setting["value"]
+        return headers
+
+    def _auth_headers(self) -> Dict[str, str]:
+        """The client's auth headers, computed at most every AUTH_REFRESH seconds instead of per request
+        (the client's token refresh hooks still run then, so rotating tokens keep working)."""
+        until, headers = self._auth
+        now = time.monotonic()
+        if now < until:
+            return headers
+        headers = {setting["key"]: setting["value"] for setting in self.configuration.auth_settings().values()
+                   if setting.get("in") == "header" and setting.get("value")}
+        self._auth = (now + AUTH_REFRESH, headers)
         return headers
 
     def _url(self, path: str, query: Optional[Dict[str, Any]]) -> str:

@@ -26,3 +26,22 @@ def test_insecure_skip_tls_verify_is_logged_once_and_urllib3_stays_quiet(tmp_pat
 
     ignored = [f[2] for f in warnings.filters if f[0] == "ignore"]
     assert urllib3.exceptions.InsecureRequestWarning in ignored  # no warning per request
+
+
+def test_auth_headers_are_reused_for_a_while_then_recomputed(monkeypatch):
+    from kubernetes import client
+
+    from scheduler.k8s import api as api_module
+
+    configuration = client.Configuration()
+    configuration.host = "http://127.0.0.1:1"
+    configuration.api_key = {"authorization": "one"}
+    configuration.api_key_prefix = {"authorization": "Bearer"}
+    kube = api_module.KubeApi(configuration)
+    now = [100.0]
+    monkeypatch.setattr(api_module.time, "monotonic", lambda: now[0])
+    assert kube._headers(None)["authorization"] == "Bearer one"
+    configuration.api_key = {"authorization": "two"}  # e.g. a rotated ServiceAccount token
+    assert kube._headers(None)["authorization"] == "Bearer one"  # reused within the refresh interval
+    now[0] += api_module.AUTH_REFRESH + 1
+    assert kube._headers("application/json")["authorization"] == "Bearer two"
