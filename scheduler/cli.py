@@ -86,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", parents=[_options_parser(("engine", "all"))],
                            help="scheduler_perf-like benchmarks; prints throughput and latency")
     bench.add_argument("--workload", default="SchedulingBasic",
-                       help="SchedulingBasic | PreemptionBasic | GangScheduling")
+                       help="SchedulingBasic | PreemptionBasic | GangScheduling | LoadAwareOverhead")
     bench.add_argument("--target", default="sim", choices=["sim", "stand-in"], help="engine only, or through HTTP")
     bench.add_argument("--nodes", type=int, default=5000)
     bench.add_argument("--pods", type=int, default=10000)

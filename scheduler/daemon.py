@@ -256,16 +256,15 @@ class Daemon:
 
     def _bad_pod(self, key: str, obj: Dict[str, Any], error: str) -> None:
         """Unparsable: report once per version, forget any old state, retry when the object changes."""
-        version = str((obj.get("metadata") or {}).get("resourceVersion") or "")
+        meta, spec = _section(obj, "metadata"), _section(obj, "spec")
+        version = str(meta.get("resourceVersion") or "")
         if self.bad_pods.get(key) == version:
             return
         self.bad_pods[key] = version
         self.metrics.parse_errors.labels(resource="pods").inc()
         log.warning("cannot schedule pod %s: %s (will retry when it changes)", key, error)
         self.loop.pod_deleted(key)
-        spec = obj.get("spec") or {}
         if spec.get("schedulerName") == self.config.scheduler_name and not spec.get("nodeName"):
-            meta = obj.get("metadata") or {}
             namespace, name, uid = (meta.get(k) for k in ("namespace", "name", "uid"))
             ref = PodRef(namespace if isinstance(namespace, str) else "default", name if isinstance(name, str) else "",
                          uid if isinstance(uid, str) else "")
@@ -448,8 +447,8 @@ def _older(obj: Dict[str, Any], known: Optional[Dict[str, Any]]) -> bool:
     """True when `obj` is an older version of `known` (resourceVersions compared when both are integers)."""
     if known is None:
         return False
-    new = str((obj.get("metadata") or {}).get("resourceVersion") or "")
-    old = str((known.get("metadata") or {}).get("resourceVersion") or "")
+    new = str(_section(obj, "metadata").get("resourceVersion") or "")
+    old = str(_section(known, "metadata").get("resourceVersion") or "")
     return new.isdigit() and old.isdigit() and int(new) < int(old)
 
 
@@ -457,8 +456,14 @@ def _stub(pod: PodRef) -> Dict[str, Any]:
     return {"metadata": {"namespace": pod.namespace, "name": pod.name, "uid": pod.uid}}
 
 
+def _section(obj: Any, name: str) -> Dict[str, Any]:
+    """obj[name] when it is a mapping, else empty: untrusted objects may carry anything there."""
+    value = obj.get(name) if isinstance(obj, dict) else None
+    return value if isinstance(value, dict) else {}
+
+
 def _key(obj: Dict[str, Any]) -> str:
-    meta = obj.get("metadata") or {}
+    meta = _section(obj, "metadata")
     namespace = meta.get("namespace")
     return f"{namespace}/{meta.get('name')}" if namespace else str(meta.get("name"))
 

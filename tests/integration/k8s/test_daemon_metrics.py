@@ -34,3 +34,16 @@ def test_a_waiting_gang_counts_each_member_and_no_load_metrics_without_prometheu
     wait_until(lambda: sum(handle.sample("scheduler_pending_pods", queue=q) for q in ("active", "backoff", "unschedulable"))
                == 3, 10, message="3 pending pods reported")
     assert handle.daemon.metrics.registry.get_sample_value("scheduler_load_metrics_up") is None
+
+
+def test_an_object_with_malformed_sections_is_reported_and_nothing_stops(
+        cluster: Cluster, start_daemon: Callable[..., RunningDaemon], wait_until: Callable[..., Any]) -> None:
+    cluster.add_nodes(1, cpu="4")
+    handle = start_daemon(cluster)
+    # what a broken proxy or a future API version could deliver: sections of the wrong JSON type
+    for weird in ({"metadata": [1], "spec": "x"}, {"metadata": {"name": "w", "namespace": "default"}, "spec": [2]}):
+        handle.daemon.inbox.put(("pods", ("ADDED", weird)))
+    cluster.add_pod("fine", cpu="1")
+    wait_until(lambda: cluster.node_of("fine"), 10, message="the next pod scheduled as usual")
+    assert handle.sample("scheduler_internal_errors_total", where="event") == 0
+    assert handle.sample("scheduler_object_parse_errors_total", resource="pods") >= 1
