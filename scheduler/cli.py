@@ -83,6 +83,14 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--json", action="store_true", help="print JSON (fits, reasons, ...)")
     plan.set_defaults(handler="scheduler.plan:main")
 
+    explain = sub.add_parser("explain", parents=[_options_parser(("engine", "cluster", "all"))],
+                             help="why is a pod pending, or where would it go? per node and with the preemption plan")
+    explain.add_argument("pod", metavar="POD", help="NAME or NAMESPACE/NAME")
+    explain.add_argument("--scenario", default=None, help="scenario to ask (default: the bundled one), without --kubeconfig")
+    explain.add_argument("--at", type=float, default=None, help="scenario time to ask at (default: its last arrival)")
+    explain.add_argument("--json", action="store_true", help="print JSON")
+    explain.set_defaults(handler="scheduler.explain:main")
+
     bench = sub.add_parser("bench", parents=[_options_parser(("engine", "all"))],
                            help="scheduler_perf-like benchmarks; prints throughput and latency")
     bench.add_argument("--workload", default="SchedulingBasic",

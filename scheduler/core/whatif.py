@@ -47,6 +47,34 @@ class WhatIf:
                 reasons.extend(sorted(plugin.explain(pod, self.state, np.array([row])).keys()))
         return reasons
 
+    def verdicts(self, pod: Pod) -> List[Dict[str, Any]]:
+        """Per live node: the first filter of the profile that rejects the pod there, and why (kube's order)."""
+        state = self.state
+        rows = [state.row_of[name] for name in self.node_names()]
+        out: Dict[int, Dict[str, Any]] = {row: {"node": state.name_of(row), "fits": True} for row in rows}
+        remaining = set(rows)
+        for plugin in list(self.engine.profile.filters) + list(self.engine.extra_filters):
+            if not remaining:
+                break
+            if not plugin.applies(pod):
+                continue
+            mask = plugin.filter(pod, state)
+            rejected = sorted(row for row in remaining if not mask[row])
+            for row in rejected:
+                reason = next(iter(plugin.explain(pod, state, np.array([row]))), plugin.default_reason)
+                out[row].update(fits=False, rejected_by=plugin.name, reason=reason)
+            remaining.difference_update(rejected)
+        return [out[row] for row in rows]
+
+    def top_scores(self, pod: Pod, count: int = 5) -> List[Dict[str, Any]]:
+        """The best feasible nodes by the profile's weighted score, best first."""
+        rows = np.flatnonzero(self.engine.feasible(pod))
+        if not len(rows):
+            return []
+        scores = self.engine.score(pod, rows)
+        best = sorted(zip(scores.tolist(), rows.tolist()), key=lambda pair: (-pair[0], pair[1]))[:count]
+        return [{"node": self.state.name_of(int(row)), "score": round(float(score), 2)} for score, row in best]
+
     def decide(self, pod: Pod) -> Decision:
         """Where the scheduler would put the pod now, or the preemption it would start (nothing is kept)."""
         decision = self.loop.preemption.decide(pod)
