@@ -31,9 +31,10 @@ def test_every_option_has_one_row_with_its_default() -> None:
 def test_subcommands_come_from_the_cli_parser() -> None:
     table = config_docs.reference_markdown()
     row = {line.split(" | ")[0]: line for line in table.splitlines() if line.startswith("| `--")}
-    assert "| run, simulate, plan, bench |" in row["| `--alpha`"]
+    assert "| run, simulate, plan, explain, bench |" in row["| `--alpha`"]
     assert "| run |" in row["| `--bind-workers`"]
-    assert "| run, plan |" in row["| `--kubeconfig`"]
+    assert "| run, plan, explain |" in row["| `--kubeconfig`"]
+    assert "| plan |" in row["| `--node`"]
 
 
 def test_defaults_are_written_as_a_user_would_type_them() -> None:
