@@ -19,7 +19,6 @@ from scheduler.bench.runner import latency_figures, peak_rss_mb, register
 from scheduler.config import Config
 from scheduler.core.parse import parse_pod
 from scheduler.sim.world import InMemoryCluster
-from scheduler.stack import build_loop, defaults_from
 
 LOW_PER_NODE = 4
 
@@ -27,9 +26,7 @@ LOW_PER_NODE = 4
 def preemption_basic(args: argparse.Namespace, config: Config) -> Dict[str, Any]:
     config = dataclasses.replace(config, preemption=True)
     grace = getattr(args, "termination_delay", 0.0)
-    world: InMemoryCluster
-    loop = build_loop(config, lambda: world.now)
-    world = InMemoryCluster(loop, defaults_from(config))
+    world = InMemoryCluster.from_config(config)
     for raw in workloads.nodes(args.nodes, cpu="4", memory="16Gi"):
         world.add_node(raw)
     low = args.nodes * LOW_PER_NODE

@@ -20,7 +20,7 @@ from scheduler.core.model import NodeUtilisation, Pod
 from scheduler.core.parse import parse_pod
 from scheduler.progress import Progress
 from scheduler.sim.world import InMemoryCluster
-from scheduler.stack import build_loop, defaults_from
+from scheduler.stack import defaults_from
 
 
 def peak_rss_mb() -> float:
@@ -38,9 +38,7 @@ def latency_figures(durations: List[float]) -> Dict[str, float]:
 
 def new_cluster(config: Config, node_count: int, load: bool = False) -> InMemoryCluster:
     """SchedulingBasic nodes in an in-memory cluster; with `load`, each gets a fresh 10-60 % utilisation sample."""
-    world: InMemoryCluster
-    loop = build_loop(config, lambda: world.now, load_enabled=load)
-    world = InMemoryCluster(loop, defaults_from(config))
+    world = InMemoryCluster.from_config(config, load_enabled=load)
     for raw in workloads.nodes(node_count):
         world.add_node(raw)
     world.advance(0.0)

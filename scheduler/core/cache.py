@@ -15,7 +15,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Set,
 
 import numpy as np
 
-from scheduler.core.columns import INT64_MAX, INT64_MIN, add_saturating, resized, with_column
+from scheduler.core.columns import add_saturating, resized, saturate, with_column
 from scheduler.core.load_samples import LoadSamples
 from scheduler.core.model import BASE_RESOURCES, CPU, MEMORY, PODS, Node, NodeUtilisation, Pod
 from scheduler.core.victim_index import VictimIndex
@@ -239,7 +239,7 @@ class ClusterState:
         for name, amount in pod.requests.items():
             col = self.column[name]
             requested = add_saturating(self.requested, col, row, sign * amount)
-            self.free_[col, row] = min(INT64_MAX, max(INT64_MIN, int(self.allocatable[col, row]) - requested))
+            self.free_[col, row] = saturate(int(self.allocatable[col, row]) - requested)
         if sign > 0:
             self.load.estimate(row, pod, +1)
 
@@ -373,13 +373,13 @@ class RowWhatIf:
         if not delta and not ports:
             return
         for col, change in delta.items():
-            requested = _clamp(int(state.requested[col, row]) + change)
+            requested = saturate(int(state.requested[col, row]) + change)
             state.requested[col, row] = requested
-            state.free_[col, row] = _clamp(int(state.allocatable[col, row]) - requested)
+            state.free_[col, row] = saturate(int(state.allocatable[col, row]) - requested)
         for i, resource in enumerate((CPU, MEMORY)):
             load_col = state.column.get(resource)
             if load_col is not None and load_col in delta:
-                state.load.since_sample[i, row] = _clamp(int(state.load.since_sample[i, row]) + delta[load_col])
+                state.load.since_sample[i, row] = saturate(int(state.load.since_sample[i, row]) + delta[load_col])
         if ports:
             state.ports_on[row] = set().union(*(p.pod.host_ports for p in on_node.values())) if on_node else set()
         state.load.changed(row)
@@ -392,6 +392,3 @@ class RowWhatIf:
         state.requested[:, row], state.free_[:, row], state.load.since_sample[:, row], state.ports_on[row] = self._saved
         state.load.changed(row)
 
-
-def _clamp(value: int) -> int:
-    return INT64_MIN if value < INT64_MIN else INT64_MAX if value > INT64_MAX else value

@@ -7,9 +7,14 @@ INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
 NAN = float("nan")
 
 
+def saturate(value: int) -> int:
+    """Pinned to the int64 range instead of overflowing (hostile quantities)."""
+    return INT64_MIN if value < INT64_MIN else INT64_MAX if value > INT64_MAX else value
+
+
 def add_saturating(array: np.ndarray, col: int, row: int, delta: int) -> int:
-    """array[col, row] += delta, pinned to the int64 range instead of overflowing (hostile quantities)."""
-    value = min(INT64_MAX, max(INT64_MIN, int(array[col, row]) + delta))
+    """array[col, row] += delta, pinned to the int64 range."""
+    value = saturate(int(array[col, row]) + delta)
     array[col, row] = value
     return value
 

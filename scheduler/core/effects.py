@@ -25,7 +25,7 @@ pods may run concurrently.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Tuple, Union
+from typing import Callable, List, Optional, Tuple, Union
 
 from scheduler.core.model import Pod
 
@@ -152,3 +152,16 @@ class EvictionResult:
     @property
     def refused(self) -> bool:
         return self.status == 429
+
+
+NOT_ATTEMPTED = "not attempted: an earlier eviction of this plan was refused"
+
+
+def evict_in_order(plan: Evict, evict_one: Callable[[PodRef], EvictionResult]) -> List[EvictionResult]:
+    """An `Evict`'s semantics, for both executors: evict the victims in order with `evict_one` (which
+    reports each answer itself); at the first that fails, stop, and return the rest as not attempted."""
+    for i, victim in enumerate(plan.victims):
+        if not evict_one(victim).ok:
+            return [EvictionResult(rest, plan.preemptor, False, aborted=True, message=NOT_ATTEMPTED)
+                    for rest in plan.victims[i + 1:]]
+    return []

@@ -18,6 +18,7 @@ import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 from scheduler.core.effects import (
@@ -33,6 +34,7 @@ from scheduler.core.effects import (
     PodRef,
     SetCondition,
     UpdatePodGroupStatus,
+    evict_in_order,
     subject,
 )
 from scheduler.k8s.api import ApiError, KubeApi
@@ -200,40 +202,36 @@ class Actuator:
 
     def _evict_all(self, effect: Evict) -> None:
         """Evict in order; the first eviction that fails ends the plan (the rest are reported as not attempted)."""
-        for i, victim in enumerate(effect.victims):
-            if self._evict(victim, effect):
-                continue
-            for rest in effect.victims[i + 1:]:
-                self.report(Answer(EvictionResult(rest, effect.preemptor, False, aborted=True, message=(
-                    "not attempted: an earlier eviction of this plan was refused"))))
-            return
+        for result in evict_in_order(effect, partial(self._evict, effect=effect)):
+            self.report(Answer(result))
 
-    def _evict(self, victim: PodRef, effect: Evict) -> bool:
-        """Evict one pod; True when it is gone or going."""
+    def _evict(self, victim: PodRef, effect: Evict) -> EvictionResult:
+        """Evict one pod and report the answer (ok: it is gone or going)."""
+        result = self._eviction(victim, effect)
+        self.report(Answer(result))
+        if result.ok and result.status != 404:
+            log.info("evicted %s: %s", victim.key, effect.note(victim))
+            self.recorder.record(victim, NORMAL, "Preempted" if effect.preemptor is not None else "Evicted",
+                                 "Preempting", effect.note(victim))
+        return result
+
+    def _eviction(self, victim: PodRef, effect: Evict) -> EvictionResult:
         who = effect.preemptor.key if effect.preemptor is not None else "a gang rollback"
         if not self.may_act():
-            self.report(Answer(EvictionResult(victim, effect.preemptor, False, message="not the leader")))
-            return False
+            return EvictionResult(victim, effect.preemptor, False, message="not the leader")
         try:
             self.api.evict(victim.namespace, victim.name, self.eviction_version)
         except ApiError as exc:
             if exc.status == 404:  # already gone: that is what we wanted
                 self.metrics.evictions.labels(result="gone").inc()
-                self.report(Answer(EvictionResult(victim, effect.preemptor, True, 404)))
-                return True
-            result = "blocked_by_pdb" if exc.status == 429 else "error"
-            self.metrics.evictions.labels(result=result).inc()
+                return EvictionResult(victim, effect.preemptor, True, 404)
+            self.metrics.evictions.labels(result="blocked_by_pdb" if exc.status == 429 else "error").inc()
             self.failures.failed("eviction", f"{exc.status} {exc.reason}", "evicting %s for %s failed: %s",
                                  victim.key, who, exc)
-            self.report(Answer(EvictionResult(victim, effect.preemptor, False, exc.status, str(exc))))
-            return False
+            return EvictionResult(victim, effect.preemptor, False, exc.status, str(exc))
         self.failures.succeeded("eviction")
         self.metrics.evictions.labels(result="evicted").inc()
-        self.report(Answer(EvictionResult(victim, effect.preemptor, True)))
-        log.info("evicted %s: %s", victim.key, effect.note(victim))
-        self.recorder.record(victim, NORMAL, "Preempted" if effect.preemptor is not None else "Evicted",
-                             "Preempting", effect.note(victim))
-        return True
+        return EvictionResult(victim, effect.preemptor, True)
 
     def _patch_podgroup(self, effect: UpdatePodGroupStatus) -> None:
         if not self.may_act():

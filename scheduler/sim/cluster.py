@@ -18,11 +18,9 @@ from typing import Any, Dict, List, Optional
 from scheduler.config import Config
 from scheduler.core.effects import WARNING
 from scheduler.core.model import MIN_AVAILABLE_ANNOTATION, POD_GROUP_LABEL, ModelError, NodeUtilisation
-from scheduler.core.parse import Defaults
 from scheduler.progress import Progress
 from scheduler.sim.scenario import Scenario, SimNode, SimPod
 from scheduler.sim.world import InMemoryCluster, Observer, RecordedEvent
-from scheduler.stack import build_loop, defaults_from
 
 
 @dataclass
@@ -78,12 +76,10 @@ class Simulator(Observer):
         self.scenario = scenario
         self.config = config
         self.random = random.Random(seed)
-        self.defaults: Defaults = defaults_from(config)
         self.load_profiles = {node.name: node.utilisation for node in scenario.nodes if node.utilisation}
-        self.world: InMemoryCluster
-        self.loop = build_loop(config, lambda: self.world.now, load_enabled=bool(self.load_profiles))
-        self.world = InMemoryCluster(self.loop, self.defaults, api_latency=api_latency, watch_delay=watch_delay,
-                                     observer=self)
+        self.world = InMemoryCluster.from_config(config, load_enabled=bool(self.load_profiles), api_latency=api_latency,
+                                                 watch_delay=watch_delay, observer=self)
+        self.loop = self.world.loop
         self.raw: Dict[str, Dict[str, Any]] = {}
         self.records: Dict[str, PodRecord] = {}
         self.evictions: List[Eviction] = []

@@ -21,7 +21,6 @@ Nothing sleeps: `run()` advances the clock from one due thing to the next.
 """
 from __future__ import annotations
 
-import dataclasses
 import heapq
 import itertools
 import math
@@ -31,6 +30,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Callable, Deque, Dict, List, Mapping, Optional, Sequence, Tuple
 
+from scheduler.config import Config
 from scheduler.core.effects import (
     NORMAL,
     Bind,
@@ -44,10 +44,12 @@ from scheduler.core.effects import (
     PodRef,
     SetCondition,
     UpdatePodGroupStatus,
+    evict_in_order,
 )
 from scheduler.core.loop import SchedulingLoop
 from scheduler.core.model import DisruptionBudget, ModelError, Node, NodeUtilisation, Pod
 from scheduler.core.parse import Defaults, parse_node, parse_pdb, parse_pod
+from scheduler.stack import build_loop, defaults_from
 
 
 @dataclass
@@ -88,6 +90,14 @@ class InMemoryCluster:
     bind_errors: Dict[str, List[int]] = field(default_factory=dict)
     observer: Observer = field(default_factory=Observer)
     now: float = 0.0
+
+    @classmethod
+    def from_config(cls, config: Config, load_enabled: bool = False, **settings: Any) -> InMemoryCluster:
+        """The scheduling loop `config` describes, on this cluster's simulated clock, and the cluster around it."""
+        clusters: List[InMemoryCluster] = []
+        loop = build_loop(config, lambda: clusters[0].now, load_enabled=load_enabled)
+        clusters.append(cls(loop, defaults_from(config), **settings))
+        return clusters[0]
 
     def __post_init__(self) -> None:
         self.pods: Dict[str, Pod] = {}
@@ -156,21 +166,20 @@ class InMemoryCluster:
     def create_pod(self, pod: Pod, duration: Optional[float] = None, grace: float = 30.0) -> Pod:
         """Create a pod already parsed (benchmarks parse ahead, to time parsing on its own)."""
         if not pod.uid:
-            pod = dataclasses.replace(pod, uid=f"uid-{next(self._uids)}")
+            pod = _changed(pod, uid=f"uid-{next(self._uids)}")
         self.pods[pod.key] = pod
         if duration is not None:
             self.durations[pod.key] = duration
         self.graces[pod.key] = grace
         self._pod_changed(pod)
-        if pod.node_name and duration is not None:
-            self._later(duration, lambda: self._finish(pod.key, pod.uid))
+        if pod.node_name:
+            self._run_out(pod)
         return pod
 
     def add_pdb(self, raw: Mapping[str, Any]) -> None:
-        meta = raw.get("metadata") or {}
-        key = f"{meta.get('namespace') or 'default'}/{meta.get('name')}"
-        self.budgets[key] = _Budget(dict(raw), parse_pdb(raw))
-        self._recount(key)
+        budget = parse_pdb(raw)
+        self.budgets[budget.key] = _Budget(dict(raw), budget)
+        self._recount(budget.key)
 
     def add_podgroup(self, raw: Mapping[str, Any]) -> None:
         meta = raw.get("metadata") or {}
@@ -242,9 +251,7 @@ class InMemoryCluster:
             self.observer.bound(key, effect.node, self.now)
             self._record(key, NORMAL, "Scheduled", f"Successfully assigned {key} to {effect.node}")
             self.loop.bind_result(BindResult(effect.pod, effect.node, True))
-            duration = self.durations.get(key)
-            if duration is not None:
-                self._later(duration, lambda: self._finish(key, bound.uid))
+            self._run_out(bound)
 
     def _answer_bind(self, effect: Bind, status: int, message: str) -> None:
         retry_after = 1.0 if status == 429 else 0.0
@@ -262,26 +269,25 @@ class InMemoryCluster:
 
     def _evict_plans(self, plans: List[Evict]) -> None:
         for plan in plans:
-            for i, victim in enumerate(plan.victims):
-                status, message = self._evict(victim, plan)
-                ok = status in (201, 404)
-                self.loop.eviction_result(EvictionResult(victim, plan.preemptor, ok, status, message))
-                if not ok:
-                    for rest in plan.victims[i + 1:]:
-                        self.loop.eviction_result(EvictionResult(rest, plan.preemptor, False, aborted=True, message=(
-                            "not attempted: an earlier eviction of this plan was refused")))
-                    break
+            for result in evict_in_order(plan, partial(self._evict_one, plan=plan)):
+                self.loop.eviction_result(result)
+
+    def _evict_one(self, ref: PodRef, plan: Evict) -> EvictionResult:
+        status, message = self._evict(ref, plan)
+        result = EvictionResult(ref, plan.preemptor, status in (201, 404), status, message)
+        self.loop.eviction_result(result)
+        return result
 
     def _evict(self, ref: PodRef, plan: Evict) -> Tuple[int, str]:
         pod = self.pods.get(ref.key)
         if pod is None or (ref.uid and pod.uid != ref.uid):
             return 404, "not found"
-        if not pod.deleting and pod.phase == "Running":
+        if pod.deleting:
+            return 201, ""  # already going: budgets are not consulted
+        if pod.phase == "Running":
             for key in self._budgets_of(pod):
                 if self.budgets[key].allowed <= 0:
                     return 429, f"Cannot evict pod as it would violate the pod's disruption budget {key}."
-        if pod.deleting:
-            return 201, ""  # already going
         self._evicted(ref, pod, plan)
         if not pod.node_name or pod.terminal:  # nothing runs: the API deletes it at once
             del self.pods[ref.key]
@@ -301,6 +307,12 @@ class InMemoryCluster:
         self._record(ref.key, NORMAL, "Preempted" if plan.preemptor is not None else "Evicted", plan.note(ref))
 
     # ------------------------------------------------------------ pod lifecycle
+    def _run_out(self, pod: Pod) -> None:
+        """A pod with a duration that started running succeeds that long afterwards."""
+        duration = self.durations.get(pod.key)
+        if duration is not None:
+            self._later(duration, lambda: self._finish(pod.key, pod.uid))
+
     def _finish(self, key: str, uid: str) -> None:
         pod = self.pods.get(key)
         if pod is None or pod.uid != uid or pod.deleting:

@@ -12,7 +12,6 @@ from typing import Any, Callable, Dict, List, Set, Tuple
 
 from scheduler.core.model import MIN_AVAILABLE_ANNOTATION, POD_GROUP_LABEL, PRIORITY_ANNOTATION
 from scheduler.sim.world import InMemoryCluster
-from scheduler.stack import build_loop, defaults_from
 from scheduler.testing import make_node
 
 SCHEDULER = "preemptive-scheduler"
@@ -61,9 +60,7 @@ def in_memory() -> Outcome:
     from scheduler.config import load_config
 
     config = load_config(dict(SETTINGS), env={})
-    world: InMemoryCluster
-    loop = build_loop(config, lambda: world.now)
-    world = InMemoryCluster(loop, defaults_from(config), api_latency=0.005, watch_delay=0.005)
+    world = InMemoryCluster.from_config(config, api_latency=0.005, watch_delay=0.005)
     for kind, obj in STEPS:
         if kind == "node":
             world.add_node(obj)
