@@ -26,7 +26,8 @@ def gang_scheduling(args: argparse.Namespace, config: Config) -> Dict[str, Any]:
                                 created=float(g)), defaults)
         for g in range(args.gangs) for m in range(args.gang_size)
     ]
-    elapsed, durations, placed = queue_and_drain(world, pods)
+    run = queue_and_drain(world, pods)
+    elapsed, durations, placed = run.seconds, run.durations, run.bound
     per_gang = list(Counter(pod.labels.get(POD_GROUP_LABEL) for pod in pods if world.bindings.get(pod.key)).values())
     per_gang += [0] * (args.gangs - len(per_gang))
     complete = sum(1 for n in per_gang if n >= args.gang_size)
@@ -43,6 +44,7 @@ def gang_scheduling(args: argparse.Namespace, config: Config) -> Dict[str, Any]:
         "seconds": round(elapsed, 3),
         "gangs_per_s": round(complete / elapsed, 1) if elapsed else 0.0,
         "pods_per_s": round(placed / elapsed, 1) if elapsed else 0.0,
+        "cpu_ms_per_pod": run.cpu_ms_per_pod(),
         **{k.replace("decision", "gang_decision"): v for k, v in latency_figures(durations).items()},
         "peak_rss_mb": peak_rss_mb(),
     }

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import time
 from collections import Counter
-from typing import Any, Dict, List
+from typing import Any, Dict
 
 from scheduler.bench import workloads
-from scheduler.bench.runner import latency_figures, peak_rss_mb, register
+from scheduler.bench.runner import latency_figures, peak_rss_mb, queue_and_drain, register
 from scheduler.config import Config
 from scheduler.core.parse import parse_pod
 from scheduler.sim.world import InMemoryCluster
@@ -36,16 +35,11 @@ def preemption_basic(args: argparse.Namespace, config: Config) -> Dict[str, Any]
     world.advance(0.0)
     preemptors = [parse_pod(workloads.pod(f"high-{i}", config.scheduler_name, cpu="1", memory="1Gi", priority=1000),
                             world.defaults) for i in range(args.pods)]
-    durations: List[float] = []
-    start = time.perf_counter()
-    for pod in preemptors:
-        world.create_pod(pod)
-    world.run(cycle_times=durations)
-    bound = sum(1 for pod in preemptors if world.bindings.get(pod.key))
+    run = queue_and_drain(world, preemptors)
+    bound, durations, elapsed = run.bound, run.durations, run.seconds
     victims = [victim for victim, _ in world.victims]
     per_preemptor = Counter(preemptor for _, preemptor in world.victims)
     per_node = Counter(world.pods[p.key].node_name for p in preemptors if p.key in world.pods and world.pods[p.key].node_name)
-    elapsed = time.perf_counter() - start
     return {
         "workload": "PreemptionBasic",
         "target": "sim",
@@ -57,6 +51,7 @@ def preemption_basic(args: argparse.Namespace, config: Config) -> Dict[str, Any]
         "simulated_seconds": round(world.now, 3),
         "seconds": round(elapsed, 3),
         "preemptor_pods_per_s": round(bound / elapsed, 1) if elapsed else 0.0,
+        "cpu_ms_per_pod": run.cpu_ms_per_pod(),
         "victims": len(victims),
         "victims_needed": len(preemptors),
         "over_evicted": len(victims) > len(preemptors),

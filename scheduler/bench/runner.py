@@ -10,7 +10,8 @@ import json
 import resource
 import sys
 import time
-from typing import Any, Callable, Dict, List, Tuple
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List
 
 import numpy as np
 
@@ -55,18 +56,32 @@ def place_initial(world: InMemoryCluster, config: Config, count: int, node_count
     world.advance(world.now)
 
 
-def queue_and_drain(world: InMemoryCluster, pods: List[Pod]) -> Tuple[float, List[float], int]:
-    """Create the pods, schedule until nothing more happens: (seconds, cycle durations, pods bound)."""
+@dataclass
+class Drained:
+    """One measured run: wall and CPU seconds (this process), every cycle's duration, pods bound."""
+
+    seconds: float
+    cpu_seconds: float
+    durations: List[float]
+    bound: int
+
+    def cpu_ms_per_pod(self) -> float:
+        """CPU per bound pod: on a shared machine this says more than wall-clock throughput."""
+        return round(self.cpu_seconds * 1000 / self.bound, 4) if self.bound else 0.0
+
+
+def queue_and_drain(world: InMemoryCluster, pods: List[Pod]) -> Drained:
+    """Create the pods, schedule until nothing more happens."""
     durations: List[float] = []
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     for pod in pods:
         world.create_pod(pod)
     progress = Progress("bench")
     world.run(cycle_times=durations, progress=lambda: progress.update(
         lambda: f"{len(world.bindings)}/{len(pods)} pods bound"))
     progress.done()
-    elapsed = time.perf_counter() - start
-    return elapsed, durations, sum(1 for pod in pods if world.bindings.get(pod.key))
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+    return Drained(seconds, cpu, durations, sum(1 for pod in pods if world.bindings.get(pod.key)))
 
 
 def measure_basic(args: argparse.Namespace, config: Config, load: bool = False) -> Dict[str, Any]:
@@ -78,15 +93,16 @@ def measure_basic(args: argparse.Namespace, config: Config, load: bool = False) 
     parse_start = time.perf_counter()
     pods = [parse_pod(workloads.pod(f"pod-{i}", config.scheduler_name), defaults) for i in range(args.pods)]
     parse_seconds = time.perf_counter() - parse_start
-    elapsed, durations, scheduled = queue_and_drain(world, pods)
+    run = queue_and_drain(world, pods)
     return {
         "initial_pods": initial,
-        "scheduled": scheduled,
-        "seconds": round(elapsed, 3),
-        "throughput_pods_per_s": round(scheduled / elapsed, 1) if elapsed else 0.0,
+        "scheduled": run.bound,
+        "seconds": round(run.seconds, 3),
+        "throughput_pods_per_s": round(run.bound / run.seconds, 1) if run.seconds else 0.0,
+        "cpu_ms_per_pod": run.cpu_ms_per_pod(),
         # the scheduler's own share: cycles only, without the in-memory API answering and echoing each binding
-        "engine_pods_per_s": round(scheduled / sum(durations), 1) if durations else 0.0,
-        **latency_figures(durations),
+        "engine_pods_per_s": round(run.bound / sum(run.durations), 1) if run.durations else 0.0,
+        **latency_figures(run.durations),
         "parse_pods_per_s": round(args.pods / parse_seconds, 1) if parse_seconds else 0.0,
     }
 
