@@ -141,9 +141,6 @@ class Preemptor(Preemption):
             return decision
         return self.post_filter(pod, decision.diagnosis) or decision
 
-    def clear(self, pod_key: str) -> Optional[Nomination]:
-        return self.nominations.pop(pod_key)
-
     def eviction_refused(self, victim_key: str, cool_down: float = REFUSED_COOL_DOWN) -> None:
         """The API refused this eviction (429: a PodDisruptionBudget). Do not pick it again for a while,
         so re-planning looks elsewhere instead of asking for the same refused eviction in a loop."""
