@@ -66,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     simulate = sub.add_parser("simulate", parents=[_options_parser(("engine", "all"))],
                               help="run the engine on an embedded simulated cluster")
     simulate.add_argument("scenario", nargs="?", default=None,
-                          help="scenario YAML file, or a bundled scenario by name: default, gangs, load")
+                          help="scenario YAML file, or a bundled scenario by name: constraints, default, gangs, load")
     simulate.add_argument("--json", action="store_true", help="print one JSON object instead of the text report")
     simulate.add_argument("--seed", type=int, default=0, help="seed for the order of simultaneous arrivals")
     simulate.add_argument("--api-latency", type=float, default=0.0, metavar="SECONDS",
@@ -94,10 +94,13 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", parents=[_options_parser(("engine", "all"))],
                            help="scheduler_perf-like benchmarks; prints throughput and latency")
     bench.add_argument("--workload", default="SchedulingBasic",
-                       help="SchedulingBasic | PreemptionBasic | GangScheduling | LoadAwareOverhead")
+                       help="SchedulingBasic | PreemptionBasic | GangScheduling | LoadAwareOverhead | "
+                       "SchedulingPodAntiAffinity | SchedulingPodAffinity | TopologySpreading | "
+                       "SchedulingPreferredPodAntiAffinity | SchedulingNodeAffinity")
     bench.add_argument("--target", default="sim", choices=["sim", "stand-in"], help="engine only, or through HTTP")
     bench.add_argument("--nodes", type=int, default=5000)
-    bench.add_argument("--pods", type=int, default=10000)
+    bench.add_argument("--pods", type=int, default=None,
+                       help="measured pods (default: 10000, or the scheduler_perf count of the workload)")
     bench.add_argument("--initial-pods", type=int, default=None, help="pods placed before measuring")
     bench.add_argument("--gangs", type=int, default=1000)
     bench.add_argument("--gang-size", type=int, default=3)

@@ -19,6 +19,7 @@ import yaml
 from scheduler.core.framework import FILTERS, SCORES
 from scheduler.core.model import INT32_MAX, INT32_MIN, INT64_MAX, SYSTEM_CRITICAL, ModelError
 from scheduler.core.plugins import DEFAULT_FILTERS, DEFAULT_SCORES
+from scheduler.core.plugins.spread import SYSTEM_DEFAULTS
 from scheduler.core.untrusted import preview
 from scheduler.quantity import KUBERNETES_QUANTITIES
 
@@ -57,6 +58,7 @@ class Config:
     max_annotation_priority: int = 1_000_000_000
     protected_namespaces: Tuple[str, ...] = ("kube-system",)
     gang_timeout: float = 60.0
+    default_spread_constraints: Tuple[Tuple[str, int, bool], ...] = SYSTEM_DEFAULTS
     # load-aware placement
     prometheus_url: str = ""
     prometheus_bearer_token_file: str = ""
@@ -253,6 +255,25 @@ def parse_weights(value: Any) -> Tuple[Tuple[str, float], ...]:
     return tuple(weights)
 
 
+def parse_spread_defaults(value: Any) -> Tuple[Tuple[str, int, bool], ...]:
+    """KEY=MAXSKEW[:DoNotSchedule|:ScheduleAnyway],... (a YAML list of such strings too); empty: none."""
+    items = [i for i in value.split(",") if i.strip()] if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)) or not all(isinstance(i, str) for i in items):
+        raise ValueError("expected TOPOLOGY_KEY=MAX_SKEW[:DoNotSchedule|:ScheduleAnyway], comma-separated")
+    constraints = []
+    for item in items:
+        key, _, rest = item.strip().partition("=")
+        skew, _, when = rest.partition(":")
+        if not key or when not in ("", "DoNotSchedule", "ScheduleAnyway"):
+            raise ValueError(f"{preview(item)}: expected TOPOLOGY_KEY=MAX_SKEW[:DoNotSchedule|:ScheduleAnyway]")
+        try:
+            max_skew = _number(int, 1, INT32_MAX)(skew)
+        except ValueError as exc:
+            raise ValueError(f"{preview(item)}: max skew {exc}") from None
+        constraints.append((key, max_skew, when == "DoNotSchedule"))
+    return tuple(constraints)
+
+
 def _string(value: Any) -> str:
     if not isinstance(value, (str, int, float)) or isinstance(value, bool):
         raise ValueError("expected a string")
@@ -301,6 +322,10 @@ OPTIONS: Tuple[Option, ...] = (
     Option("protected-namespaces", parse_namespaces,
            "namespaces whose pods are never preemption victims (comma-separated; pods at system-critical priority "
            ">= 2000000000 never are, wherever they run)", metavar="LIST"),
+    Option("default-spread-constraints", parse_spread_defaults,
+           "topology spread for pods of a ReplicaSet, StatefulSet or ReplicationController that declare none, counting "
+           "their controller's pods: TOPOLOGY_KEY=MAX_SKEW[:DoNotSchedule|:ScheduleAnyway],... (default: kube-scheduler's "
+           "system defaults, soft; empty: none)", metavar="LIST"),
     Option("gang-timeout", _number(float, 0.0, low_open=True), "seconds a gang may stay below its minimum before it is rolled back", metavar="SECONDS"),
     Option("prometheus-url", _string, "Prometheus base URL for load-aware placement (env PROMETHEUS_URL)", metavar="URL"),
     Option("prometheus-bearer-token-file", _string, "file holding a bearer token sent to Prometheus (e.g. a ServiceAccount token)", metavar="FILE"),

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
-from scheduler.config import OPTIONS, Config, Option, parse_bool, parse_memory
+from scheduler.config import OPTIONS, Config, Option, parse_bool, parse_memory, parse_spread_defaults
 
 BEGIN = "<!-- generated:options -->"
 END = "<!-- /generated:options -->"
@@ -56,6 +56,8 @@ def format_default(option: Option, value: Any) -> str:
         return _code("true" if value else "false")
     if option.parse is parse_memory and isinstance(value, int):
         return _code(_quantity(value))
+    if option.parse is parse_spread_defaults:
+        return _code(",".join(f"{key}={skew}:{'DoNotSchedule' if hard else 'ScheduleAnyway'}" for key, skew, hard in value))
     if isinstance(value, tuple) and all(isinstance(v, tuple) and len(v) == 2 for v in value):
         return _code(",".join(f"{k}={_number(v)}" for k, v in value))
     if isinstance(value, tuple):

@@ -37,7 +37,8 @@ from scheduler.core.effects import (
 from scheduler.core.gang import INVALID, ROLLED_BACK, RUNNING, SCHEDULED, WAITING
 from scheduler.core.loop import CycleError, SchedulingLoop
 from scheduler.core.model import ModelError
-from scheduler.core.parse import parse_node, parse_pdb, parse_pod
+from scheduler.core.parse import parse_namespace, parse_node, parse_pdb, parse_pod
+from scheduler.core.volumes import CLAIM, STORAGE_CLASS, VOLUME, VolumeObject, parse_claim, parse_storage_class, parse_volume
 from scheduler.k8s.actuator import Actuator, Answer
 from scheduler.k8s.api import WATCHED, ApiError, KubeApi
 from scheduler.k8s.events import EventRecorder
@@ -55,6 +56,10 @@ SHUTDOWN_GRACE = 10.0
 WATCH_STALE_AFTER = 600.0  # healthz fails when a watch has been silent (no events, no bookmarks) this long
 WATCH_FAILING_AFTER = 60.0  # healthz fails when a watch has failed to (re)connect for this long
 ERRORS_PERSIST_AFTER = 60.0  # healthz fails when nothing but internal errors happened for this long
+OPTIONAL_WATCHES = ("podgroups", "poddisruptionbudgets", "storageclasses", "namespaces")
+"""Watches the scheduler runs without when the API does not serve them (404)."""
+FORBIDDEN_OK = ("storageclasses", "namespaces")
+"""... and when our RBAC does not allow them (403: warned about, not fatal; only messages and namespaceSelector need them)."""
 
 
 class Daemon:
@@ -109,7 +114,7 @@ class Daemon:
     def start(self) -> None:
         for resource, (path, _) in WATCHED.items():
             reflector = Reflector(self.api, resource, path, self._sink, self.stop, self._on_restart,
-                                  optional=resource in ("podgroups", "poddisruptionbudgets"))
+                                  optional=resource in OPTIONAL_WATCHES, may_be_forbidden=resource in FORBIDDEN_OK)
             self.reflectors.append(reflector.start())
         if self.config.leader_elect:
             self.elector = LeaderElector(self.api, self.config.leader_elect_namespace, self.config.leader_elect_lease_name,
@@ -294,6 +299,37 @@ class Daemon:
     def _on_podgroups(self, kind: str, key: str, obj: Dict[str, Any]) -> None:
         self.loop.podgroup_changed(kind, key, obj)
 
+    def _on_persistentvolumeclaims(self, kind: str, key: str, obj: Dict[str, Any]) -> None:
+        self._volume_object("persistentvolumeclaims", CLAIM, parse_claim, kind, key, obj)
+
+    def _on_persistentvolumes(self, kind: str, key: str, obj: Dict[str, Any]) -> None:
+        self._volume_object("persistentvolumes", VOLUME, parse_volume, kind, key, obj)
+
+    def _on_storageclasses(self, kind: str, key: str, obj: Dict[str, Any]) -> None:
+        self._volume_object("storageclasses", STORAGE_CLASS, parse_storage_class, kind, key, obj)
+
+    def _volume_object(self, resource: str, object_kind: str, parse: Callable[[Any], VolumeObject], kind: str, key: str,
+                       obj: Dict[str, Any]) -> None:
+        if kind == "DELETED":
+            self.loop.volume_object_deleted(object_kind, key)
+            return
+        try:
+            self.loop.volume_object_changed(parse(obj))
+        except ModelError as exc:
+            self.metrics.parse_errors.labels(resource=resource).inc()
+            log.warning("ignoring %s %s until it changes: %s", object_kind, key, exc)
+            self.loop.volume_object_deleted(object_kind, key)  # pods using it wait, with a reason, rather than use an old version
+
+    def _on_namespaces(self, kind: str, key: str, obj: Dict[str, Any]) -> None:
+        if kind == "DELETED":
+            self.loop.namespace_deleted(key)
+            return
+        try:
+            self.loop.namespace_changed(*parse_namespace(obj))
+        except ModelError as exc:
+            self.metrics.parse_errors.labels(resource="namespaces").inc()
+            log.warning("ignoring this version of namespace %s: %s", key, exc)
+
     def _load(self, reading: Any) -> None:
         self.metrics.load_metrics_up.set(1 if reading.up else 0)
         if not reading.up:
@@ -370,7 +406,7 @@ class Daemon:
         if self.is_leader():
             self._clear_nominations()
         stats = self.loop.stats()
-        for name in ("active", "backoff", "unschedulable"):
+        for name in ("active", "backoff", "unschedulable", "gated"):
             self.metrics.pending_pods.labels(queue=name).set(stats["queue"].get(name, 0))
         for state in GANG_STATES:
             self.metrics.gangs.labels(state=state).set(stats["gangs"].get(state, 0))

@@ -29,6 +29,11 @@ def explain(loop: SchedulingLoop, pod: Pod) -> Dict[str, Any]:
     if pod.node_name:
         answer["bound_to"] = pod.node_name
         return answer
+    if pod.scheduling_gates:  # pending, but not attempted at all until every gate is removed
+        answer["gated_by"] = list(pod.scheduling_gates)
+        answer["would_bind_to"] = None
+        answer["message"] = f"gated by {', '.join(pod.scheduling_gates)}: not attempted until its spec.schedulingGates are removed"
+        return answer
     decision = ask.decide(pod)
     answer["would_bind_to"] = decision.node
     answer["message"] = "" if decision.node else decision.message
@@ -45,6 +50,8 @@ def render_text(answer: Dict[str, Any]) -> str:
     lines = [f"{answer['pod']} (priority {answer['priority']}; requests {requests}):"]
     if "bound_to" in answer:
         return "\n".join(lines + [f"  already bound to {answer['bound_to']}"])
+    if "gated_by" in answer:
+        return "\n".join(lines + [f"  pending: {answer['message']}"])
     if answer["would_bind_to"]:
         lines.append(f"  would be bound to {answer['would_bind_to']}")
     else:

@@ -17,6 +17,7 @@ from scheduler.core.nomination import NominatedRoom, Nominations
 from scheduler.core.parse import Defaults
 from scheduler.core.plugins.allocation import allocation_factories
 from scheduler.core.plugins.load import LoadAware, LoadScore, LoadView
+from scheduler.core.plugins.spread import PodTopologySpread, PodTopologySpreadScore, SpreadRules
 from scheduler.core.preemption import Preemption, PreemptionPolicy, Preemptor, may_be_victim
 from scheduler.core.queue import SchedulingQueue
 from scheduler.quantity import KUBERNETES_QUANTITIES
@@ -24,7 +25,7 @@ from scheduler.quantity import KUBERNETES_QUANTITIES
 
 def defaults_from(config: Config) -> Defaults:
     return Defaults(KUBERNETES_QUANTITIES, cpu_millis=config.cpu_millis, memory_bytes=config.mem, priority=config.priority,
-                    max_annotation_priority=config.max_annotation_priority)
+                    max_annotation_priority=config.max_annotation_priority, scheduler_name=config.scheduler_name)
 
 
 def profile_from(config: Config, clock: Callable[[], float], load_enabled: bool) -> Profile:
@@ -32,11 +33,14 @@ def profile_from(config: Config, clock: Callable[[], float], load_enabled: bool)
     filters = [f for f in config.filters if load_enabled or f != LoadAware.name]
     weights: Dict[str, float] = {k: v for k, v in config.scores if load_enabled or k != LoadScore.name}
     view = LoadView(config.alpha, config.metrics_max_age, config.on_missing_metrics, clock)  # shared by both
+    spread = SpreadRules(config.default_spread_constraints)  # shared by the spread filter and score
     filter_factories: Dict[str, Callable[[], FilterPlugin]] = {
         LoadAware.name: lambda: LoadAware(config.alpha, config.metrics_max_age, config.on_missing_metrics, clock, view),
+        PodTopologySpread.name: lambda: PodTopologySpread(spread),
     }
     # the allocation scores share one computation of the fractions per cycle
     score_factories: Dict[str, Callable[[], ScorePlugin]] = {LoadScore.name: lambda: LoadScore(view),
+                                                            PodTopologySpreadScore.name: lambda: PodTopologySpreadScore(spread),
                                                             **allocation_factories()}
     return build_profile(filters, weights, filter_factories, score_factories)
 

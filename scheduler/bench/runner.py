@@ -134,6 +134,9 @@ def main(args: argparse.Namespace, config: Config) -> int:
     func = WORKLOADS.get(key)
     if func is None:
         raise UsageError(f"--workload {args.workload} --target {args.target}: unknown (known: {', '.join(sorted(WORKLOADS))})")
+    args.pods_given = args.pods is not None
+    if args.pods is None:
+        args.pods = DEFAULT_PODS
     for name in ("nodes", "pods", "gangs", "gang_size"):
         if getattr(args, name) < 1:
             raise UsageError(f"--{name.replace('_', '-')} {getattr(args, name)}: expected a positive integer")
@@ -142,11 +145,15 @@ def main(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+DEFAULT_PODS = 10000
+
+
 def _load_optional_workloads() -> None:
     """Workloads of other modules register themselves on import."""
     import importlib
 
-    for module in ("scheduler.bench.preemption", "scheduler.bench.gangs", "scheduler.bench.standin", "scheduler.bench.load"):
+    for module in ("scheduler.bench.preemption", "scheduler.bench.gangs", "scheduler.bench.standin", "scheduler.bench.load",
+                   "scheduler.bench.constraints"):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:

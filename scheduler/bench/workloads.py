@@ -10,12 +10,13 @@ NODE_MEMORY = "128Gi"
 NODE_PODS = "110"
 
 
-def node(name: str, cpu: str = NODE_CPU, memory: str = NODE_MEMORY, pods: str = NODE_PODS) -> Dict[str, Any]:
+def node(name: str, cpu: str = NODE_CPU, memory: str = NODE_MEMORY, pods: str = NODE_PODS,
+         labels: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
     allocatable = {"cpu": cpu, "memory": memory, "pods": pods}
     return {
         "apiVersion": "v1",
         "kind": "Node",
-        "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}},
+        "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name, **(labels or {})}},
         "spec": {},
         "status": {"allocatable": allocatable, "capacity": allocatable,
                    "conditions": [{"type": "Ready", "status": "True"}]},
@@ -33,9 +34,12 @@ def pod(
     gang: str = "",
     min_available: int = 0,
     created: float = 0.0,
+    labels: Optional[Dict[str, str]] = None,
+    **spec_fields: Any,
 ) -> Dict[str, Any]:
+    """A pod; `labels` replace the default app=bench, extra keyword arguments go into its spec (affinity, ...)."""
     annotations: Dict[str, str] = {}
-    labels: Dict[str, str] = {"app": "bench"}
+    labels = dict(labels) if labels is not None else {"app": "bench"}
     if priority is not None:
         annotations[PRIORITY_ANNOTATION] = str(priority)
     if gang:
@@ -45,6 +49,7 @@ def pod(
         "schedulerName": scheduler_name,
         "containers": [{"name": "c", "image": "pause", "resources": {"requests": {"cpu": cpu, "memory": memory}}}],
         "terminationGracePeriodSeconds": 0,
+        **spec_fields,
     }
     status: Dict[str, Any] = {"phase": "Pending"}
     if node_name:

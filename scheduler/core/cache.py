@@ -18,7 +18,9 @@ import numpy as np
 from scheduler.core.columns import add_saturating, resized, saturate, with_column
 from scheduler.core.load_samples import LoadSamples
 from scheduler.core.model import BASE_RESOURCES, CPU, MEMORY, PODS, Node, NodeUtilisation, Pod
+from scheduler.core.topology import TopologyIndex
 from scheduler.core.victim_index import VictimIndex
+from scheduler.core.volumes import VolumeCatalog
 
 
 @dataclass
@@ -51,14 +53,19 @@ class ClusterState:
         self.requested = np.zeros((r, capacity), dtype=np.int64)
         self.free_ = np.zeros((r, capacity), dtype=np.int64)  # allocatable - requested, kept current
         self.inv_allocatable = np.zeros((r, capacity))  # 1/allocatable (0 where none), for fractions
+        # cpu and memory as the allocation scores count them (kube's non-zero defaults for pods without requests)
+        self.score_requested = np.zeros((2, capacity), dtype=np.int64)
         self.load = LoadSamples(capacity)
         self.victims = VictimIndex(is_evictable)
+        self.topology = TopologyIndex(capacity)
         self.pods_on: List[Dict[str, PlacedPod]] = []
         self.ports_on: List[Set[Tuple[str, str, int]]] = []
         self.placed: Dict[str, PlacedPod] = {}
         # bound pods whose node is not known yet (the pod list arrived before the node list)
         self.awaiting_node: Dict[str, Dict[str, Pod]] = {}
         self._awaiting_of: Dict[str, str] = {}
+        self.namespaces: Dict[str, Dict[str, str]] = {}  # namespace -> its labels (for namespaceSelector)
+        self.volumes = VolumeCatalog()  # claims, persistent volumes, storage classes (volume filters)
         self.node_generation = 0  # bumps when any static node property changes
         self.generation = 0  # bumps on every change (used by callers to detect "cluster changed")
 
@@ -90,10 +97,11 @@ class ClusterState:
     def _grow(self) -> None:
         rows = self.alive.shape[0] * 2
         self.alive = resized(self.alive, rows)
-        for name in ("allocatable", "requested", "free_", "inv_allocatable"):
+        for name in ("allocatable", "requested", "free_", "inv_allocatable", "score_requested"):
             setattr(self, name, resized(getattr(self, name), rows))
         self.load.grow(rows)
         self.victims.grow(rows)
+        self.topology.grow(rows)
 
     # ------------------------------------------------------------ nodes
     def upsert_node(self, node: Node) -> List[Pod]:
@@ -114,6 +122,7 @@ class ClusterState:
                 self.ports_on.append(set())
             self.row_of[node.name] = row
             self.requested[:, row] = 0
+            self.score_requested[:, row] = 0
             self.load.reset(row)
         self.nodes[row] = node
         self.alive[row] = True
@@ -142,6 +151,7 @@ class ClusterState:
         orphans = [placed.pod for placed in self.pods_on[row].values()]
         for pod in orphans:
             self.placed.pop(pod.key, None)
+            self.topology.moved(pod, row, -1)
             if not pod.deleting:  # still bound there as far as the API knows: counted again if it returns
                 self.awaiting_node.setdefault(name, {})[pod.key] = pod
                 self._awaiting_of[pod.key] = name
@@ -149,7 +159,7 @@ class ClusterState:
         self.ports_on[row] = set()
         self.nodes[row] = None
         self.alive[row] = False
-        for array in (self.allocatable, self.requested, self.free_, self.inv_allocatable):
+        for array in (self.allocatable, self.requested, self.free_, self.inv_allocatable, self.score_requested):
             array[:, row] = 0
         self.victims.clear_row(row)
         self._free_rows.append(row)
@@ -184,7 +194,9 @@ class ClusterState:
                 if not assumed:  # the API confirmed it: it is bound now (or changed, e.g. terminating)
                     existing.assumed = False
                     self._bucket(existing, -1)
+                    self.topology.moved(existing.pod, existing.row, -1)
                     existing.pod = pod
+                    self.topology.moved(pod, existing.row, +1)
                     self._bucket(existing, +1)
                     self.generation += 1
                 return True
@@ -200,6 +212,7 @@ class ClusterState:
         self.placed[pod.key] = placed
         self.pods_on[row][pod.key] = placed
         self.ports_on[row].update(pod.host_ports)
+        self.topology.moved(pod, row, +1)
         self._account(row, pod, +1)
         self._bucket(placed, +1)
         self.generation += 1
@@ -223,6 +236,7 @@ class ClusterState:
             return None
         row = placed.row
         self.pods_on[row].pop(key, None)
+        self.topology.moved(placed.pod, row, -1)
         if placed.pod.host_ports:
             self.ports_on[row] = set().union(*(p.pod.host_ports for p in self.pods_on[row].values())) if self.pods_on[row] else set()
         self._account(row, placed.pod, -1)
@@ -240,6 +254,8 @@ class ClusterState:
             col = self.column[name]
             requested = add_saturating(self.requested, col, row, sign * amount)
             self.free_[col, row] = saturate(int(self.allocatable[col, row]) - requested)
+        for i, amount in enumerate(pod.score_cpu_memory):
+            add_saturating(self.score_requested, i, row, sign * amount)
         if sign > 0:
             self.load.estimate(row, pod, +1)
 
@@ -341,7 +357,7 @@ class RowWhatIf:
         self.state = state
         self.row = row
         self.lifted: Dict[str, PlacedPod] = {}
-        self._saved = (state.requested[:, row].copy(), state.free_[:, row].copy(),
+        self._saved = (state.requested[:, row].copy(), state.free_[:, row].copy(), state.score_requested[:, row].copy(),
                        state.load.since_sample[:, row].copy(), state.ports_on[row])
 
     def lift(self, pods: Sequence[Pod]) -> None:
@@ -366,10 +382,13 @@ class RowWhatIf:
                 if placed is None:
                     continue
                 on_node[pod.key] = placed
+            state.topology.moved(placed.pod, row, sign)
             ports = ports or bool(pod.host_ports)
             for name, amount in pod.requests.items():
                 col = state.column[name]
                 delta[col] = delta.get(col, 0) + sign * amount
+            for i, amount in enumerate(pod.score_cpu_memory):
+                add_saturating(state.score_requested, i, row, sign * amount)
         if not delta and not ports:
             return
         for col, change in delta.items():
@@ -388,7 +407,9 @@ class RowWhatIf:
         state, row = self.state, self.row
         for key, placed in self.lifted.items():
             state.pods_on[row][key] = placed
+            state.topology.moved(placed.pod, row, +1)
         self.lifted = {}
-        state.requested[:, row], state.free_[:, row], state.load.since_sample[:, row], state.ports_on[row] = self._saved
+        (state.requested[:, row], state.free_[:, row], state.score_requested[:, row], state.load.since_sample[:, row],
+         state.ports_on[row]) = self._saved
         state.load.changed(row)
 

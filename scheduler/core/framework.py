@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Type, TypeVar
+from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple, Type, TypeVar
 
 import numpy as np
 
@@ -17,6 +17,19 @@ from scheduler.core.model import Pod
 
 UNSCHEDULABLE = "Unschedulable"
 UNRESOLVABLE = "UnschedulableAndUnresolvable"
+
+POD_REMOVED, POD_PLACED, NODE_CHANGED, OTHER_CHANGE = "PodRemoved", "PodPlaced", "NodeChanged", "Other"
+
+
+@dataclass(frozen=True)
+class ClusterChange:
+    """What changed, for kube-style queueing hints: which parked pods could it help?"""
+
+    kind: str
+    pod: Optional[Pod] = None  # the pod removed or placed
+    topology_changed: bool = True  # a node: added, or its labels or taints changed
+
+
 
 
 class FilterPlugin:
@@ -41,6 +54,15 @@ class FilterPlugin:
     def explain(self, pod: Pod, state: ClusterState, rows: np.ndarray) -> Counter[str]:
         """Reason -> number of nodes, for rows this plugin rejected."""
         return Counter({self.default_reason: int(len(rows))})
+
+    def helped_by(self, change: ClusterChange, pod: Pod, namespaces: Mapping[str, Mapping[str, str]]) -> bool:
+        """Could this change make a node this plugin rejected for the pod pass?  (kube's QueueingHint:
+        when unsure, yes.)  By default every change but another pod being placed may help."""
+        return change.kind != POD_PLACED
+
+    def resolvable_rows(self, pod: Pod, state: ClusterState, rows: np.ndarray) -> np.ndarray:
+        """Of the rows this plugin rejected, those where evicting pods could help (preemption's candidates)."""
+        return rows if self.resolvable else rows[:0]
 
     default_reason = "node(s) were rejected"
 
@@ -119,6 +141,7 @@ class Diagnosis:
 
     total_nodes: int
     reasons: Counter[str] = field(default_factory=Counter)
+    plugins: Set[str] = field(default_factory=set)  # the filters that rejected some node
     resolvable_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     @property
@@ -130,6 +153,20 @@ class Diagnosis:
         parts = ", ".join(f"{count} {reason}" for reason, count in sorted(self.reasons.items()))
         head = f"0/{self.total_nodes} nodes are available"
         return f"{head}: {parts}." if parts else f"{head}."
+
+
+def may_help(change: ClusterChange, rejected_by: Iterable[str], pods: Iterable[Pod],
+             filters: Mapping[str, FilterPlugin], namespaces: Mapping[str, Mapping[str, str]]) -> bool:
+    """Does any filter that rejected these pods say the change may help?  Nothing known: any change
+    but another pod being placed may."""
+    names = list(rejected_by)
+    if not names:
+        return change.kind != POD_PLACED
+    for name in names:
+        plugin = filters.get(name)
+        if plugin is None or any(plugin.helped_by(change, pod, namespaces) for pod in pods):
+            return True
+    return False
 
 
 def diagnose(profile: Profile, pod: Pod, state: ClusterState, extra: Sequence[FilterPlugin] = ()) -> Diagnosis:
@@ -146,9 +183,11 @@ def diagnose(profile: Profile, pod: Pod, state: ClusterState, extra: Sequence[Fi
         if not len(rejected):
             continue
         remaining[rejected] = False
+        diagnosis.plugins.add(plugin.name)
         diagnosis.reasons.update(plugin.explain(pod, state, rejected))
-        if plugin.resolvable:
-            resolvable.append(rejected)
+        helped = plugin.resolvable_rows(pod, state, rejected)
+        if len(helped):
+            resolvable.append(helped)
     if resolvable:
         diagnosis.resolvable_rows = np.sort(np.concatenate(resolvable))
     return diagnosis

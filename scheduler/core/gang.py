@@ -271,7 +271,9 @@ class GangScheduler:
             return decisions
         present = placed_before + len(pending)
         if present < spec.min_available:
-            gang.state, gang.message = WAITING, f"{present}/{spec.min_available} members present, waiting"
+            gated = sum(1 for p in gang.members.values() if p.scheduling_gates)  # held out of the unit until ungated
+            held = f" ({gated} more gated by spec.schedulingGates)" if gated else ""
+            gang.state, gang.message = WAITING, f"{present}/{spec.min_available} members present{held}, waiting"
             return [self._fail(p, f"gang {name}: {gang.message}") for p in pending]
         placements = self._try_place(pending)
         if len(placements) >= need:

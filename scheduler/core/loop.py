@@ -1,7 +1,8 @@
 """SchedulingLoop: the core's one way in and one way out.
 
 In: every change reaches the core through the methods under "events in" (pods,
-nodes, PodDisruptionBudgets, PodGroups, load readings) and "results of our own
+nodes, PodDisruptionBudgets, PodGroups, volume objects, namespaces, load
+readings) and "results of our own
 effects" (bind and eviction answers).  Out: `cycle()` and `housekeeping()`
 return typed effects (`scheduler.core.effects`).  Drivers never reach into the
 queue or the state, so the daemon (effects executed by the actuator against the
@@ -30,11 +31,13 @@ from scheduler.core.effects import (
     UpdatePodGroupStatus,
 )
 from scheduler.core.engine import Decision, Engine
+from scheduler.core.framework import NODE_CHANGED, POD_PLACED, POD_REMOVED, ClusterChange, may_help
 from scheduler.core.gang import GangScheduler
 from scheduler.core.model import DisruptionBudget, Node, NodeUtilisation, Pod
 from scheduler.core.nomination import Nomination, Nominations
 from scheduler.core.preemption import Preemption
 from scheduler.core.queue import SchedulingQueue, Unit
+from scheduler.core.volumes import VolumeObject
 
 log = logging.getLogger(__name__)
 
@@ -66,17 +69,21 @@ class SchedulingLoop:
         self._podgroups_written: Dict[str, Tuple[str, int, int, int]] = {}  # PodGroup -> status last written
         self._decision_effects = DecisionEffects()
         self._outbox: List[Effect] = []  # effects caused by events, handed out by the next cycle/housekeeping
-        self.pending: Dict[str, Pod] = {}  # our pods waiting for a node (queued or in flight)
+        self.pending: Dict[str, Pod] = {}  # our pods waiting for a node (queued, gated or in flight)
         self._assumed_view: Dict[str, Pod] = {}  # latest object of pods we assumed but the API has not shown bound
         self._bind_failures: Dict[str, int] = {}  # consecutive failed bindings per pod (drives their backoff)
         self._rebinds: Dict[str, Tuple[str, float]] = {}  # pod -> (node, when): bindings whose fate is unknown
+        self._filters = {f.name: f for f in list(engine.profile.filters) + list(engine.extra_filters)}
 
     # ------------------------------------------------------------ events in
     def is_ours(self, pod: Pod) -> bool:
         return pod.scheduler_name == self.scheduler_name
 
     def pod_changed(self, pod: Pod) -> None:
-        """A pod was added or modified (from a watch, a relist or the in-memory cluster)."""
+        """A pod was added or modified (from a watch, a relist or the in-memory cluster).
+
+        A pod of ours with scheduling gates is pending but only held (the queue's gated pool):
+        never attempted, until a change shows it without gates."""
         if pod.terminal:
             self.pod_deleted(pod.key, succeeded=pod.phase == "Succeeded")
             return
@@ -132,8 +139,9 @@ class SchedulingLoop:
 
     def _recover_nomination(self, pod: Pod) -> None:
         """First sight of a pod the API shows nominated (we restarted, or took over as leader):
-        hold its room again, so victims still terminating there are not chosen a second time."""
-        if pod.nominated_node and self.nominations.get(pod.key) is None:
+        hold its room again, so victims still terminating there are not chosen a second time.
+        A gated pod holds no room: it is not being scheduled."""
+        if pod.nominated_node and not pod.scheduling_gates and self.nominations.get(pod.key) is None:
             self.nominations.add(Nomination(pod, pod.nominated_node, self.clock()))
 
     def recover_nominations(self) -> None:
@@ -157,15 +165,16 @@ class SchedulingLoop:
         if gang:
             self.gangs.refresh(gang)
         if removed is not None:
-            self.queue.move_all_to_active()  # freed room may help parked pods
+            self._cluster_changed(ClusterChange(POD_REMOVED, removed))  # freed room may help parked pods
 
     def node_changed(self, node: Node) -> None:
         known = self.state.node(node.name)
         if known is not None and dataclasses.replace(known, resource_version=node.resource_version) == node:
             return  # a heartbeat (status timestamps only): nothing a scheduling decision reads has changed
+        topology = known is None or known.labels != node.labels or known.taints != node.taints
         for pod in self.state.upsert_node(node):  # bound pods listed before their node: placed now
             self._note_placed(pod, node.name)
-        self.queue.move_all_to_active()
+        self._cluster_changed(ClusterChange(NODE_CHANGED, topology_changed=topology))
 
     def node_deleted(self, name: str) -> None:
         self.state.remove_node(name)
@@ -176,6 +185,33 @@ class SchedulingLoop:
 
     def pdb_deleted(self, key: str) -> None:
         if self.preemption.pdbs.pop(key, None) is not None:
+            self.queue.move_all_to_active()
+
+    def volume_object_changed(self, obj: VolumeObject) -> None:
+        """A PersistentVolumeClaim, PersistentVolume or StorageClass was added or modified: a claim bound,
+        or a volume appearing, may let waiting pods go."""
+        if self.state.volumes.upsert(obj):
+            self.state.generation += 1
+            self.queue.move_all_to_active()
+
+    def volume_object_deleted(self, kind: str, key: str) -> None:
+        """`kind` is PersistentVolumeClaim, PersistentVolume or StorageClass; a claim's key is namespace/name."""
+        if self.state.volumes.delete(kind, key):
+            self.state.generation += 1
+            self.queue.move_all_to_active()
+
+    def namespace_changed(self, name: str, labels: Mapping[str, str]) -> None:
+        """A Namespace was added or its labels changed (podAffinity namespaceSelector reads them)."""
+        known = self.state.namespaces.get(name)
+        if known is not None and known == labels:
+            return
+        self.state.namespaces[name] = dict(labels)
+        self.state.generation += 1
+        self.queue.move_all_to_active()
+
+    def namespace_deleted(self, name: str) -> None:
+        if self.state.namespaces.pop(name, None) is not None:
+            self.state.generation += 1
             self.queue.move_all_to_active()
 
     def podgroup_changed(self, kind: str, key: str, obj: Mapping[str, Any]) -> None:
@@ -344,6 +380,14 @@ class SchedulingLoop:
             self._renominate(displaced.pod)
         if pod.gang_name:
             self.gangs.refresh(pod.gang_name)
+        self._cluster_changed(ClusterChange(POD_PLACED, pod))  # e.g. the pod a waiting one wants to be near
+
+    def _cluster_changed(self, change: ClusterChange) -> None:
+        """Parked units retry when a filter that rejected them says the change may help (kube's
+        QueueingHints): a pod kept out by anti-affinity waits for a matching pod to leave, not for any change."""
+        namespaces = self.state.namespaces
+        self.queue.move_to_active(lambda unit: may_help(change, unit.rejected_by, unit.members.values(),
+                                                        self._filters, namespaces))
 
     def _renominate(self, pod: Pod) -> None:
         self._emit(ClearNomination(PodRef.of(pod)))
@@ -480,6 +524,7 @@ class SchedulingLoop:
         self.queue.done(unit, placed)
         if unit.key not in self.queue.units:
             return
+        unit.rejected_by = frozenset(name for d in decisions if d.diagnosis for name in d.diagnosis.plugins)
         if any(d.nominated_node for d in decisions):
             self.queue.requeue_backoff(unit)  # victims are terminating: retry soon
         else:
@@ -487,9 +532,7 @@ class SchedulingLoop:
 
 
 def _status_only(before: Pod, after: Pod) -> bool:
-    """Only what we write ourselves (status: nomination, condition) changed: nothing to decide anew."""
-    return before.uid == after.uid and before.priority == after.priority and before.requests == after.requests \
-        and before.labels == after.labels and before.annotations == after.annotations \
-        and before.node_selector == after.node_selector and before.required_terms == after.required_terms \
-        and before.preferred_terms == after.preferred_terms and before.tolerations == after.tolerations \
-        and before.host_ports == after.host_ports and before.preemption_policy == after.preemption_policy
+    """Only what we write ourselves (status: nomination, condition) changed: nothing to decide anew.
+    Every other field (labels, affinity, gates, volumes, ...) counts, including ones added later."""
+    return dataclasses.replace(before, nominated_node=after.nominated_node, resource_version=after.resource_version,
+                               phase=after.phase, started=after.started) == after

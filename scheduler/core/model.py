@@ -113,6 +113,62 @@ def term_matches(term: NodeSelectorTerm, labels: Mapping[str, str]) -> bool:
     return all(req.matches(labels) for req in term)
 
 
+@dataclass(frozen=True)
+class PodSelector:
+    """Which pods a term or a spread constraint counts: a label selector, optionally one owner's pods only."""
+
+    requirements: Optional[NodeSelectorTerm]  # None (a nil selector) matches no pod; () matches every pod
+    owner_uid: str = ""  # cluster-level default spread constraints count the pods of the same controller
+
+    def matches(self, pod: Pod) -> bool:
+        if self.requirements is None or (self.owner_uid and pod.owner_uid != self.owner_uid):
+            return False
+        return term_matches(self.requirements, pod.labels)
+
+
+@dataclass(frozen=True)
+class PodAffinityTerm:
+    """One podAffinity/podAntiAffinity term: pods it selects, in which namespaces, per which topology domain."""
+
+    selector: PodSelector
+    topology_key: str
+    namespaces: FrozenSet[str]  # already the owner's namespace when neither names nor a selector were given
+    namespace_selector: Optional[NodeSelectorTerm] = None  # None: not set; (): every namespace
+    weight: int = 0  # preferred terms only
+
+    def in_scope(self, namespace: str, namespace_labels: Mapping[str, Mapping[str, str]]) -> bool:
+        if namespace in self.namespaces:
+            return True
+        return self.namespace_selector is not None and term_matches(self.namespace_selector,
+                                                                    namespace_labels.get(namespace, {}))
+
+    def selects(self, pod: Pod, namespace_labels: Mapping[str, Mapping[str, str]]) -> bool:
+        return self.in_scope(pod.namespace, namespace_labels) and self.selector.matches(pod)
+
+
+@dataclass(frozen=True)
+class InterPodAffinity:
+    """A pod's podAffinity and podAntiAffinity, required and preferred."""
+
+    required: Tuple[PodAffinityTerm, ...] = ()
+    preferred: Tuple[PodAffinityTerm, ...] = ()
+    anti_required: Tuple[PodAffinityTerm, ...] = ()
+    anti_preferred: Tuple[PodAffinityTerm, ...] = ()
+
+
+@dataclass(frozen=True)
+class SpreadConstraint:
+    """One topologySpreadConstraint (hard: DoNotSchedule; soft: ScheduleAnyway)."""
+
+    max_skew: int
+    topology_key: str
+    hard: bool
+    selector: PodSelector
+    min_domains: int = 1
+    honor_node_affinity: bool = True  # nodeAffinityPolicy Honor (the default)
+    honor_taints: bool = False  # nodeTaintsPolicy Ignore (the default)
+
+
 ShapeKey = Tuple[Tuple[Tuple[str, str], ...], Tuple[NodeSelectorTerm, ...], Tuple[Toleration, ...]]
 """A pod's node selector, required affinity terms and tolerations: what static filters depend on."""
 
@@ -145,6 +201,13 @@ class Pod:
     nominated_node: str = ""
     resource_version: str = ""
     warnings: Tuple[str, ...] = ()
+    score_requests: Optional[Tuple[int, int]] = None  # (cpu, memory) the allocation scores count; None: requests
+    owner_uid: str = ""  # the controller's uid (cluster-level default spread constraints count its pods)
+    pod_affinity: Optional[InterPodAffinity] = None
+    spread: Tuple[SpreadConstraint, ...] = ()
+    scheduling_gates: Tuple[str, ...] = ()  # spec.schedulingGates names: not attempted while any remain
+    claims: Tuple[str, ...] = ()  # PersistentVolumeClaim names the pod mounts (in its namespace)
+    unsupported: Tuple[str, ...] = ()  # placement fields we do not honour: the pod is never placed
 
     @property
     def key(self) -> str:
@@ -153,6 +216,12 @@ class Pod:
     @property
     def terminal(self) -> bool:
         return self.phase in ("Succeeded", "Failed")
+
+    @property
+    def score_cpu_memory(self) -> Tuple[int, int]:
+        if self.score_requests is not None:
+            return self.score_requests
+        return self.requests.get(CPU, 0), self.requests.get(MEMORY, 0)
 
     @property
     def gang_name(self) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, FrozenSet, Mapping, Optional, Tuple
+from typing import Any, Callable, FrozenSet, List, Mapping, Optional, Tuple
 
 from scheduler.core.model import (
     CPU,
@@ -24,7 +24,6 @@ from scheduler.core.model import (
     NODE_NAME_LABEL,
     PODS,
     PRIORITY_ANNOTATION,
-    VALID_OPERATORS,
     DisruptionBudget,
     ModelError,
     Node,
@@ -37,7 +36,9 @@ from scheduler.core.model import (
     add_resources,
     max_resources,
 )
+from scheduler.core.parse_placement import parse_pod_affinity, parse_spread
 from scheduler.core.quantities import Quantities
+from scheduler.core.selectors import parse_requirements as _parse_requirements
 from scheduler.core.untrusted import (
     MALFORMED,
     as_array,
@@ -66,11 +67,17 @@ class Defaults:
     memory_bytes: int = 1 << 30
     priority: int = 10
     max_annotation_priority: int = 1_000_000_000  # the annotation is not admission-controlled: cap what it claims
+    scheduler_name: str = ""  # cpu/memory defaults apply to this scheduler's pods only ("": to every pod)
+
+
+NON_ZERO_CPU_MILLIS = 100
+NON_ZERO_MEMORY_BYTES = 200 * 1024 * 1024
+"""kube-scheduler's defaults for a container without cpu/memory requests, in the allocation scores only."""
 
 
 
-def _container_requests(container: Any, quantities: Quantities) -> Resources:
-    resources = as_object(as_object(container, "container").get("resources"), "container resources")
+def _container_requests(container: Any, quantities: Quantities, where: str = "container") -> Resources:
+    resources = as_object(as_object(container, where).get("resources"), f"{where} resources")
     requests = quantities.resources(resources.get("requests"))
     # kube defaults requests to limits when only limits are given
     for name, amount in quantities.resources(resources.get("limits")).items():
@@ -86,39 +93,87 @@ def _check_totals(total: Resources) -> None:
                              f"{INT64_MAX}; expected requests that add up to at most that")
 
 
-def pod_requests(spec: Mapping[str, Any], defaults: Defaults) -> Resources:
-    """kube-scheduler's rule: max(sum of app containers + sidecars, each init step) + overhead.
+Steps = Tuple[List[Resources], List[Tuple[bool, Resources]], Resources]
+"""Each app container's requests, each init container's (is it a restartable sidecar, requests), and the
+pod-level requests (spec.resources: cpu and memory only)."""
+POD_LEVEL_RESOURCES = (CPU, MEMORY)
 
-    Restartable init containers (sidecars, restartPolicy Always) keep running, so they
-    add to everything started after them.  A pod (not a container) with no cpu or memory
-    request at all is accounted with the configured defaults.  Every total is in 0..INT64_MAX.
-    """
-    quantities = defaults.quantities
+
+def _steps(spec: Mapping[str, Any], quantities: Quantities) -> Steps:
+    apps = [_container_requests(c, quantities) for c in as_array(spec.get("containers"), "spec.containers")]
+    inits = [(isinstance(c, Mapping) and c.get("restartPolicy") == "Always", _container_requests(c, quantities))
+             for c in as_array(spec.get("initContainers"), "spec.initContainers")]
+    pod_level = _container_requests(spec, quantities, "spec") if spec.get("resources") else {}
+    return apps, inits, {k: v for k, v in pod_level.items() if k in POD_LEVEL_RESOURCES}
+
+
+def _peak(steps: Steps, per_container: Callable[[Resources], Resources]) -> Resources:
+    """kube-scheduler's rule: max(sum of app containers + sidecars, each init step).  Restartable init
+    containers (sidecars) keep running, so they add to everything started after them."""
+    apps, inits, pod_level = steps
     total: Resources = {}
-    for container in as_array(spec.get("containers"), "spec.containers"):
-        add_resources(total, _container_requests(container, quantities))
+    for requests in apps:
+        add_resources(total, per_container(requests))
     sidecars: Resources = {}
     init_peak: Resources = {}
-    for container in as_array(spec.get("initContainers"), "spec.initContainers"):
-        requests = _container_requests(container, quantities)
-        if container.get("restartPolicy") == "Always":
-            add_resources(sidecars, requests)
+    for sidecar, requests in inits:
+        if sidecar:
+            add_resources(sidecars, per_container(requests))
             step = dict(sidecars)
         else:
             step = dict(sidecars)
-            add_resources(step, requests)
+            add_resources(step, per_container(requests))
         max_resources(init_peak, step)
     add_resources(total, sidecars)
     max_resources(total, init_peak)
-    # like kube-scheduler's non-zero defaults: only an unset request is defaulted, an explicit 0 stays 0
-    if CPU not in total:
-        total[CPU] = defaults.cpu_millis
-    if MEMORY not in total:
-        total[MEMORY] = defaults.memory_bytes
+    total.update(pod_level)  # pod-level requests (PodLevelResources) replace the containers' cpu and memory
+    return total
+
+
+def _unchanged(requests: Resources) -> Resources:
+    return requests
+
+
+def _non_zero(requests: Resources) -> Resources:
+    """kube's non-zero defaults, per container, for scoring: an unset cpu or memory request counts as
+    100m / 200Mi (an explicit 0 stays 0)."""
+    if CPU in requests and MEMORY in requests:
+        return requests
+    return {CPU: requests.get(CPU, NON_ZERO_CPU_MILLIS), MEMORY: requests.get(MEMORY, NON_ZERO_MEMORY_BYTES)}
+
+
+def pod_requests(spec: Mapping[str, Any], defaults: Defaults, ours: bool = True,
+                 steps: Optional[Steps] = None) -> Resources:
+    """What the pod is accounted with (filters, free room): the peak of its containers plus overhead.
+
+    A pod of ours (`ours`) with no cpu or memory request at all gets the configured defaults
+    (--cpu/--mem); any other pod counts exactly what it declares, as kube-scheduler does.
+    Every total is in 0..INT64_MAX."""
+    quantities = defaults.quantities
+    total = _peak(steps if steps is not None else _steps(spec, quantities), _unchanged)
+    if ours:  # only an unset request is defaulted, an explicit 0 stays 0
+        total.setdefault(CPU, defaults.cpu_millis)
+        total.setdefault(MEMORY, defaults.memory_bytes)
     add_resources(total, quantities.resources(spec.get("overhead")))
     total[PODS] = 1
     _check_totals(total)
     return {name: amount for name, amount in total.items() if amount}
+
+
+def score_requests(spec: Mapping[str, Any], defaults: Defaults, steps: Optional[Steps] = None) -> Tuple[int, int]:
+    """(cpu millis, memory bytes) the allocation scores count for the pod: kube's non-zero requests plus overhead."""
+    quantities = defaults.quantities
+    total = _peak(steps if steps is not None else _steps(spec, quantities), _non_zero)
+    add_resources(total, quantities.resources(spec.get("overhead")))
+    return min(total.get(CPU, 0), INT64_MAX), min(total.get(MEMORY, 0), INT64_MAX)
+
+
+def _unsupported(spec: Mapping[str, Any]) -> Tuple[str, ...]:
+    """Fields that constrain placement and that this scheduler does not honour: such a pod is not placed."""
+    found = []
+    if spec.get("resourceClaims"):
+        found.append("spec.resourceClaims (dynamic resource allocation)")
+    return tuple(found)
 
 
 def _int32_text(raw: str) -> Optional[int]:
@@ -158,18 +213,6 @@ def parse_priority(annotations: Mapping[str, str], spec: Mapping[str, Any], defa
         warnings += (f"spec.priority={preview(spec_priority)} is not an integer in "
                      f"[{INT32_MIN}, {INT32_MAX}]; using the default priority {defaults.priority}",)
     return defaults.priority, warnings
-
-
-def _parse_requirements(raw: Any, where: str) -> NodeSelectorTerm:
-    reqs = []
-    for raw_item in as_array(raw, where):
-        item = as_object(raw_item, where)
-        op = item.get("operator", "")
-        if not isinstance(op, str) or op not in VALID_OPERATORS:
-            raise ModelError(f"{where}: unknown operator {preview(op)} (expected one of {sorted(VALID_OPERATORS)})")
-        values = tuple(str(v) for v in as_array(item.get("values"), f"{where} values"))
-        reqs.append(Requirement(str(item.get("key", "")), op, values))
-    return tuple(reqs)
 
 
 def _preferred_weight(item: Mapping[str, Any]) -> int:
@@ -267,13 +310,13 @@ def _node_selector(spec: Mapping[str, Any]) -> Tuple[Tuple[str, str], ...]:
     return tuple(sorted((str(k), str(v)) for k, v in as_object(selector, "spec.nodeSelector").items()))
 
 
-def _owner_kind(meta: Mapping[str, Any]) -> str:
-    owner_kind = ""
+def _controller(meta: Mapping[str, Any]) -> Tuple[str, str]:
+    """(kind, uid) of the pod's controller, or empty strings."""
     for raw_ref in as_array(meta.get("ownerReferences"), "metadata.ownerReferences"):
         ref = as_object(raw_ref, "ownerReference")
         if ref.get("controller"):
-            owner_kind = as_text(ref.get("kind"), "", "ownerReference kind")
-    return owner_kind
+            return as_text(ref.get("kind"), "", "ownerReference kind"), as_text(ref.get("uid"), "", "ownerReference uid")
+    return "", ""
 
 
 def _tolerations(spec: Mapping[str, Any]) -> Tuple[Toleration, ...]:
@@ -284,6 +327,52 @@ def _tolerations(spec: Mapping[str, Any]) -> Tuple[Toleration, ...]:
                    str(t.get("value") or ""), as_text(t.get("effect"), "", "toleration effect"))
         for t in (as_object(t, "toleration") for t in as_array(spec.get("tolerations"), "spec.tolerations"))
     )
+
+
+_MAX_SCHEDULING_GATES = 64
+"""More gates than this on one pod is not a real workload (the gates are all removed by controllers)."""
+_MAX_GATE_NAME = 316
+"""A qualified name: a DNS subdomain prefix (253) + "/" + a name (63)."""
+
+
+def _scheduling_gates(spec: Mapping[str, Any]) -> Tuple[str, ...]:
+    """spec.schedulingGates ([{name: str}]) -> the gate names; while any remain the pod is not attempted."""
+    gates = as_array(spec.get("schedulingGates"), "spec.schedulingGates")
+    if len(gates) > _MAX_SCHEDULING_GATES:
+        raise ModelError(f"spec.schedulingGates has {len(gates)} gates; expected at most {_MAX_SCHEDULING_GATES}")
+    names = []
+    for gate in gates:
+        name = as_text(as_object(gate, "spec.schedulingGates item").get("name"), "", "spec.schedulingGates name")
+        if not name:
+            raise ModelError("spec.schedulingGates: a gate has no name; expected items like {name: example.com/gate}")
+        if len(name) > _MAX_GATE_NAME:
+            raise ModelError(f"spec.schedulingGates name {preview(name)} is {len(name)} characters long; "
+                             f"expected at most {_MAX_GATE_NAME}")
+        names.append(name)
+    return tuple(names)
+
+
+def _claims(spec: Mapping[str, Any], pod_name: str) -> Tuple[str, ...]:
+    """PersistentVolumeClaims the pod mounts (each once, in order): `persistentVolumeClaim.claimName`, and
+    generic ephemeral volumes, whose claim the ephemeral-volume controller names `<pod name>-<volume name>`."""
+    names: dict[str, None] = {}  # ordered, each once
+    for raw in as_array(spec.get("volumes"), "spec.volumes"):
+        volume = as_object(raw, "spec.volumes item")
+        if volume.get("persistentVolumeClaim") is not None:
+            claim = as_text(as_object(volume["persistentVolumeClaim"], "persistentVolumeClaim").get("claimName"), "",
+                            "persistentVolumeClaim.claimName")
+            if not claim:
+                raise ModelError(f"volume {preview(volume.get('name'))}: persistentVolumeClaim has no claimName")
+        elif volume.get("ephemeral") is not None:
+            as_object(volume["ephemeral"], "ephemeral volume")
+            volume_name = as_text(volume.get("name"), "", "spec.volumes name")
+            if not volume_name:
+                raise ModelError("spec.volumes: an ephemeral volume has no name")
+            claim = f"{pod_name}-{volume_name}"
+        else:
+            continue
+        names[claim] = None
+    return tuple(names)
 
 
 def parse_pod(obj: Mapping[str, Any], defaults: Defaults) -> Pod:
@@ -304,17 +393,23 @@ def _pod(meta: Mapping[str, Any], spec: Mapping[str, Any], status: Mapping[str, 
     annotations = as_string_map(meta.get("annotations"), "metadata.annotations")
     priority, warnings = parse_priority(annotations, spec, defaults)
     required, preferred = _parse_affinity(spec)
+    scheduler_name = as_text(spec.get("schedulerName"), "default-scheduler", "spec.schedulerName")
+    ours = not defaults.scheduler_name or scheduler_name == defaults.scheduler_name
+    steps = _steps(spec, defaults.quantities)
+    labels = as_string_map(meta.get("labels"), "metadata.labels")
+    owner_kind, owner_uid = _controller(meta)
     return Pod(
         namespace=namespace,
         name=name,
         uid=as_text(meta.get("uid"), "", "metadata.uid"),
-        requests=pod_requests(spec, defaults),
+        requests=pod_requests(spec, defaults, ours, steps),
+        score_requests=score_requests(spec, defaults, steps),
         priority=priority,
-        scheduler_name=as_text(spec.get("schedulerName"), "default-scheduler", "spec.schedulerName"),
+        scheduler_name=scheduler_name,
         node_name=as_text(spec.get("nodeName"), "", "spec.nodeName"),
         phase=as_text(status.get("phase"), "Pending", "status.phase"),
         deleting=bool(meta.get("deletionTimestamp")),
-        labels=as_string_map(meta.get("labels"), "metadata.labels"),
+        labels=labels,
         annotations=annotations,
         node_selector=_node_selector(spec),
         required_terms=required,
@@ -322,13 +417,19 @@ def _pod(meta: Mapping[str, Any], spec: Mapping[str, Any], status: Mapping[str, 
         tolerations=_tolerations(spec),
         host_ports=_host_ports(spec),
         preemption_policy=as_text(spec.get("preemptionPolicy"), "PreemptLowerPriority", "spec.preemptionPolicy"),
-        owner_kind=_owner_kind(meta),
+        owner_kind=owner_kind,
+        owner_uid=owner_uid,
+        pod_affinity=parse_pod_affinity(spec, namespace, labels),
+        spread=parse_spread(spec, labels),
         mirror=MIRROR_ANNOTATION in annotations,
         created=_timestamp(meta.get("creationTimestamp")),
         started=_timestamp(status.get("startTime")),
         nominated_node=as_text(status.get("nominatedNodeName"), "", "status.nominatedNodeName"),
         resource_version=str(meta.get("resourceVersion") or ""),
         warnings=warnings,
+        scheduling_gates=_scheduling_gates(spec),
+        unsupported=_unsupported(spec),
+        claims=_claims(spec, name),
     )
 
 
@@ -396,3 +497,13 @@ def parse_pdb(obj: Mapping[str, Any]) -> DisruptionBudget:
         raise ModelError(f"{where}: {exc}") from None
     except MALFORMED as exc:
         raise ModelError(f"{where}: malformed object ({clip(str(exc))})") from None
+
+
+def parse_namespace(obj: Any) -> Tuple[str, dict[str, str]]:
+    """Raw Namespace JSON -> (name, labels), for namespaceSelector.  Raises only ModelError."""
+    meta, _, _ = _sections(obj, "namespace")
+    name = _name(meta, "namespace")
+    try:
+        return name, as_string_map(meta.get("labels"), "metadata.labels")
+    except ModelError as exc:
+        raise ModelError(f"namespace {name}: {exc}") from None

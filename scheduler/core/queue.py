@@ -1,20 +1,26 @@
-"""SchedulingQueue: active heap, backoff heap and unschedulable pool.
+"""SchedulingQueue: active heap, backoff heap, unschedulable pool, and the gated pods beside them.
 
 The queue holds *units*: a lone pod is its own unit; the pods of a gang share
 one unit (`gang:<namespace>/<group>`), so a gang is popped, ordered and backed
 off as a whole.  Heaps use lazy deletion: every change bumps the unit's
 version and pushes a fresh entry; stale entries are skipped on pop.  Add,
 update and delete are therefore O(log n).
+
+A pod with `spec.schedulingGates` is held in the gated pool, outside every
+unit (a gated gang member is not part of its gang's unit): it is never popped,
+so never attempted, bound, nominated or a preemptor.  Adding it again without
+gates moves it into a unit like any new pod.
 """
 from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, FrozenSet, List, Optional, Tuple
 
 from scheduler.core.model import Pod
 
 ACTIVE, BACKOFF, UNSCHEDULABLE, IN_FLIGHT = "active", "backoff", "unschedulable", "inflight"
+GATED = "gated"  # not a place a unit can be: pods waiting for their schedulingGates to be removed
 
 
 def unit_key_of(pod: Pod) -> str:
@@ -35,6 +41,7 @@ class Unit:
     ready_at: float = 0.0
     parked_at: float = 0.0
     changed_in_flight: bool = False
+    rejected_by: FrozenSet[str] = frozenset()  # filters that rejected it last time (which changes may help)
 
     @property
     def is_gang(self) -> bool:
@@ -64,6 +71,7 @@ class SchedulingQueue:
         self.max_backoff = max_backoff
         self.unschedulable_timeout = unschedulable_timeout
         self.units: Dict[str, Unit] = {}
+        self.gated: Dict[str, Pod] = {}  # pod key -> pod with scheduling gates (in no unit)
         self.unit_of: Dict[str, str] = {}
         self._active: List[Tuple[int, float, str, int]] = []
         self._backoff: List[Tuple[float, int, str]] = []
@@ -75,7 +83,14 @@ class SchedulingQueue:
         """Add or update a pending pod; a changed priority re-orders it.
 
         With `backoff` > 0 (an API call for it failed) the pod's unit waits at least that
-        long before its next attempt, however it was queued before."""
+        long before its next attempt, however it was queued before.  A pod with scheduling
+        gates goes to the gated pool instead (leaving its unit, if it was in one)."""
+        if pod.scheduling_gates:
+            if pod.key in self.unit_of:
+                self.delete(pod.key)
+            self.gated[pod.key] = pod
+            return
+        self.gated.pop(pod.key, None)
         key = unit_key_of(pod)
         old_key = self.unit_of.get(pod.key)
         if old_key is not None and old_key != key:
@@ -114,6 +129,7 @@ class SchedulingQueue:
             self.add(pod)
 
     def delete(self, pod_key: str) -> None:
+        self.gated.pop(pod_key, None)
         unit_key = self.unit_of.pop(pod_key, None)
         if unit_key is None:
             return
@@ -125,21 +141,24 @@ class SchedulingQueue:
             self._move(unit, ACTIVE)
 
     def __contains__(self, pod_key: str) -> bool:
-        return pod_key in self.unit_of
+        return pod_key in self.unit_of or pod_key in self.gated
 
     def pod(self, pod_key: str) -> Optional[Pod]:
         unit_key = self.unit_of.get(pod_key)
-        return None if unit_key is None else self.units[unit_key].members.get(pod_key)
+        if unit_key is None:
+            return self.gated.get(pod_key)
+        return self.units[unit_key].members.get(pod_key)
 
     def pending_pods(self) -> Dict[str, int]:
-        """Pods (not units: a gang counts each member) per place in the queue, for metrics."""
+        """Pods (not units: a gang counts each member) per place in the queue, gated ones too, for metrics."""
         pods = {ACTIVE: 0, BACKOFF: 0, UNSCHEDULABLE: 0, IN_FLIGHT: 0}
         for unit in self.units.values():
             pods[unit.where] = pods.get(unit.where, 0) + len(unit.members)
+        pods[GATED] = len(self.gated)
         return pods
 
     def __len__(self) -> int:
-        return len(self.unit_of)
+        return len(self.unit_of) + len(self.gated)
 
     # ------------------------------------------------------------ the loop's side
     def pop(self) -> Optional[Unit]:
@@ -184,11 +203,15 @@ class SchedulingQueue:
 
     def move_all_to_active(self) -> int:
         """The cluster changed in a way that could help: give parked units another try."""
+        return self.move_to_active(lambda unit: True)
+
+    def move_to_active(self, may_help: Callable[[Unit], bool]) -> int:
+        """The cluster changed: give the parked units it may help another try."""
         moved = 0
         if not self.counts[UNSCHEDULABLE]:
             return moved  # nothing parked (e.g. every node event of the initial list): skip the scan
         for unit in list(self.units.values()):
-            if unit.where == UNSCHEDULABLE:
+            if unit.where == UNSCHEDULABLE and may_help(unit):
                 self._to_backoff_or_active(unit)
                 moved += 1
         return moved

@@ -277,6 +277,10 @@ WATCHED = {
     "nodes": ("/api/v1/nodes", perm.NODES),
     "poddisruptionbudgets": ("/apis/policy/v1/poddisruptionbudgets", perm.PDBS),
     "podgroups": ("/apis/scheduling.x-k8s.io/v1alpha1/podgroups", perm.PODGROUPS),
+    "persistentvolumeclaims": ("/api/v1/persistentvolumeclaims", perm.PVCS),
+    "persistentvolumes": ("/api/v1/persistentvolumes", perm.PVS),
+    "storageclasses": ("/apis/storage.k8s.io/v1/storageclasses", perm.STORAGE_CLASSES),
+    "namespaces": ("/api/v1/namespaces", perm.NAMESPACES),
 }
 
 

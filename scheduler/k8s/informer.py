@@ -26,7 +26,8 @@ Sink = Callable[[str, str, Any], None]  # (resource, event type or RESYNC, objec
 class Reflector:
     def __init__(self, api: KubeApi, resource: str, path: str, sink: Sink, stop: threading.Event,
                  on_restart: Callable[[str, str], None] = lambda resource, cause: None,
-                 watch_timeout: int = 300, optional: bool = False, max_backoff: float = 30.0) -> None:
+                 watch_timeout: int = 300, optional: bool = False, max_backoff: float = 30.0,
+                 may_be_forbidden: bool = False) -> None:
         self.api = api
         self.resource = resource
         self.path = path
@@ -35,6 +36,7 @@ class Reflector:
         self.on_restart = on_restart
         self.watch_timeout = watch_timeout
         self.optional = optional  # e.g. PodGroups: the CRD may not be installed
+        self.may_be_forbidden = may_be_forbidden  # e.g. namespaces: run without them when our RBAC does not cover them
         self.max_backoff = max_backoff
         self.synced = threading.Event()
         self.available = True
@@ -128,8 +130,11 @@ class Reflector:
             self.resource_version = ""
             self.on_restart(self.resource, "expired")
             return
-        if exc.status == 404 and self.optional:
-            if self.available:
+        if (exc.status == 404 and self.optional) or (exc.status == 403 and self.may_be_forbidden):
+            if self.available and exc.status == 403:
+                log.warning("not allowed to list/watch %s (RBAC: %s); running without them, checking again later",
+                            self.resource, exc.message or exc.reason)
+            elif self.available:
                 log.info("%s are not served by this cluster (CRD not installed); checking again later", self.resource)
             self.available = False
             self.synced.set()

@@ -49,6 +49,12 @@ PDBS = Permission("policy", "poddisruptionbudgets", ("list", "watch"))
 PODGROUPS = Permission("scheduling.x-k8s.io", "podgroups", ("list", "watch"))
 # ... and their status (phase, scheduled, running), so `kubectl get podgroups` tells the user something.
 PODGROUPS_STATUS = Permission("scheduling.x-k8s.io", "podgroups/status", ("patch",))
+# Volume filters: claims, the volumes they are bound to, and storage classes (read only).
+PVCS = Permission(CORE, "persistentvolumeclaims", ("get", "list", "watch"))
+PVS = Permission(CORE, "persistentvolumes", ("get", "list", "watch"))
+STORAGE_CLASSES = Permission("storage.k8s.io", "storageclasses", ("get", "list", "watch"))
+# Namespace labels, for podAffinity namespaceSelector (read only; optional: warned about when missing).
+NAMESPACES = Permission(CORE, "namespaces", ("get", "list", "watch"))
 # Leader election, only in the scheduler's own namespace.
 LEASES = Permission(
     "coordination.k8s.io", "leases", ("get", "create", "update"), namespaced_to_self=True
@@ -65,6 +71,10 @@ PERMISSIONS: Tuple[Permission, ...] = (
     PDBS,
     PODGROUPS,
     PODGROUPS_STATUS,
+    PVCS,
+    PVS,
+    STORAGE_CLASSES,
+    NAMESPACES,
     LEASES,
 )
 

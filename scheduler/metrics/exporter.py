@@ -30,7 +30,7 @@ class SchedulerMetrics:
                                           "Time to decide for one pod (filter, score, preemption).", ["result"],
                                           buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                                    0.1, 0.25, 0.5, 1.0), registry=r)
-        self.pending_pods = Gauge("scheduler_pending_pods", "Pending pods by queue (active, backoff, unschedulable).",
+        self.pending_pods = Gauge("scheduler_pending_pods", "Pending pods by queue (active, backoff, unschedulable, gated).",
                                   ["queue"], registry=r)
         self.preemption_attempts = Counter("scheduler_preemption_attempts_total", "Preemption attempts that chose victims.",
                                            registry=r)

@@ -35,7 +35,7 @@ NODE_KEYS = {"name", "count", "cpu", "memory", "pods", "ephemeral-storage", "res
 POD_KEYS = {
     "name", "count", "at", "duration", "priority", "annotations", "labels", "cpu", "memory", "resources",
     "nodeSelector", "tolerations", "affinity", "preemptionPolicy", "schedulerName", "namespace", "gang",
-    "minAvailable", "hostPorts", "ownerKind", "gracePeriod",
+    "minAvailable", "hostPorts", "ownerKind", "gracePeriod", "topologySpreadConstraints",
 }
 
 
@@ -174,7 +174,9 @@ def _pod_entries(entry: Mapping[str, Any], where: str, scheduler_name: str) -> L
         meta: Dict[str, Any] = {"name": name, "namespace": entry.get("namespace", "default"), "uid": f"uid-{name}",
                                 "labels": dict(labels), "annotations": dict(annotations), "creationTimestamp": at}
         if entry.get("ownerKind"):
-            meta["ownerReferences"] = [{"kind": entry["ownerKind"], "name": "owner", "controller": True}]
+            # one controller per entry: its replicas share the owner (default topology spread counts them)
+            meta["ownerReferences"] = [{"kind": entry["ownerKind"], "name": str(entry["name"]),
+                                        "uid": f"uid-owner-{entry['name']}", "controller": True}]
         spec = {
             "schedulerName": entry.get("schedulerName", scheduler_name),
             "containers": [container],
@@ -184,6 +186,8 @@ def _pod_entries(entry: Mapping[str, Any], where: str, scheduler_name: str) -> L
         }
         if entry.get("affinity"):
             spec["affinity"] = entry["affinity"]
+        if entry.get("topologySpreadConstraints"):
+            spec["topologySpreadConstraints"] = entry["topologySpreadConstraints"]
         if entry.get("preemptionPolicy"):
             spec["preemptionPolicy"] = entry["preemptionPolicy"]
         raw = {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec, "status": {"phase": "Pending"}}

@@ -237,6 +237,8 @@ class InMemoryCluster:
             self._answer_bind(effect, 409, f"pod {key} is already assigned to node {pod.node_name}")
         elif pod.deleting:
             self._answer_bind(effect, 409, f"pod {key} is being deleted, cannot be assigned to a host")
+        elif pod.scheduling_gates:
+            self._answer_bind(effect, 409, f"pod {key} has non-empty .spec.schedulingGates")
         elif effect.node not in self.nodes:
             self._answer_bind(effect, 404, f'nodes "{effect.node}" not found')
         elif errors:

@@ -58,3 +58,21 @@ def test_text_report_and_unknown_pod(capsys, scenario):
     assert "small" in text and "NodeResourcesFit: Insufficient cpu" in text
     assert main(["explain", "--scenario", scenario, "nope"]) == 2
     assert "pod default/nope: not found" in capsys.readouterr().err
+
+
+def test_a_gated_pod_is_pending_gated_by_its_gates():
+    from scheduler.core.parse import parse_pod
+    from scheduler.explain import explain, render_text
+
+    from .core.builders import Cluster, pod_obj
+
+    cluster = Cluster()
+    cluster.node("n1")
+    raw = pod_obj("held")
+    raw["spec"]["schedulingGates"] = [{"name": "example.com/quota"}, {"name": "example.com/arch"}]
+    pod = parse_pod(raw, cluster.defaults)
+    cluster.loop.pod_changed(pod)
+    answer = explain(cluster.loop, pod)
+    assert answer["would_bind_to"] is None and answer["gated_by"] == ["example.com/quota", "example.com/arch"]
+    assert render_text(answer).splitlines()[1] == \
+        "  pending: gated by example.com/quota, example.com/arch: not attempted until its spec.schedulingGates are removed"

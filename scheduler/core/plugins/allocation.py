@@ -18,12 +18,13 @@ Fractions = Tuple[np.ndarray, np.ndarray]
 
 
 def fractions_after(pod: Pod, state: ClusterState, rows: np.ndarray) -> Fractions:
-    """Requested/allocatable for cpu and memory on each row, counting this pod, capped at 1."""
+    """Requested/allocatable for cpu and memory on each row, counting this pod, capped at 1.
+    Requests are kube's non-zero ones (`Pod.score_cpu_memory`): pods without requests still spread."""
     n = state.size
     out = []
-    for resource in (CPU, MEMORY):
+    for i, (resource, amount) in enumerate(zip((CPU, MEMORY), pod.score_cpu_memory)):
         col = state.column[resource]
-        fraction = (state.requested[col, :n] + pod.requests.get(resource, 0)) * state.inv_allocatable[col, :n]
+        fraction = (state.score_requested[i, :n] + amount) * state.inv_allocatable[col, :n]
         out.append(np.minimum(take(fraction, rows, n), 1.0))
     return out[0], out[1]
 

@@ -35,7 +35,10 @@ What is modelled (faithful to kube-apiserver where the scheduler cares):
 * discovery (``/version``, ``/api``, ``/api/v1``, ``/apis``, ``/apis/<group>``,
   ``/apis/<group>/<version>``);
 * resources: core ``pods`` (+ ``binding``, ``eviction``, ``status``), ``nodes``
-  (+ ``status``), ``namespaces``, ``events``, ``bindings``; ``policy/v1``
+  (+ ``status``), ``namespaces``, ``events``, ``bindings``,
+  ``persistentvolumeclaims`` and ``persistentvolumes`` (+ ``status``; stored as
+  given: nothing binds or provisions them); ``storage.k8s.io/v1``
+  ``storageclasses``; ``policy/v1``
   ``poddisruptionbudgets`` (status.disruptionsAllowed kept current);
   ``scheduling.k8s.io/v1`` ``priorityclasses`` (pods' ``priorityClassName`` is
   resolved into ``spec.priority`` like the Priority admission plugin);

@@ -3,14 +3,17 @@
 Only what the scheduler depends on is modelled: MicroTime fields on Leases and
 events.k8s.io Events (a malformed one is a 422 on the real server, a classic
 client bug), pod defaults, the Priority admission plugin resolving
-``priorityClassName`` into ``spec.priority``, and pod spec immutability.
+``priorityClassName`` into ``spec.priority``, pod spec immutability, and
+``spec.schedulingGates`` (named once each at creation, without ``nodeName``;
+afterwards they may only be removed).
 """
 from __future__ import annotations
 
 import re
+from typing import Any, List
 
 from scheduler.testing.apiserver.errors import ApiError, invalid
-from scheduler.testing.apiserver.objects import JSON
+from scheduler.testing.apiserver.objects import JSON, now_rfc3339
 from scheduler.testing.apiserver.resources import PODS, Resource
 from scheduler.testing.apiserver.store import Store
 
@@ -73,15 +76,53 @@ def admit_pod(store: Store, pod: JSON) -> None:
             spec["priority"] = default.get("value", 0)
         else:
             spec["priority"] = 0
+    _check_new_gates(pod)
     st = pod.setdefault("status", {})
     st.setdefault("phase", "Pending")
     st.setdefault("qosClass", "BestEffort")
+    if spec.get("schedulingGates"):  # the pod strategy's applySchedulingGatedCondition
+        conditions = st.setdefault("conditions", [])
+        if not any(c.get("type") == "PodScheduled" for c in conditions):
+            conditions.append({"type": "PodScheduled", "status": "False", "reason": "SchedulingGated",
+                               "message": "Scheduling is blocked due to non-empty scheduling gates",
+                               "lastProbeTime": None, "lastTransitionTime": now_rfc3339()})
+
+
+def _gate_names(spec: JSON) -> List[Any]:
+    gates = spec.get("schedulingGates") or []
+    return [g.get("name") if isinstance(g, dict) else g for g in (gates if isinstance(gates, list) else [gates])]
+
+
+def _check_new_gates(pod: JSON) -> None:
+    """ValidatePodCreate: every gate named, no name twice, and no nodeName while gates remain."""
+    spec = pod["spec"]
+    gates = _gate_names(spec)
+    causes = []
+    seen = set()
+    for i, gate in enumerate(gates):
+        if not gate or not isinstance(gate, str):
+            causes.append((f"spec.schedulingGates[{i}].name", "Required value: name must be a non-empty string"))
+        elif gate in seen:
+            causes.append((f"spec.schedulingGates[{i}]", f'Duplicate value: "{gate}"'))
+        else:
+            seen.add(gate)
+    if gates and spec.get("nodeName"):
+        causes.append(("spec.nodeName", "Forbidden: cannot be set until all schedulingGates have been cleared"))
+    if causes:
+        raise invalid(PODS, pod["metadata"]["name"], causes)
 
 
 def check_pod_update(old: JSON, new: JSON) -> None:
-    """A pod's spec is immutable but for images, activeDeadlineSeconds and tolerations (coarsely)."""
+    """A pod's spec is immutable but for images, activeDeadlineSeconds, tolerations (coarsely) and
+    the removal of scheduling gates (adding one is 422, worded as the real server does)."""
     a, b = dict(old.get("spec") or {}), dict(new.get("spec") or {})
+    before = _gate_names(a)
+    added = [(f"spec.schedulingGates[{i}].name", f"Forbidden: only deletion is allowed, but found new scheduling gate '{g}'")
+             for i, g in enumerate(_gate_names(b)) if g not in before]
+    if added:
+        raise invalid(PODS, old["metadata"]["name"], added)
     for s in (a, b):
+        s.pop("schedulingGates", None)
         s.pop("activeDeadlineSeconds", None)
         s.pop("tolerations", None)
         s["containers"] = [{k: v for k, v in c.items() if k != "image"}

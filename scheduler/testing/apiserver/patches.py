@@ -18,6 +18,7 @@ SMP_MERGE_KEYS = {
     "initContainerStatuses": "name", "volumes": "name", "env": "name",
     "ports": "containerPort", "ownerReferences": "uid", "addresses": "type",
     "volumeMounts": "mountPath", "imagePullSecrets": "name", "resourceClaims": "name",
+    "schedulingGates": "name",
 }
 SMP_SET_LISTS = {"finalizers"}
 

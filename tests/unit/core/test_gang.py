@@ -364,3 +364,51 @@ def test_podgroup_status_is_written_when_it_changes():
     bind_all(cluster, keys)
     assert written()[-1] == ("Running", 2, 2)
     assert len(written()) == 3  # nothing changed since: nothing written
+
+
+# ---------------------------------------------------------------- scheduling gates
+
+def _gated_member(cluster: Cluster, name: str, group: str, minimum: int) -> str:
+    from scheduler.core.parse import parse_pod
+
+    from .builders import pod_obj
+
+    raw = pod_obj(name, cpu="3", priority=10, gang=group, min_available=minimum)
+    raw["spec"]["schedulingGates"] = [{"name": "example.com/quota"}]
+    pod = parse_pod(raw, cluster.defaults)
+    cluster.raw[pod.key] = raw
+    cluster.loop.pod_changed(pod)
+    return pod.key
+
+
+def _ungate(cluster: Cluster, key: str) -> None:
+    from scheduler.core.parse import parse_pod
+
+    del cluster.raw[key]["spec"]["schedulingGates"]
+    cluster.loop.pod_changed(parse_pod(cluster.raw[key], cluster.defaults))
+
+
+def test_a_gang_with_a_gated_member_waits_and_binds_nothing_until_it_is_ungated():
+    cluster = Cluster()
+    nodes(cluster, 3)
+    keys = gang(cluster, "x", 2, minimum=3)
+    gated = _gated_member(cluster, "x-2", "x", 3)
+    cluster.run()
+    assert placed(cluster, keys + [gated]) == []
+    assert cluster.last(keys[0]).message == \
+        "gang default/x: 2/3 members present (1 more gated by spec.schedulingGates), waiting"
+    _ungate(cluster, gated)
+    cluster.run()
+    assert len(placed(cluster, keys + [gated])) == 3
+
+
+def test_a_gated_member_is_not_bound_with_its_gang_once_the_minimum_is_met():
+    cluster = Cluster()
+    nodes(cluster, 3)
+    keys = gang(cluster, "x", 2, minimum=2)
+    gated = _gated_member(cluster, "x-2", "x", 2)
+    bound = [v.pod.key for v in cluster.run() if v.node]
+    assert sorted(bound) == keys  # the minimum, without the gated member
+    assert gated not in cluster.state.placed and cluster.loop.stats()["queue"]["gated"] == 1
+    _ungate(cluster, gated)
+    assert [v.pod.key for v in cluster.run() if v.node] == [gated]

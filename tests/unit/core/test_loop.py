@@ -6,6 +6,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from scheduler.core.effects import Evict
 from scheduler.core.framework import FilterPlugin
 from scheduler.core.loop import CycleError
 from scheduler.core.parse import parse_pod
@@ -337,3 +338,91 @@ def test_an_invalid_priority_is_reported_once_however_often_the_pod_is_seen():
         cluster.loop.pod_changed(cluster.loop.pending["default/odd"])  # e.g. our status write echoed back
         cluster.clock.advance(6)
     assert len(cluster.events("InvalidPriority")) == 1
+
+
+# ---------------------------------------------------------------- scheduling gates
+
+
+def _gated(cluster: Cluster, name: str, gates=("example.com/wait",), **kwargs: Any) -> str:
+    """A pod created with spec.schedulingGates (kept in cluster.raw so the test can ungate it)."""
+    raw = pod_obj(name, **kwargs)
+    raw["spec"]["schedulingGates"] = [{"name": g} for g in gates]
+    pod = parse_pod(raw, cluster.defaults)
+    cluster.raw[pod.key] = raw
+    cluster.loop.pod_changed(pod)
+    return pod.key
+
+
+def _set_gates(cluster: Cluster, key: str, gates=()) -> None:
+    """A controller removed gates (a MODIFIED watch event); no gates left: the pod is ready."""
+    raw = cluster.raw[key]
+    raw["spec"]["schedulingGates"] = [{"name": g} for g in gates] or None
+    cluster.loop.pod_changed(parse_pod(raw, cluster.defaults))
+
+
+def _about(cluster: Cluster, key: str) -> list:
+    """Every effect that names pod `key` (as the pod bound, nominated, described or preempting)."""
+    cluster.housekeeping()
+    return [e for e in cluster.effects
+            if (getattr(e, "pod", None) is not None and e.pod.key == key)
+            or (isinstance(e, Evict) and e.preemptor is not None and e.preemptor.key == key)]
+
+
+def test_a_gated_pod_is_left_alone_until_its_last_gate_is_removed():
+    cluster = Cluster(unschedulable_timeout=5)
+    cluster.node("n1", cpu="4")
+    key = _gated(cluster, "p", gates=("example.com/quota", "example.com/arch"))
+    for _ in range(3):  # cycles, periodic flushes and cluster changes wake nothing for it
+        assert cluster.run() == []
+        cluster.node("n1", cpu="4", labels={"round": str(_)})
+        cluster.clock.advance(10)
+    assert _about(cluster, key) == []  # no binding, no FailedScheduling Event, no condition, no nomination
+    assert key in cluster.loop.pending
+    assert cluster.loop.stats()["queue"]["gated"] == 1
+
+    _set_gates(cluster, key, ("example.com/arch",))
+    assert cluster.run() == [] and cluster.loop.stats()["queue"]["gated"] == 1
+    _set_gates(cluster, key)
+    assert [v.node for v in cluster.run()] == ["n1"]
+    assert cluster.loop.stats()["queue"]["gated"] == 0
+
+
+def test_a_status_write_on_a_gated_pod_does_not_release_it():
+    cluster = Cluster()
+    cluster.node("n1")
+    key = _gated(cluster, "p")
+    raw = cluster.raw[key]
+    raw["status"]["conditions"] = [{"type": "PodScheduled", "status": "False", "reason": "SchedulingGated"}]
+    cluster.loop.pod_changed(parse_pod(raw, cluster.defaults))
+    assert cluster.run() == []
+    assert cluster.loop.stats()["queue"]["gated"] == 1
+
+
+def test_a_gated_pod_never_preempts_and_holds_no_nomination_from_the_api():
+    cluster = Cluster(preemption=True)
+    cluster.node("n1", cpu="2")
+    cluster.pod("low", cpu="2", priority=1)
+    cluster.run()
+    key = _gated(cluster, "high", cpu="2", priority=1000)
+    cluster.raw[key]["status"]["nominatedNodeName"] = "n1"  # left over, e.g. by a former leader
+    cluster.loop.pod_changed(parse_pod(cluster.raw[key], cluster.defaults))
+    cluster.loop.recover_nominations()
+    cluster.clock.advance(120)
+    assert cluster.run() == []
+    assert not cluster.loop.is_nominated(key)
+    assert not [e for e in cluster.effects if isinstance(e, Evict)]
+
+    _set_gates(cluster, key)
+    verdict = cluster.run()[0]
+    assert verdict.pod.key == key and verdict.nominated_node == "n1"
+    assert victim_names(verdict) == ["low"]
+
+
+def test_deleting_a_gated_pod_forgets_it():
+    cluster = Cluster()
+    cluster.node("n1")
+    key = _gated(cluster, "p")
+    cluster.delete(key)
+    assert key not in cluster.loop.pending and key not in cluster.loop.queue
+    assert cluster.loop.stats()["queue"]["gated"] == 0
+    assert cluster.run() == []

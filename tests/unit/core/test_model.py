@@ -250,6 +250,47 @@ def test_zero_request_in_one_container_and_none_elsewhere_counts_as_set():
     assert req["memory"] == GI
 
 
+# ------------------------------------------------------------ accounting like kube-scheduler
+
+OURS = Defaults(QUANTITIES, cpu_millis=500, memory_bytes=GI, priority=0, scheduler_name="preemptive-scheduler")
+
+
+def test_defaults_apply_to_our_pods_only():
+    assert requests_of(raw_pod(), OURS) == {"cpu": 500, "memory": GI, "pods": 1}
+    theirs = raw_pod(schedulerName="default-scheduler")
+    assert requests_of(theirs, OURS) == {"pods": 1}  # exactly as declared: nothing
+    assert requests_of(raw_pod(cpu="2", schedulerName="default-scheduler"), OURS) == {"cpu": 2000, "pods": 1}
+
+
+def test_scores_count_kubes_non_zero_requests_per_container():
+    raw = raw_pod(containers=[{"name": "a", "resources": {"requests": {"cpu": "1"}}}, {"name": "b"}])
+    pod = parse_pod(raw, OURS)
+    assert pod.score_cpu_memory == (1000 + 100, 2 * 200 * MI)
+    assert pod.requests["cpu"] == 1000 and pod.requests["memory"] == GI  # filters: declared, defaulted pod-wide
+    zero = parse_pod(raw_pod(cpu="0", memory="0"), OURS)
+    assert zero.score_cpu_memory == (0, 0)  # an explicit zero stays zero
+
+
+def test_non_zero_requests_follow_init_containers_and_overhead():
+    raw = raw_pod(cpu="100m", memory="100Mi", initContainers=[{"name": "init", "resources": {"requests": {"cpu": "2"}}}],
+                  overhead={"cpu": "50m", "memory": "10Mi"})
+    assert parse_pod(raw, OURS).score_cpu_memory == (2000 + 50, 200 * MI + 10 * MI)
+
+
+def test_pod_level_requests_replace_the_containers_cpu_and_memory():
+    raw = raw_pod(cpu="100m", memory="100Mi", extra_requests={"nvidia.com/gpu": "1"},
+                  resources={"requests": {"cpu": "2", "memory": "1Gi"}}, overhead={"cpu": "10m"})
+    pod = parse_pod(raw, OURS)
+    assert pod.requests == {"cpu": 2010, "memory": GI, "nvidia.com/gpu": 1, "pods": 1}
+    assert pod.score_cpu_memory == (2010, GI)
+
+
+def test_dynamic_resource_claims_are_reported_unsupported():
+    pod = parse_pod(raw_pod(cpu="1", resourceClaims=[{"name": "gpu", "resourceClaimName": "c"}]), OURS)
+    assert pod.unsupported == ("spec.resourceClaims (dynamic resource allocation)",)
+    assert parse_pod(raw_pod(cpu="1"), OURS).unsupported == ()
+
+
 # ------------------------------------------------------------ untrusted input is bounded at the edge
 
 
@@ -508,3 +549,29 @@ def test_pdb_disruptions_allowed_is_bounded():
 def test_malformed_pdb_is_a_model_error(obj):
     with pytest.raises(ModelError):
         parse_pdb(obj)
+
+
+# ------------------------------------------------------------ scheduling gates
+
+
+def test_scheduling_gates_are_read_in_order():
+    raw = raw_pod(cpu="1", schedulingGates=[{"name": "example.com/quota"}, {"name": "example.com/arch"}])
+    assert parse_pod(raw, DEFAULTS).scheduling_gates == ("example.com/quota", "example.com/arch")
+    assert parse_pod(raw_pod(cpu="1"), DEFAULTS).scheduling_gates == ()
+    assert parse_pod(raw_pod(cpu="1", schedulingGates=None), DEFAULTS).scheduling_gates == ()
+
+
+@pytest.mark.parametrize("gates, message", [
+    ({"name": "a"}, "pod default/p: spec.schedulingGates must be a list, got dict"),
+    (["a"], "spec.schedulingGates item must be an object, got str"),
+    ([{"name": ""}], "spec.schedulingGates: a gate has no name"),
+    ([{}], "spec.schedulingGates: a gate has no name"),
+    ([{"name": 7}], "spec.schedulingGates name must be a string, got 7"),
+    ([{"name": "x" * 400}], "is 400 characters long; expected at most 316"),
+    ([{"name": f"g{i}"} for i in range(65)], "spec.schedulingGates has 65 gates; expected at most 64"),
+])
+def test_malformed_scheduling_gates_are_reported_clearly(gates, message):
+    with pytest.raises(ModelError) as error:
+        parse_pod(raw_pod(cpu="1", schedulingGates=gates), DEFAULTS)
+    assert message in str(error.value)
+    assert len(str(error.value)) < 200  # a hostile name is clipped, not echoed whole

@@ -221,3 +221,45 @@ def test_gangs_with_same_group_in_different_namespaces_are_separate(queue):
     queue.add(gang_pod("w", namespace="a"))
     queue.add(gang_pod("w", namespace="b"))
     assert len(pop_names(queue)) == 2
+
+
+# ------------------------------------------------------------ scheduling gates
+
+
+def gated_pod(name, gates=("example.com/wait",), **kw):
+    return make_pod(name, schedulingGates=[{"name": g} for g in gates], **kw)
+
+
+def test_a_gated_pod_is_held_but_never_popped(queue, clock):
+    queue.add(gated_pod("gated", priority=100))
+    queue.add(make_pod("free", priority=1))
+    clock.advance(120)  # past any backoff and the unschedulable timeout
+    queue.move_all_to_active()
+    assert pop_names(queue) == [["free"]]
+    assert "default/gated" in queue and queue.pod("default/gated").scheduling_gates == ("example.com/wait",)
+    assert queue.pending_pods()["gated"] == 1
+    assert queue.pending_pods()["active"] == 0
+
+
+def test_removing_the_gates_queues_the_pod(queue):
+    queue.add(gated_pod("p", gates=("a", "b")))
+    queue.add(gated_pod("p", gates=("b",)))  # one gate removed: still gated
+    assert queue.pop() is None
+    queue.add(make_pod("p"))
+    assert pop_names(queue) == [["p"]]
+    assert queue.pending_pods()["gated"] == 0
+
+
+def test_deleting_a_gated_pod_forgets_it(queue):
+    queue.add(gated_pod("p"))
+    queue.delete("default/p")
+    assert "default/p" not in queue and len(queue) == 0
+    assert queue.pending_pods()["gated"] == 0
+
+
+def test_a_gated_gang_member_is_not_part_of_its_gangs_unit(queue):
+    queue.add(gang_pod("w-0"))
+    queue.add(make_pod("w-1", labels={POD_GROUP_LABEL: "train"}, schedulingGates=[{"name": "wait"}]))
+    unit = queue.pop()
+    assert [p.name for p in unit.pods()] == ["w-0"]
+    assert queue.pending_pods() == {"active": 0, "backoff": 0, "unschedulable": 0, "inflight": 1, "gated": 1}

@@ -159,7 +159,7 @@ def test_bundled_scenarios_run_by_name(capsys):
     pods = json.loads(capsys.readouterr().out)["pods"]
     assert all(p["node"] != "busy" for p in pods)
     assert main(["simulate", "no-such-scenario"]) == 2
-    assert "bundled scenarios: default, gangs, load" in capsys.readouterr().err
+    assert "bundled scenarios: constraints, default, gangs, load" in capsys.readouterr().err
 
 
 def test_api_latency_and_watch_delay_show_in_the_timeline(capsys):

@@ -71,3 +71,23 @@ def test_shared_fractions_answer_for_the_state_and_the_moment_asked_about():
     assert fractions(pod, idle, rows)[0].tolist() == [0.25]  # same pod, rows and generation: another state
     idle.place(make_pod("z", cpu="1", memory="1Gi"), "n1", assumed=False)
     assert fractions(pod, idle, rows)[0].tolist() == [0.5]  # the state changed since
+
+
+def test_pods_without_requests_still_spread_in_the_scores():
+    """Filters see what a pod of another scheduler declares (nothing); the scores see kube's non-zero
+    100m/200Mi, so a node full of request-less pods does not look empty."""
+    from scheduler.config import Config
+    from scheduler.core.parse import parse_pod
+    from scheduler.stack import defaults_from
+
+    from ...helpers import make_engine, make_node, raw_pod
+
+    defaults = defaults_from(Config())
+    engine = make_engine([make_node("busy", cpu="1", memory="1Gi"), make_node("idle", cpu="1", memory="1Gi")])
+    for i in range(5):
+        theirs = parse_pod(raw_pod(f"t{i}", schedulerName="default-scheduler"), defaults)
+        assert theirs.requests == {"pods": 1}
+        engine.state.place(theirs, "busy")
+    assert int(engine.state.free("cpu")[engine.state.row_of["busy"]]) == 1000  # the filters: nothing requested
+    ours = parse_pod(raw_pod("ours", cpu="100m", memory="100Mi"), defaults)
+    assert engine.schedule(ours).node == "idle"

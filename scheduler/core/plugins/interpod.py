@@ -1,0 +1,169 @@
+"""InterPodAffinity: required podAffinity/podAntiAffinity (and existing pods' required anti-affinity
+against the incoming pod) filter; preferred terms, both ways, score.
+
+kube-scheduler's semantics: a term selects pods in its namespaces by labels and
+looks at the topology domain (nodes sharing the `topologyKey` label value) of a
+node.  A node without the key never satisfies affinity and never violates
+anti-affinity.  A pod whose required affinity matches no pod anywhere may still
+go where its keys exist when it matches its own terms (the first of a group).
+Affinity failures are unresolvable; anti-affinity ones may be resolved by
+evicting the pods that cause them.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from typing import Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+
+from scheduler.core.cache import ClusterState
+from scheduler.core.framework import (
+    NODE_CHANGED,
+    POD_PLACED,
+    POD_REMOVED,
+    ClusterChange,
+    FilterPlugin,
+    ScorePlugin,
+    register_filter,
+    register_score,
+)
+from scheduler.core.model import Pod, PodAffinityTerm
+from scheduler.core.topology import (
+    ANTI_PREFERRED,
+    ANTI_REQUIRED,
+    PREFERRED,
+    REQUIRED,
+    per_domain,
+    spread_to_rows,
+    term_scope,
+)
+
+AFFINITY_REASON = "node(s) didn't match pod affinity rules"
+ANTI_AFFINITY_REASON = "node(s) didn't match pod anti-affinity rules"
+EXISTING_ANTI_AFFINITY_REASON = "node(s) didn't satisfy existing pods anti-affinity rules"
+HARD_AFFINITY_WEIGHT = 1
+"""kube's hardPodAffinityWeight: an existing pod's required affinity to the incoming pod, in the score."""
+
+Rejections = Tuple[np.ndarray, np.ndarray, np.ndarray]
+"""Per node row, rejected by: the pod's affinity, the pod's anti-affinity, existing pods' anti-affinity."""
+
+
+def domain_totals(state: ClusterState, counts: np.ndarray, topology_key: str) -> np.ndarray:
+    """Per node row: the counted pods in its topology domain (0 where the node lacks the key)."""
+    domains = state.topology.domains(state, topology_key)
+    return spread_to_rows(domains, per_domain(domains, counts))
+
+
+def _selected(state: ClusterState, term: PodAffinityTerm) -> np.ndarray:
+    return state.topology.counts(state, term_scope(term, state.namespaces))
+
+
+def _affinity_rejected(pod: Pod, state: ClusterState, terms: Sequence[PodAffinityTerm]) -> np.ndarray:
+    satisfied = np.ones(state.size, dtype=bool)
+    anywhere = False
+    for term in terms:
+        totals = domain_totals(state, _selected(state, term), term.topology_key)
+        anywhere = anywhere or bool(totals.any())
+        satisfied &= totals > 0
+    if not anywhere and all(term.selects(pod, state.namespaces) for term in terms):
+        satisfied[:] = True  # the first pod of its group: only the topology keys must exist
+        for term in terms:
+            satisfied &= state.topology.domains(state, term.topology_key)[0] >= 0
+    return ~satisfied
+
+
+def rejections(pod: Pod, state: ClusterState) -> Optional[Rejections]:
+    """None when no rule applies to the pod (no terms of its own, none of existing pods against it)."""
+    n = state.size
+    existing = None
+    for term, holders in state.topology.holders_of(ANTI_REQUIRED):
+        if term.selects(pod, state.namespaces):
+            occupied = domain_totals(state, holders[:n], term.topology_key) > 0
+            existing = occupied if existing is None else existing | occupied
+    affinity = pod.pod_affinity
+    if existing is None and affinity is None:
+        return None
+    none = np.zeros(n, dtype=bool)
+    anti = none
+    if affinity is not None:
+        for term in affinity.anti_required:
+            anti = anti | (domain_totals(state, _selected(state, term), term.topology_key) > 0)
+    rejected_by_affinity = _affinity_rejected(pod, state, affinity.required) if affinity and affinity.required else none
+    return rejected_by_affinity, anti, none if existing is None else existing
+
+
+@register_filter
+class InterPodAffinity(FilterPlugin):
+    name = "InterPodAffinity"
+    resolvable = True  # anti-affinity: evicting the matching pods helps (affinity rows are excluded below)
+
+    def filter(self, pod: Pod, state: ClusterState) -> np.ndarray:
+        found = rejections(pod, state)
+        if found is None:
+            return np.ones(state.size, dtype=bool)
+        affinity, anti, existing = found
+        return ~(affinity | anti | existing)
+
+    def explain(self, pod: Pod, state: ClusterState, rows: np.ndarray) -> Counter[str]:
+        found = rejections(pod, state)
+        reasons: Counter[str] = Counter()
+        if found is None:
+            return reasons
+        affinity, anti, existing = (mask[rows] for mask in found)
+        for reason, hit in ((AFFINITY_REASON, affinity), (ANTI_AFFINITY_REASON, anti & ~affinity),
+                            (EXISTING_ANTI_AFFINITY_REASON, existing & ~anti & ~affinity)):
+            if hit.any():
+                reasons[reason] = int(hit.sum())
+        return reasons
+
+    def helped_by(self, change: ClusterChange, pod: Pod, namespaces: Mapping[str, Mapping[str, str]]) -> bool:
+        """A pod it must be near arriving; one it must avoid (or that avoids it) leaving; topology labels changing."""
+        other = change.pod
+        if change.kind == NODE_CHANGED:
+            return change.topology_changed
+        if other is None or change.kind not in (POD_PLACED, POD_REMOVED):
+            return True
+        own = pod.pod_affinity
+        if change.kind == POD_PLACED:
+            return own is not None and any(term.selects(other, namespaces) for term in own.required)
+        if own is not None and any(term.selects(other, namespaces) for term in own.anti_required):
+            return True
+        theirs = other.pod_affinity
+        return theirs is not None and any(term.selects(pod, namespaces) for term in theirs.anti_required)
+
+    def resolvable_rows(self, pod: Pod, state: ClusterState, rows: np.ndarray) -> np.ndarray:
+        found = rejections(pod, state)
+        return rows if found is None else rows[~found[0][rows]]
+
+
+@register_score
+class InterPodAffinityScore(ScorePlugin):
+    """Preferred terms of the pod, and existing pods' preferred (and required affinity) terms that
+    select it, add or take their weight on every node of the domains involved; scaled to 0..100."""
+
+    name = "InterPodAffinity"
+
+    def score(self, pod: Pod, state: ClusterState, rows: np.ndarray) -> Optional[np.ndarray]:
+        n = state.size
+        total = np.zeros(n)
+        said = False
+        affinity = pod.pod_affinity
+        if affinity is not None:
+            for terms, sign in ((affinity.preferred, 1), (affinity.anti_preferred, -1)):
+                for term in terms:
+                    total += sign * term.weight * domain_totals(state, _selected(state, term), term.topology_key)
+                    said = True
+        for kind, sign in ((PREFERRED, 1), (ANTI_PREFERRED, -1), (REQUIRED, 1)):
+            for term, holders in state.topology.holders_of(kind):
+                if term.selects(pod, state.namespaces):
+                    weight = term.weight if kind != REQUIRED else HARD_AFFINITY_WEIGHT
+                    total += sign * weight * domain_totals(state, holders[:n], term.topology_key)
+                    said = True
+        if not said:
+            return None
+        picked: np.ndarray = total[rows]
+        low, high = (float(picked.min()), float(picked.max())) if len(picked) else (0.0, 0.0)
+        if high == low:
+            return None
+        scaled: np.ndarray = (picked - low) * 100.0 / (high - low)
+        return scaled

@@ -1,0 +1,155 @@
+"""Who is where, per node and per topology domain, for InterPodAffinity and PodTopologySpread.
+
+Two kinds of per-node counts are kept current as the ClusterState places, forgets
+and lifts pods (preemption's what-if moves them too), so the plugins read numpy
+vectors instead of scanning pods for every pod they schedule:
+
+* selector counts: placed pods a (namespaces, selector) picks on each node; built
+  on first use from the pods on the nodes, then updated per pod (least recently
+  used ones are dropped beyond `MAX_SELECTORS`);
+* term holders: placed pods holding each distinct affinity term, for the rules
+  that run the other way round (an existing pod's required anti-affinity against
+  the incoming pod, and existing pods' terms in the score).
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Dict, FrozenSet, Iterator, List, Mapping, Optional, Tuple
+
+import numpy as np
+
+from scheduler.core.columns import resized
+from scheduler.core.model import Pod, PodAffinityTerm, PodSelector
+
+if TYPE_CHECKING:
+    from scheduler.core.cache import ClusterState
+
+MAX_SELECTORS = 256
+REQUIRED, PREFERRED, ANTI_REQUIRED, ANTI_PREFERRED = "required", "preferred", "anti_required", "anti_preferred"
+TERM_KINDS = (REQUIRED, PREFERRED, ANTI_REQUIRED, ANTI_PREFERRED)
+
+HolderKey = Tuple[str, PodAffinityTerm]
+"""(kind, term): the pods holding this exact term."""
+
+
+@dataclass(frozen=True)
+class PodScope:
+    """Pods to count: in these namespaces (None: every namespace), picked by the selector."""
+
+    namespaces: Optional[FrozenSet[str]]
+    selector: PodSelector
+    skip_terminating: bool = False  # PodTopologySpread does not count pods being deleted
+
+    def picks(self, pod: Pod) -> bool:
+        if self.namespaces is not None and pod.namespace not in self.namespaces:
+            return False
+        if self.skip_terminating and pod.deleting:
+            return False
+        return self.selector.matches(pod)
+
+
+def term_scope(term: PodAffinityTerm, namespace_labels: Mapping[str, Mapping[str, str]]) -> PodScope:
+    """The namespaces a term covers now: its names, plus those its namespaceSelector picks."""
+    if term.namespace_selector is None:
+        return PodScope(term.namespaces, term.selector)
+    if not term.namespace_selector:
+        return PodScope(None, term.selector)  # `{}`: every namespace
+    picked = {name for name in namespace_labels if term.in_scope(name, namespace_labels)}
+    return PodScope(frozenset(picked | term.namespaces), term.selector)
+
+
+class TopologyIndex:
+    def __init__(self, capacity: int) -> None:
+        self._capacity = capacity
+        self._counts: OrderedDict[PodScope, np.ndarray] = OrderedDict()
+        self.holders: Dict[HolderKey, np.ndarray] = {}
+        self._holding: Dict[HolderKey, int] = {}  # how many placed pods hold each term
+        self._domains: Dict[str, Tuple[np.ndarray, int]] = {}
+        self._domains_of = (-1, -1)
+
+    def grow(self, rows: int) -> None:
+        self._capacity = rows
+        for scope in list(self._counts):
+            self._counts[scope] = resized(self._counts[scope], rows)
+        for key in list(self.holders):
+            self.holders[key] = resized(self.holders[key], rows)
+
+    # ------------------------------------------------------------ pods come and go
+    def moved(self, pod: Pod, row: int, sign: int) -> None:
+        """A pod was placed on (+1) or taken off (-1) a node row."""
+        for scope, counts in self._counts.items():
+            if scope.picks(pod):
+                counts[row] += sign
+        if pod.pod_affinity is not None:
+            for key in _held_terms(pod):
+                self._hold(key, row, sign)
+
+    def _hold(self, key: HolderKey, row: int, sign: int) -> None:
+        counts = self.holders.get(key)
+        if counts is None:
+            counts = self.holders[key] = np.zeros(self._capacity, dtype=np.int32)
+        counts[row] += sign
+        left = self._holding.get(key, 0) + sign
+        if left > 0:
+            self._holding[key] = left
+        else:
+            self._holding.pop(key, None)
+            del self.holders[key]
+
+    def holders_of(self, kind: str) -> Iterator[Tuple[PodAffinityTerm, np.ndarray]]:
+        return ((term, counts) for (held_kind, term), counts in self.holders.items() if held_kind == kind)
+
+    # ------------------------------------------------------------ reading
+    def counts(self, state: ClusterState, scope: PodScope) -> np.ndarray:
+        """Per node row: placed pods the scope picks (a view: do not modify)."""
+        counts = self._counts.get(scope)
+        if counts is None:
+            counts = np.zeros(self._capacity, dtype=np.int32)
+            for row, on_node in enumerate(state.pods_on):
+                counts[row] = sum(1 for placed in on_node.values() if scope.picks(placed.pod))
+            self._counts[scope] = counts
+            if len(self._counts) > MAX_SELECTORS:
+                self._counts.popitem(last=False)
+        else:
+            self._counts.move_to_end(scope)
+        return counts[: state.size]
+
+    def domains(self, state: ClusterState, topology_key: str) -> Tuple[np.ndarray, int]:
+        """Per node row the id of its domain for the key (-1: dead, or no such label), and how many ids."""
+        if (state.node_generation, state.size) != self._domains_of:
+            self._domains.clear()
+            self._domains_of = (state.node_generation, state.size)
+        found = self._domains.get(topology_key)
+        if found is None:
+            ids: Dict[str, int] = {}
+            values: List[int] = []
+            for node in state.nodes:
+                value = None if node is None else node.labels.get(topology_key)
+                values.append(-1 if value is None else ids.setdefault(value, len(ids)))
+            found = self._domains[topology_key] = (np.array(values, dtype=np.int64), len(ids))
+        return found
+
+
+def _held_terms(pod: Pod) -> Iterator[HolderKey]:
+    affinity = pod.pod_affinity
+    if affinity is None:
+        return
+    for kind in TERM_KINDS:
+        for term in getattr(affinity, kind):
+            yield kind, term
+
+
+def per_domain(domains: Tuple[np.ndarray, int], values: np.ndarray, rows: Optional[np.ndarray] = None) -> np.ndarray:
+    """Sum of `values` over the node rows of each domain (only rows where `rows` is True, when given)."""
+    ids, count = domains
+    keep = ids >= 0 if rows is None else (ids >= 0) & rows
+    return np.bincount(ids[keep], weights=values[keep], minlength=count)
+
+
+def spread_to_rows(domains: Tuple[np.ndarray, int], totals: np.ndarray) -> np.ndarray:
+    """Each row's domain total (0 for rows without the label)."""
+    ids, _ = domains
+    if not len(totals):
+        return np.zeros(len(ids))
+    return np.where(ids >= 0, totals[np.maximum(ids, 0)], 0.0)

@@ -1,0 +1,79 @@
+"""Event-gated requeue: a pod parked by a filter retries when a change could help it, not on every change."""
+from __future__ import annotations
+
+from typing import Any, Dict
+
+from scheduler.core.parse import parse_pod
+
+from .builders import Cluster, pod_obj
+
+HOST = "kubernetes.io/hostname"
+
+
+def add(cluster: Cluster, name: str, node: str = "", scheduler_name: str = "preemptive-scheduler", **spec: Any) -> str:
+    raw = pod_obj(name, cpu="100m", node=node, labels=spec.pop("labels", None), scheduler_name=scheduler_name)
+    raw["spec"].update(spec)
+    pod = parse_pod(raw, cluster.defaults)
+    cluster.raw[pod.key] = raw
+    cluster.loop.pod_changed(pod)
+    return pod.key
+
+
+def anti(labels: Dict[str, str], key: str = HOST) -> Dict[str, Any]:
+    return {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+        {"labelSelector": {"matchLabels": labels}, "topologyKey": key}]}}
+
+
+def near(labels: Dict[str, str], key: str = HOST) -> Dict[str, Any]:
+    return {"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+        {"labelSelector": {"matchLabels": labels}, "topologyKey": key}]}}
+
+
+def settle(cluster: Cluster) -> list:
+    cluster.clock.advance(11)  # past any backoff, well before the 600 s flush
+    return cluster.run()
+
+
+def test_a_pod_kept_out_by_anti_affinity_waits_for_the_matching_pod_to_leave():
+    cluster = Cluster(unschedulable_timeout=600)
+    cluster.node("n1", cpu="8")
+    add(cluster, "db", node="n1", scheduler_name="other", labels={"app": "db"})
+    add(cluster, "noise", node="n1", scheduler_name="other", labels={"app": "noise"})
+    waiting = add(cluster, "web", affinity=anti({"app": "db"}))
+    assert cluster.run()[0].node is None
+    cluster.delete("noise")  # freed room, but not what kept it out
+    assert settle(cluster) == []
+    cluster.delete("db")
+    assert [v.node for v in settle(cluster) if v.pod.key == waiting] == ["n1"]
+
+
+def test_a_pod_kept_out_by_anti_affinity_retries_when_topology_changes():
+    cluster = Cluster(unschedulable_timeout=600)
+    cluster.node("n1", cpu="8")
+    add(cluster, "db", node="n1", scheduler_name="other", labels={"app": "db"})
+    add(cluster, "web", affinity=anti({"app": "db"}))
+    cluster.run()
+    cluster.node("n2", cpu="8")
+    assert [v.node for v in settle(cluster)] == ["n2"]
+
+
+def test_a_pod_needing_a_neighbour_retries_when_a_matching_pod_is_placed_not_another():
+    cluster = Cluster(unschedulable_timeout=600)
+    cluster.node("n1", cpu="8")
+    cluster.node("n2", cpu="8")
+    waiting = add(cluster, "cache", affinity=near({"app": "db"}))
+    assert cluster.run()[0].node is None
+    add(cluster, "other", node="n1", scheduler_name="other", labels={"app": "other"})
+    assert settle(cluster) == []
+    add(cluster, "db", node="n2", scheduler_name="other", labels={"app": "db"})
+    assert [v.node for v in settle(cluster) if v.pod.key == waiting] == ["n2"]
+
+
+def test_a_pod_short_of_room_still_retries_on_any_pod_leaving():
+    cluster = Cluster(unschedulable_timeout=600)
+    cluster.node("n1", cpu="1")
+    add(cluster, "hog", node="n1", scheduler_name="other")  # declares 100m: the big pod does not fit
+    cluster.pod("big", cpu="1")
+    assert cluster.run()[0].node is None
+    cluster.delete("hog")
+    assert [v.node for v in settle(cluster)] == ["n1"]
