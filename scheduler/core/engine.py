@@ -44,6 +44,8 @@ class Engine:
         self.static_filters = [f for f in profile.filters if f.static]
         self.dynamic_filters = [f for f in profile.filters if not f.static]
         self.extra_filters: Tuple[FilterPlugin, ...] = tuple(extra_filters)  # e.g. the room held for nominated pods
+        for plugin in list(profile.filters) + list(self.extra_filters):
+            plugin.attach(state)
         self._static_cache: Dict[Hashable, np.ndarray] = {}
         self._static_key: Tuple[int, int] = (-1, -1)
 

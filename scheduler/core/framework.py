@@ -43,6 +43,9 @@ class FilterPlugin:
         """False when the plugin can reject nothing for this pod (skipped on the hot path)."""
         return True
 
+    def attach(self, state: ClusterState) -> None:
+        """The engine's state, once, before any pod: for `applies` answers that depend on the cluster."""
+
     def filter(self, pod: Pod, state: ClusterState) -> np.ndarray:
         """Boolean mask over `state.size` rows: True where the node passes."""
         raise NotImplementedError

@@ -101,7 +101,7 @@ POD_LEVEL_RESOURCES = (CPU, MEMORY)
 
 def _steps(spec: Mapping[str, Any], quantities: Quantities) -> Steps:
     apps = [_container_requests(c, quantities) for c in as_array(spec.get("containers"), "spec.containers")]
-    inits = [(isinstance(c, Mapping) and c.get("restartPolicy") == "Always", _container_requests(c, quantities))
+    inits = [(as_object(c, "init container").get("restartPolicy") == "Always", _container_requests(c, quantities))
              for c in as_array(spec.get("initContainers"), "spec.initContainers")]
     pod_level = _container_requests(spec, quantities, "spec") if spec.get("resources") else {}
     return apps, inits, {k: v for k, v in pod_level.items() if k in POD_LEVEL_RESOURCES}

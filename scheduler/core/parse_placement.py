@@ -77,6 +77,8 @@ def _weighted(raw: Any, where: str, namespace: str, labels: Mapping[str, str]) -
 def parse_pod_affinity(spec: Mapping[str, Any], namespace: str, labels: Mapping[str, str]) -> Optional[InterPodAffinity]:
     """spec.affinity.podAffinity/podAntiAffinity -> InterPodAffinity, or None when the pod has neither."""
     affinity = as_object(spec.get("affinity"), "spec.affinity")
+    if not (affinity.get("podAffinity") or affinity.get("podAntiAffinity")):
+        return None
     parts: Dict[str, Tuple[PodAffinityTerm, ...]] = {}
     for field, prefix in (("podAffinity", ""), ("podAntiAffinity", "anti_")):
         where = f"spec.affinity.{field}"

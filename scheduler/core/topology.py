@@ -65,6 +65,7 @@ class TopologyIndex:
         self._counts: OrderedDict[PodScope, np.ndarray] = OrderedDict()
         self.holders: Dict[HolderKey, np.ndarray] = {}
         self._holding: Dict[HolderKey, int] = {}  # how many placed pods hold each term
+        self.kinds_held: Dict[str, int] = dict.fromkeys(TERM_KINDS, 0)  # distinct terms held, per kind
         self._domains: Dict[str, Tuple[np.ndarray, int]] = {}
         self._domains_of = (-1, -1)
 
@@ -89,6 +90,7 @@ class TopologyIndex:
         counts = self.holders.get(key)
         if counts is None:
             counts = self.holders[key] = np.zeros(self._capacity, dtype=np.int32)
+            self.kinds_held[key[0]] += 1
         counts[row] += sign
         left = self._holding.get(key, 0) + sign
         if left > 0:
@@ -96,6 +98,7 @@ class TopologyIndex:
         else:
             self._holding.pop(key, None)
             del self.holders[key]
+            self.kinds_held[key[0]] -= 1
 
     def holders_of(self, kind: str) -> Iterator[Tuple[PodAffinityTerm, np.ndarray]]:
         return ((term, counts) for (held_kind, term), counts in self.holders.items() if held_kind == kind)

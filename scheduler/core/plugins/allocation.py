@@ -21,12 +21,15 @@ def fractions_after(pod: Pod, state: ClusterState, rows: np.ndarray) -> Fraction
     """Requested/allocatable for cpu and memory on each row, counting this pod, capped at 1.
     Requests are kube's non-zero ones (`Pod.score_cpu_memory`): pods without requests still spread."""
     n = state.size
-    out = []
-    for i, (resource, amount) in enumerate(zip((CPU, MEMORY), pod.score_cpu_memory)):
-        col = state.column[resource]
-        fraction = (state.score_requested[i, :n] + amount) * state.inv_allocatable[col, :n]
-        out.append(np.minimum(take(fraction, rows, n), 1.0))
-    return out[0], out[1]
+    cpu, memory = pod.score_cpu_memory
+    return (_fraction(state, 0, state.column[CPU], cpu, rows, n),
+            _fraction(state, 1, state.column[MEMORY], memory, rows, n))
+
+
+def _fraction(state: ClusterState, index: int, col: int, amount: int, rows: np.ndarray, n: int) -> np.ndarray:
+    fraction = (state.score_requested[index, :n] + amount) * state.inv_allocatable[col, :n]
+    capped: np.ndarray = np.minimum(take(fraction, rows, n), 1.0)
+    return capped
 
 
 class AllocationFractions:

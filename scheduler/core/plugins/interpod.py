@@ -33,6 +33,7 @@ from scheduler.core.topology import (
     ANTI_REQUIRED,
     PREFERRED,
     REQUIRED,
+    TopologyIndex,
     per_domain,
     spread_to_rows,
     term_scope,
@@ -97,6 +98,16 @@ class InterPodAffinity(FilterPlugin):
     name = "InterPodAffinity"
     resolvable = True  # anti-affinity: evicting the matching pods helps (affinity rows are excluded below)
 
+    def __init__(self) -> None:
+        self._index: Optional[TopologyIndex] = None
+
+    def attach(self, state: ClusterState) -> None:
+        self._index = state.topology
+
+    def applies(self, pod: Pod) -> bool:
+        """Terms of its own, or an existing pod's required anti-affinity somewhere (which may select it)."""
+        return pod.pod_affinity is not None or self._index is None or self._index.kinds_held[ANTI_REQUIRED] > 0
+
     def filter(self, pod: Pod, state: ClusterState) -> np.ndarray:
         found = rejections(pod, state)
         if found is None:
@@ -144,6 +155,8 @@ class InterPodAffinityScore(ScorePlugin):
     name = "InterPodAffinity"
 
     def score(self, pod: Pod, state: ClusterState, rows: np.ndarray) -> Optional[np.ndarray]:
+        if pod.pod_affinity is None and not state.topology.holders:
+            return None
         n = state.size
         total = np.zeros(n)
         said = False
