@@ -5,7 +5,8 @@ events.k8s.io Events (a malformed one is a 422 on the real server, a classic
 client bug), pod defaults, the Priority admission plugin resolving
 ``priorityClassName`` into ``spec.priority``, pod spec immutability, and
 ``spec.schedulingGates`` (named once each at creation, without ``nodeName``;
-afterwards they may only be removed).
+afterwards they may only be removed), and pod (anti-)affinity terms and
+topology spread constraints (`placement`).
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any, List
 
 from scheduler.testing.apiserver.errors import ApiError, invalid
 from scheduler.testing.apiserver.objects import JSON, now_rfc3339
+from scheduler.testing.apiserver.placement import placement_causes
 from scheduler.testing.apiserver.resources import PODS, Resource
 from scheduler.testing.apiserver.store import Store
 
@@ -77,6 +79,9 @@ def admit_pod(store: Store, pod: JSON) -> None:
         else:
             spec["priority"] = 0
     _check_new_gates(pod)
+    causes = placement_causes(spec)
+    if causes:
+        raise invalid(PODS, pod["metadata"]["name"], causes)
     st = pod.setdefault("status", {})
     st.setdefault("phase", "Pending")
     st.setdefault("qosClass", "BestEffort")
