@@ -77,3 +77,30 @@ def test_a_pod_short_of_room_still_retries_on_any_pod_leaving():
     assert cluster.run()[0].node is None
     cluster.delete("hog")
     assert [v.node for v in settle(cluster)] == ["n1"]
+
+
+# ---------------------------------------------------------------- members placed together count for each other
+
+def _gang_member(cluster: Cluster, name: str, size: int) -> str:
+    raw = pod_obj(name, cpu="100m", gang="ring", min_available=size, labels={"app": "ring"})
+    raw["spec"]["affinity"] = anti({"app": "ring"})
+    pod = parse_pod(raw, cluster.defaults)
+    cluster.raw[pod.key] = raw
+    cluster.loop.pod_changed(pod)
+    return pod.key
+
+
+def test_gang_members_with_mutual_anti_affinity_take_distinct_nodes_or_none():
+    cluster = Cluster(unschedulable_timeout=600)
+    for i in range(3):
+        cluster.node(f"n{i}", cpu="8")
+    keys = [_gang_member(cluster, f"ring-{i}", 3) for i in range(3)]
+    cluster.run()
+    assert sorted(cluster.node_of(k) for k in keys) == ["n0", "n1", "n2"]
+
+    small = Cluster(unschedulable_timeout=600)
+    for i in range(2):
+        small.node(f"n{i}", cpu="8")
+    keys = [_gang_member(small, f"ring-{i}", 3) for i in range(3)]
+    small.run()
+    assert [small.node_of(k) for k in keys] == [None, None, None]  # the third would break the rule: none placed

@@ -174,3 +174,20 @@ def test_default_constraints_spread_a_replicasets_pods_by_node():
 def test_malformed_constraints_are_reported(bad, message):
     with pytest.raises(ModelError, match=message):
         make_pod("p", topologySpreadConstraints=[bad])
+
+
+def test_preemption_evicts_a_lower_priority_matching_pod_to_restore_the_spread():
+    from scheduler.core.nomination import Nominations
+    from scheduler.core.preemption import PreemptionPolicy, Preemptor
+
+    from ...helpers import FakeClock
+
+    engine = make_engine([node("a1", "a"), node("b1", "b")], Config(preemption=True))
+    engine.state.victims.is_evictable = lambda pod: True
+    place(engine, web("low-a", priority=1), "a1")
+    place(engine, web("low-b", priority=1), "b1")
+    place(engine, web("low-b2", priority=1), "b1")
+    pod = web("high", constraint(minDomains=3), priority=100)  # 2 of 3 domains: the minimum is 0
+    preemptor = Preemptor(engine, PreemptionPolicy(), FakeClock(), Nominations())
+    decision = preemptor.decide(pod)
+    assert decision.nominated_node == "a1" and [v.name for v in decision.victims] == ["low-a"]
