@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple, Type, TypeVar
+from typing import Callable, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Set, Tuple, Type, TypeVar
 
 import numpy as np
 
@@ -18,7 +18,14 @@ from scheduler.core.model import Pod
 UNSCHEDULABLE = "Unschedulable"
 UNRESOLVABLE = "UnschedulableAndUnresolvable"
 
-POD_REMOVED, POD_PLACED, NODE_CHANGED, OTHER_CHANGE = "PodRemoved", "PodPlaced", "NodeChanged", "Other"
+# what changed in the cluster (kinds of ClusterChange)
+POD_REMOVED, POD_PLACED, NODE_CHANGED = "PodRemoved", "PodPlaced", "NodeChanged"
+LOAD_CHANGED, BUDGET_CHANGED, GROUP_CHANGED = "LoadChanged", "BudgetChanged", "PodGroupChanged"
+VOLUME_CHANGED, NAMESPACE_CHANGED = "VolumeChanged", "NamespaceChanged"
+ALWAYS_WAKES = frozenset({GROUP_CHANGED})  # a gang waits for its minimum, not for a filter
+# which aspects of a node changed
+ADDED, LABELS, TAINTS, ALLOCATABLE, SCHEDULABLE = "added", "labels", "taints", "allocatable", "schedulable"
+NODE_ASPECTS = frozenset({ADDED, LABELS, TAINTS, ALLOCATABLE, SCHEDULABLE})
 
 
 @dataclass(frozen=True)
@@ -27,7 +34,7 @@ class ClusterChange:
 
     kind: str
     pod: Optional[Pod] = None  # the pod removed or placed
-    topology_changed: bool = True  # a node: added, or its labels or taints changed
+    aspects: FrozenSet[str] = NODE_ASPECTS  # a node: what about it changed (added, labels, taints, ...)
 
 
 
@@ -58,10 +65,18 @@ class FilterPlugin:
         """Reason -> number of nodes, for rows this plugin rejected."""
         return Counter({self.default_reason: int(len(rows))})
 
+    wakes_on: FrozenSet[str] = frozenset({POD_REMOVED, NODE_CHANGED, LOAD_CHANGED, BUDGET_CHANGED, VOLUME_CHANGED,
+                                          NAMESPACE_CHANGED})
+    """Kinds of change that may make a node this plugin rejected pass (by default: all but a pod placed)."""
+    node_aspects: FrozenSet[str] = NODE_ASPECTS
+    """Which changes of a node may help (kube's QueueingHints for node events)."""
+
     def helped_by(self, change: ClusterChange, pod: Pod, namespaces: Mapping[str, Mapping[str, str]]) -> bool:
         """Could this change make a node this plugin rejected for the pod pass?  (kube's QueueingHint:
-        when unsure, yes.)  By default every change but another pod being placed may help."""
-        return change.kind != POD_PLACED
+        when unsure, yes.)  Plugins whose answer depends on the pod override this."""
+        if change.kind not in self.wakes_on:
+            return False
+        return change.kind != NODE_CHANGED or bool(change.aspects & self.node_aspects)
 
     def resolvable_rows(self, pod: Pod, state: ClusterState, rows: np.ndarray) -> np.ndarray:
         """Of the rows this plugin rejected, those where evicting pods could help (preemption's candidates)."""
@@ -163,6 +178,8 @@ def may_help(change: ClusterChange, rejected_by: Iterable[str], pods: Iterable[P
     """Does any filter that rejected these pods say the change may help?  Nothing known: any change
     but another pod being placed may."""
     names = list(rejected_by)
+    if change.kind in ALWAYS_WAKES:
+        return True
     if not names:
         return change.kind != POD_PLACED
     for name in names:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections import Counter
-from typing import Any, Callable, Dict, List, Mapping, Optional, Set, Tuple
+from typing import Any, Callable, Dict, FrozenSet, List, Mapping, Optional, Set, Tuple
 
 from scheduler.core.cache import ClusterState
 from scheduler.core.decisions import DecisionEffects
@@ -31,7 +31,23 @@ from scheduler.core.effects import (
     UpdatePodGroupStatus,
 )
 from scheduler.core.engine import Decision, Engine
-from scheduler.core.framework import NODE_CHANGED, POD_PLACED, POD_REMOVED, ClusterChange, may_help
+from scheduler.core.framework import (
+    ADDED,
+    ALLOCATABLE,
+    BUDGET_CHANGED,
+    GROUP_CHANGED,
+    LABELS,
+    LOAD_CHANGED,
+    NAMESPACE_CHANGED,
+    NODE_CHANGED,
+    POD_PLACED,
+    POD_REMOVED,
+    SCHEDULABLE,
+    TAINTS,
+    VOLUME_CHANGED,
+    ClusterChange,
+    may_help,
+)
 from scheduler.core.gang import GangScheduler
 from scheduler.core.model import DisruptionBudget, Node, NodeUtilisation, Pod
 from scheduler.core.nomination import Nomination, Nominations
@@ -171,34 +187,34 @@ class SchedulingLoop:
         known = self.state.node(node.name)
         if known is not None and dataclasses.replace(known, resource_version=node.resource_version) == node:
             return  # a heartbeat (status timestamps only): nothing a scheduling decision reads has changed
-        topology = known is None or known.labels != node.labels or known.taints != node.taints
+        aspects = _node_aspects(known, node)
         for pod in self.state.upsert_node(node):  # bound pods listed before their node: placed now
             self._note_placed(pod, node.name)
-        self._cluster_changed(ClusterChange(NODE_CHANGED, topology_changed=topology))
+        self._cluster_changed(ClusterChange(NODE_CHANGED, aspects=aspects))
 
     def node_deleted(self, name: str) -> None:
         self.state.remove_node(name)
 
     def pdb_changed(self, pdb: DisruptionBudget) -> None:
         self.preemption.pdbs[pdb.key] = pdb
-        self.queue.move_all_to_active()  # a budget that allows more disruptions may unblock a plan
+        self._cluster_changed(ClusterChange(BUDGET_CHANGED))  # a budget allowing more disruptions may unblock a plan
 
     def pdb_deleted(self, key: str) -> None:
         if self.preemption.pdbs.pop(key, None) is not None:
-            self.queue.move_all_to_active()
+            self._cluster_changed(ClusterChange(BUDGET_CHANGED))
 
     def volume_object_changed(self, obj: VolumeObject) -> None:
         """A PersistentVolumeClaim, PersistentVolume or StorageClass was added or modified: a claim bound,
         or a volume appearing, may let waiting pods go."""
         if self.state.volumes.upsert(obj):
             self.state.generation += 1
-            self.queue.move_all_to_active()
+            self._cluster_changed(ClusterChange(VOLUME_CHANGED))
 
     def volume_object_deleted(self, kind: str, key: str) -> None:
         """`kind` is PersistentVolumeClaim, PersistentVolume or StorageClass; a claim's key is namespace/name."""
         if self.state.volumes.delete(kind, key):
             self.state.generation += 1
-            self.queue.move_all_to_active()
+            self._cluster_changed(ClusterChange(VOLUME_CHANGED))
 
     def namespace_changed(self, name: str, labels: Mapping[str, str]) -> None:
         """A Namespace was added or its labels changed (podAffinity namespaceSelector reads them)."""
@@ -207,28 +223,28 @@ class SchedulingLoop:
             return
         self.state.namespaces[name] = dict(labels)
         self.state.generation += 1
-        self.queue.move_all_to_active()
+        self._cluster_changed(ClusterChange(NAMESPACE_CHANGED))
 
     def namespace_deleted(self, name: str) -> None:
         if self.state.namespaces.pop(name, None) is not None:
             self.state.generation += 1
-            self.queue.move_all_to_active()
+            self._cluster_changed(ClusterChange(NAMESPACE_CHANGED))
 
     def podgroup_changed(self, kind: str, key: str, obj: Mapping[str, Any]) -> None:
         """A PodGroup was added, modified (kind ADDED/MODIFIED) or DELETED: a new minimum may let a gang go."""
         self.gangs.registry.podgroup_changed(kind, key, obj)
-        self.queue.move_all_to_active()
+        self._cluster_changed(ClusterChange(GROUP_CHANGED))
 
     def load_changed(self, values: Dict[str, NodeUtilisation]) -> None:
         """Fresh utilisation readings (on our clock)."""
         self.state.set_utilisation(values)
-        self.queue.move_all_to_active()
+        self._cluster_changed(ClusterChange(LOAD_CHANGED))
 
     def load_unavailable(self) -> None:
         """The load source is down: schedule on requests alone until readings return."""
         if self.state.load.available:
             self.state.load_outage()
-            self.queue.move_all_to_active()
+            self._cluster_changed(ClusterChange(LOAD_CHANGED))
 
     # ------------------------------------------------------------ results of our own effects
     def bind_result(self, result: BindResult) -> Optional[float]:
@@ -529,6 +545,22 @@ class SchedulingLoop:
             self.queue.requeue_backoff(unit)  # victims are terminating: retry soon
         else:
             self.queue.requeue_unschedulable(unit)
+
+
+def _node_aspects(known: Optional[Node], node: Node) -> FrozenSet[str]:
+    """What about a node changed that a filter may care about (kube's node event hints)."""
+    if known is None:
+        return frozenset({ADDED})
+    aspects = set()
+    if known.labels != node.labels:
+        aspects.add(LABELS)
+    if known.taints != node.taints:
+        aspects.add(TAINTS)
+    if any(amount > known.allocatable.get(name, 0) for name, amount in node.allocatable.items()):
+        aspects.add(ALLOCATABLE)
+    if (known.unschedulable and not node.unschedulable) or (not known.ready and node.ready):
+        aspects.add(SCHEDULABLE)
+    return frozenset(aspects)
 
 
 def _status_only(before: Pod, after: Pod) -> bool:

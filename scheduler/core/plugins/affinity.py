@@ -6,7 +6,7 @@ from typing import Optional
 import numpy as np
 
 from scheduler.core.cache import ClusterState
-from scheduler.core.framework import FilterPlugin, ScorePlugin, register_filter, register_score
+from scheduler.core.framework import ADDED, LABELS, NODE_CHANGED, FilterPlugin, ScorePlugin, register_filter, register_score
 from scheduler.core.model import Node, Pod, term_matches
 from scheduler.core.plugins.static import MaskCache
 
@@ -25,6 +25,8 @@ def node_matches(pod: Pod, node: Node) -> bool:
 class NodeAffinity(FilterPlugin):
     name = "NodeAffinity"
     static = True
+    wakes_on = frozenset({NODE_CHANGED})
+    node_aspects = frozenset({ADDED, LABELS})
     default_reason = "node(s) didn't match Pod's node affinity/selector"
 
     def __init__(self) -> None:

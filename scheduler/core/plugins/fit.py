@@ -6,7 +6,7 @@ from collections import Counter
 import numpy as np
 
 from scheduler.core.cache import ClusterState
-from scheduler.core.framework import FilterPlugin, register_filter
+from scheduler.core.framework import ADDED, ALLOCATABLE, BUDGET_CHANGED, NODE_CHANGED, POD_REMOVED, FilterPlugin, register_filter
 from scheduler.core.model import PODS, Pod
 
 
@@ -17,6 +17,8 @@ def insufficient_reason(resource: str) -> str:
 @register_filter
 class ResourceFit(FilterPlugin):
     name = "NodeResourcesFit"
+    wakes_on = frozenset({POD_REMOVED, NODE_CHANGED, BUDGET_CHANGED})
+    node_aspects = frozenset({ADDED, ALLOCATABLE})
     resolvable = True
 
     def filter(self, pod: Pod, state: ClusterState) -> np.ndarray:

@@ -18,6 +18,10 @@ import numpy as np
 
 from scheduler.core.cache import ClusterState
 from scheduler.core.framework import (
+    ADDED,
+    BUDGET_CHANGED,
+    LABELS,
+    NAMESPACE_CHANGED,
     NODE_CHANGED,
     POD_PLACED,
     POD_REMOVED,
@@ -131,9 +135,11 @@ class InterPodAffinity(FilterPlugin):
         """A pod it must be near arriving; one it must avoid (or that avoids it) leaving; topology labels changing."""
         other = change.pod
         if change.kind == NODE_CHANGED:
-            return change.topology_changed
+            return bool(change.aspects & {ADDED, LABELS})
+        if change.kind in (NAMESPACE_CHANGED, BUDGET_CHANGED):
+            return True  # namespaceSelector scope; a budget that lets preemption evict what is in the way
         if other is None or change.kind not in (POD_PLACED, POD_REMOVED):
-            return True
+            return False
         own = pod.pod_affinity
         if change.kind == POD_PLACED:
             return own is not None and any(term.selects(other, namespaces) for term in own.required)

@@ -18,7 +18,18 @@ from typing import Callable, Dict, Optional, Set, Tuple
 import numpy as np
 
 from scheduler.core.cache import ClusterState
-from scheduler.core.framework import FilterPlugin, ScorePlugin, register_filter, register_score, take
+from scheduler.core.framework import (
+    ADDED,
+    BUDGET_CHANGED,
+    LOAD_CHANGED,
+    NODE_CHANGED,
+    POD_REMOVED,
+    FilterPlugin,
+    ScorePlugin,
+    register_filter,
+    register_score,
+    take,
+)
 from scheduler.core.model import CPU, MEMORY, Pod
 
 RESOURCES = (CPU, MEMORY)
@@ -136,6 +147,8 @@ class LoadView:
 @register_filter
 class LoadAware(FilterPlugin):
     name = "LoadAware"
+    wakes_on = frozenset({LOAD_CHANGED, POD_REMOVED, NODE_CHANGED, BUDGET_CHANGED})
+    node_aspects = frozenset({ADDED})
     resolvable = True  # evicting pods lowers the estimated usage
 
     def __init__(self, alpha: float = 0.8, max_age: float = 120.0, on_missing: str = "allow",

@@ -4,13 +4,15 @@ from __future__ import annotations
 import numpy as np
 
 from scheduler.core.cache import ClusterState
-from scheduler.core.framework import FilterPlugin, register_filter
+from scheduler.core.framework import ADDED, NODE_CHANGED, FilterPlugin, register_filter
 from scheduler.core.model import Pod
 
 
 @register_filter
 class NodeName(FilterPlugin):
     name = "NodeName"
+    wakes_on = frozenset({NODE_CHANGED})
+    node_aspects = frozenset({ADDED})
     static = True
     default_reason = "node(s) didn't match the requested node name"
 

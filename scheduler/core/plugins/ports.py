@@ -6,7 +6,7 @@ from typing import Iterable, Set, Tuple
 import numpy as np
 
 from scheduler.core.cache import ClusterState
-from scheduler.core.framework import FilterPlugin, register_filter
+from scheduler.core.framework import ADDED, BUDGET_CHANGED, NODE_CHANGED, POD_REMOVED, FilterPlugin, register_filter
 from scheduler.core.model import Pod
 
 Port = Tuple[str, str, int]
@@ -24,6 +24,8 @@ def ports_conflict(wanted: Iterable[Port], used: Set[Port]) -> bool:
 @register_filter
 class NodePorts(FilterPlugin):
     name = "NodePorts"
+    wakes_on = frozenset({POD_REMOVED, NODE_CHANGED, BUDGET_CHANGED})
+    node_aspects = frozenset({ADDED})
     resolvable = True
     default_reason = "node(s) didn't have free ports for the requested pod ports"
 

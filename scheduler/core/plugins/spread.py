@@ -21,9 +21,13 @@ import numpy as np
 
 from scheduler.core.cache import ClusterState
 from scheduler.core.framework import (
+    ADDED,
+    BUDGET_CHANGED,
+    LABELS,
     NODE_CHANGED,
     POD_PLACED,
     POD_REMOVED,
+    TAINTS,
     ClusterChange,
     FilterPlugin,
     ScorePlugin,
@@ -129,10 +133,12 @@ class PodTopologySpread(FilterPlugin):
     def helped_by(self, change: ClusterChange, pod: Pod, namespaces: Mapping[str, Mapping[str, str]]) -> bool:
         """A matching pod placed or removed (the counts move), or node topology changing."""
         if change.kind == NODE_CHANGED:
-            return change.topology_changed
+            return bool(change.aspects & {ADDED, LABELS, TAINTS})
+        if change.kind == BUDGET_CHANGED:
+            return True  # preemption may evict a matching pod now
         other = change.pod
         if other is None or change.kind not in (POD_PLACED, POD_REMOVED):
-            return True
+            return False
         return other.namespace == pod.namespace and any(c.selector.matches(other) for c in self._hard(pod))
 
     def resolvable_rows(self, pod: Pod, state: ClusterState, rows: np.ndarray) -> np.ndarray:

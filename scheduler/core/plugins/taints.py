@@ -7,7 +7,7 @@ from typing import Optional
 import numpy as np
 
 from scheduler.core.cache import ClusterState
-from scheduler.core.framework import FilterPlugin, ScorePlugin, register_filter, register_score
+from scheduler.core.framework import ADDED, NODE_CHANGED, TAINTS, FilterPlugin, ScorePlugin, register_filter, register_score
 from scheduler.core.model import Node, Pod, Taint
 from scheduler.core.plugins.static import MaskCache
 
@@ -33,6 +33,8 @@ def intolerable_preferences(pod: Pod, node: Node) -> int:
 class TaintToleration(FilterPlugin):
     name = "TaintToleration"
     static = True
+    wakes_on = frozenset({NODE_CHANGED})
+    node_aspects = frozenset({ADDED, TAINTS})
 
     def __init__(self) -> None:
         self._cache = MaskCache()

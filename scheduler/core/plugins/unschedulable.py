@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from scheduler.core.cache import ClusterState
-from scheduler.core.framework import FilterPlugin, register_filter
+from scheduler.core.framework import ADDED, NODE_CHANGED, SCHEDULABLE, FilterPlugin, register_filter
 from scheduler.core.model import Pod, Taint
 from scheduler.core.plugins.static import MaskCache
 
@@ -19,6 +19,8 @@ def _tolerates(pod: Pod, taint: Taint) -> bool:
 @register_filter
 class NodeUnschedulable(FilterPlugin):
     name = "NodeUnschedulable"
+    wakes_on = frozenset({NODE_CHANGED})
+    node_aspects = frozenset({ADDED, SCHEDULABLE})
     static = True
     default_reason = "node(s) were unschedulable"
 
@@ -33,6 +35,8 @@ class NodeUnschedulable(FilterPlugin):
 @register_filter
 class NodeReady(FilterPlugin):
     name = "NodeReady"
+    wakes_on = frozenset({NODE_CHANGED})
+    node_aspects = frozenset({ADDED, SCHEDULABLE})
     static = True
     default_reason = "node(s) were not ready"
 

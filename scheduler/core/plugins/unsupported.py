@@ -18,6 +18,8 @@ from scheduler.core.model import Pod
 @register_filter
 class UnsupportedFields(FilterPlugin):
     name = "UnsupportedFields"
+    wakes_on = frozenset()
+    node_aspects = frozenset()
 
     def applies(self, pod: Pod) -> bool:
         return bool(pod.unsupported)

@@ -25,7 +25,7 @@ from typing import Callable, Dict, List, Mapping, Optional, Tuple
 import numpy as np
 
 from scheduler.core.cache import ClusterState
-from scheduler.core.framework import FilterPlugin, register_filter
+from scheduler.core.framework import ADDED, BUDGET_CHANGED, LABELS, NODE_CHANGED, POD_REMOVED, VOLUME_CHANGED, FilterPlugin, register_filter
 from scheduler.core.model import Node, Pod
 from scheduler.core.plugins.static import MaskCache
 from scheduler.core.volumes import WAIT_FOR_FIRST_CONSUMER, Claim, PersistentVolume
@@ -89,6 +89,8 @@ def _combined(state: ClusterState, masks: Optional[List[np.ndarray]]) -> np.ndar
 @register_filter
 class VolumeBinding(FilterPlugin):
     name = "VolumeBinding"
+    wakes_on = frozenset({VOLUME_CHANGED, NODE_CHANGED})
+    node_aspects = frozenset({ADDED, LABELS})
     default_reason = NODE_CONFLICT
 
     def __init__(self) -> None:
@@ -119,6 +121,8 @@ class VolumeBinding(FilterPlugin):
 @register_filter
 class VolumeZone(FilterPlugin):
     name = "VolumeZone"
+    wakes_on = frozenset({VOLUME_CHANGED, NODE_CHANGED})
+    node_aspects = frozenset({ADDED, LABELS})
     default_reason = ZONE_CONFLICT
 
     def __init__(self) -> None:
@@ -145,6 +149,8 @@ class VolumeRestrictions(FilterPlugin):
     off its node (preemption) no longer counts it."""
 
     name = "VolumeRestrictions"
+    wakes_on = frozenset({VOLUME_CHANGED, POD_REMOVED, BUDGET_CHANGED})
+    node_aspects = frozenset()
     resolvable = True
     default_reason = RWOP_CONFLICT
 

@@ -104,3 +104,49 @@ def test_gang_members_with_mutual_anti_affinity_take_distinct_nodes_or_none():
     keys = [_gang_member(small, f"ring-{i}", 3) for i in range(3)]
     small.run()
     assert [small.node_of(k) for k in keys] == [None, None, None]  # the third would break the rule: none placed
+
+
+# ---------------------------------------------------------------- node changes wake only the filters they concern
+
+def test_node_changes_wake_only_pods_rejected_for_what_changed():
+    cluster = Cluster(unschedulable_timeout=600)
+    taint = [{"key": "dedicated", "value": "gpu", "effect": "NoSchedule"}]
+    cluster.node("n1", cpu="1", taints=taint)
+    cluster.pod("tainted-out", cpu="100m")
+    cluster.run()
+    cluster.node("n1", cpu="4", taints=taint, labels={"new": "label"})  # more room and a label: not the taint
+    assert settle(cluster) == []
+    cluster.node("n1", cpu="4")  # the taint removed
+    assert [v.node for v in settle(cluster)] == ["n1"]
+
+
+def test_a_pod_short_of_room_waits_for_room_not_for_labels_or_load():
+    cluster = Cluster(unschedulable_timeout=600)
+    cluster.node("n1", cpu="1")
+    cluster.pod("big", cpu="2")
+    cluster.run()
+    cluster.node("n1", cpu="1", labels={"zone": "a"})
+    cluster.loop.load_changed({})
+    assert settle(cluster) == []
+    cluster.node("n1", cpu="2", labels={"zone": "a"})  # allocatable grew
+    assert [v.node for v in settle(cluster)] == ["n1"]
+
+
+def test_a_pod_whose_selector_matched_no_node_wakes_when_labels_change():
+    cluster = Cluster(unschedulable_timeout=600)
+    cluster.node("n1", cpu="4")
+    cluster.pod("picky", cpu="100m", node_selector={"disk": "ssd"})
+    cluster.run()
+    cluster.node("n1", cpu="8")
+    assert settle(cluster) == []
+    cluster.node("n1", cpu="8", labels={"disk": "ssd"})
+    assert [v.node for v in settle(cluster)] == ["n1"]
+
+
+def test_the_periodic_flush_still_retries_every_parked_pod():
+    cluster = Cluster(unschedulable_timeout=60)
+    cluster.node("n1", cpu="1")
+    cluster.pod("big", cpu="2")
+    cluster.run()
+    cluster.clock.advance(61)
+    assert [v.pod.name for v in cluster.run()] == ["big"]
