@@ -37,6 +37,10 @@ class PlacedPod:
     sample_time: float = 0.0  # the node's utilisation sample time when this pod was placed
 
 
+NODE_LOG_SIZE = 4096
+"""Node changes remembered, so per-node caches recompute the rows that changed, not all of them."""
+
+
 class ClusterState:
     """Incrementally maintained view of nodes and the pods placed on them."""
 
@@ -66,7 +70,9 @@ class ClusterState:
         self._awaiting_of: Dict[str, str] = {}
         self.namespaces: Dict[str, Dict[str, str]] = {}  # namespace -> its labels (for namespaceSelector)
         self.volumes = VolumeCatalog()  # claims, persistent volumes, storage classes (volume filters)
-        self.node_generation = 0  # bumps when any static node property changes
+        self.node_generation = 0  # bumps when any static node property changes (one node at a time)
+        self._node_log: List[int] = []  # the row changed at each node generation, the latest NODE_LOG_SIZE
+        self._node_log_start = 0  # the generation _node_log[0] was recorded at
         self.generation = 0  # bumps on every change (used by callers to detect "cluster changed")
 
     # ------------------------------------------------------------ columns
@@ -135,8 +141,7 @@ class ClusterState:
         self.free_[:, row] = alloc - self.requested[:, row]
         self.inv_allocatable[:, row] = np.where(alloc > 0, 1.0 / np.maximum(alloc, 1), 0.0)
         self.load.changed(row)
-        self.node_generation += 1
-        self.generation += 1
+        self._node_changed(row)
         arrived = list(self.awaiting_node.pop(node.name, {}).values())
         for pod in arrived:
             self._awaiting_of.pop(pod.key, None)
@@ -163,9 +168,25 @@ class ClusterState:
             array[:, row] = 0
         self.victims.clear_row(row)
         self._free_rows.append(row)
+        self._node_changed(row)
+        return orphans
+
+    def _node_changed(self, row: int) -> None:
+        self._node_log.append(row)
+        if len(self._node_log) > NODE_LOG_SIZE:
+            drop = len(self._node_log) - NODE_LOG_SIZE // 2
+            del self._node_log[:drop]
+            self._node_log_start += drop
         self.node_generation += 1
         self.generation += 1
-        return orphans
+
+    def rows_changed_since(self, generation: int) -> Optional[Set[int]]:
+        """Node rows added, changed or removed since `node_generation` was `generation`; None when that is
+        too long ago to tell (or too many changed to be worth it): recompute everything."""
+        if generation < self._node_log_start:
+            return None
+        rows = set(self._node_log[generation - self._node_log_start:])
+        return rows if len(rows) * 4 <= max(self.size, 1) else None
 
     def node(self, name: str) -> Optional[Node]:
         row = self.row_of.get(name)

@@ -12,6 +12,7 @@ from typing import Callable, Dict, Hashable, List, Optional, Sequence, Tuple
 import numpy as np
 
 from scheduler.core.cache import ClusterState
+from scheduler.core.columns import resized
 from scheduler.core.framework import Diagnosis, FilterPlugin, Profile, diagnose
 from scheduler.core.model import Pod
 
@@ -46,25 +47,38 @@ class Engine:
         self.extra_filters: Tuple[FilterPlugin, ...] = tuple(extra_filters)  # e.g. the room held for nominated pods
         for plugin in list(profile.filters) + list(self.extra_filters):
             plugin.attach(state)
-        self._static_cache: Dict[Hashable, np.ndarray] = {}
-        self._static_key: Tuple[int, int] = (-1, -1)
+        self._static_cache: Dict[Hashable, Tuple[np.ndarray, Pod]] = {}  # shape -> (mask, a pod of that shape)
+        self._static_generation = -1
 
     # ------------------------------------------------------------ filtering
     def static_mask(self, pod: Pod) -> np.ndarray:
-        """Alive nodes passing every static filter; cached per pod shape until a node changes."""
+        """Alive nodes passing every static filter; cached per pod shape, the rows of changed nodes recomputed."""
         state = self.state
-        if (state.node_generation, state.size) != self._static_key:
-            self._static_cache.clear()
-            self._static_key = (state.node_generation, state.size)
+        if state.node_generation != self._static_generation:
+            self._refresh_static(state)
         key = (pod.shape_key, pod.node_name)
-        mask = self._static_cache.get(key)
-        if mask is None:
+        cached = self._static_cache.get(key)
+        if cached is None:
             mask = state.alive[: state.size].copy()
             for plugin in self.static_filters:
                 if plugin.applies(pod):
                     mask &= plugin.filter(pod, state)
-            self._static_cache[key] = mask
-        return mask
+            self._static_cache[key] = cached = (mask, pod)
+        return cached[0]
+
+    def _refresh_static(self, state: ClusterState) -> None:
+        rows = state.rows_changed_since(self._static_generation) if self._static_generation >= 0 else None
+        self._static_generation = state.node_generation
+        if rows is None:
+            self._static_cache.clear()
+            return
+        for key, (mask, pod) in list(self._static_cache.items()):
+            if len(mask) < state.size:
+                mask = resized(mask, state.size)
+                self._static_cache[key] = (mask, pod)
+            applying = [plugin.filter(pod, state) for plugin in self.static_filters if plugin.applies(pod)]
+            for row in rows:
+                mask[row] = bool(state.alive[row]) and all(bool(passing[row]) for passing in applying)
 
     def feasible(self, pod: Pod, base: Optional[np.ndarray] = None) -> np.ndarray:
         """Boolean mask of nodes where the pod fits right now."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Dict, FrozenSet, Iterator, List, Mapping, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, FrozenSet, Iterable, Iterator, Mapping, Optional, Tuple
 
 import numpy as np
 
@@ -66,8 +66,8 @@ class TopologyIndex:
         self.holders: Dict[HolderKey, np.ndarray] = {}
         self._holding: Dict[HolderKey, int] = {}  # how many placed pods hold each term
         self.kinds_held: Dict[str, int] = dict.fromkeys(TERM_KINDS, 0)  # distinct terms held, per kind
-        self._domains: Dict[str, Tuple[np.ndarray, int]] = {}
-        self._domains_of = (-1, -1)
+        self._domains: Dict[str, _Domains] = {}
+        self._domains_of = -1  # the node generation the domains are current for
 
     def grow(self, rows: int) -> None:
         self._capacity = rows
@@ -119,19 +119,38 @@ class TopologyIndex:
         return counts[: state.size]
 
     def domains(self, state: ClusterState, topology_key: str) -> Tuple[np.ndarray, int]:
-        """Per node row the id of its domain for the key (-1: dead, or no such label), and how many ids."""
-        if (state.node_generation, state.size) != self._domains_of:
-            self._domains.clear()
-            self._domains_of = (state.node_generation, state.size)
+        """Per node row the id of its domain for the key (-1: dead, or no such label), and how many ids.
+        A node change recomputes that node's row (ids of values no node has any more stay, unused)."""
+        if state.node_generation != self._domains_of:
+            rows = state.rows_changed_since(self._domains_of) if self._domains_of >= 0 else None
+            if rows is None:
+                self._domains.clear()
+            else:
+                for domains in self._domains.values():
+                    domains.refresh(state, rows)
+            self._domains_of = state.node_generation
         found = self._domains.get(topology_key)
         if found is None:
-            ids: Dict[str, int] = {}
-            values: List[int] = []
-            for node in state.nodes:
-                value = None if node is None else node.labels.get(topology_key)
-                values.append(-1 if value is None else ids.setdefault(value, len(ids)))
-            found = self._domains[topology_key] = (np.array(values, dtype=np.int64), len(ids))
-        return found
+            found = self._domains[topology_key] = _Domains(topology_key)
+            found.refresh(state, range(state.size))
+        return found.ids[: state.size], len(found.values)
+
+
+class _Domains:
+    """One topology key: each node row's domain id, and the label value of each id."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self.values: Dict[str, int] = {}
+        self.ids = np.zeros(0, dtype=np.int64)
+
+    def refresh(self, state: ClusterState, rows: Iterable[int]) -> None:
+        if len(self.ids) < state.size:
+            self.ids = resized(self.ids, state.size, fill=-1)
+        for row in rows:
+            node = state.nodes[row] if row < state.size else None
+            value = None if node is None else node.labels.get(self.key)
+            self.ids[row] = -1 if value is None else self.values.setdefault(value, len(self.values))
 
 
 def _held_terms(pod: Pod) -> Iterator[HolderKey]:
