@@ -96,7 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--workload", default="SchedulingBasic",
                        help="SchedulingBasic | PreemptionBasic | GangScheduling | LoadAwareOverhead | "
                        "SchedulingPodAntiAffinity | SchedulingPodAffinity | TopologySpreading | "
-                       "SchedulingPreferredPodAntiAffinity | SchedulingNodeAffinity")
+                       "SchedulingPreferredPodAntiAffinity | SchedulingNodeAffinity | Unschedulable | "
+                       "SchedulingWithMixedChurn")
     bench.add_argument("--target", default="sim", choices=["sim", "stand-in"], help="engine only, or through HTTP")
     bench.add_argument("--nodes", type=int, default=5000)
     bench.add_argument("--pods", type=int, default=None,

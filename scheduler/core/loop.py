@@ -34,6 +34,7 @@ from scheduler.core.engine import Decision, Engine
 from scheduler.core.framework import (
     ADDED,
     ALLOCATABLE,
+    ALWAYS_WAKES,
     BUDGET_CHANGED,
     GROUP_CHANGED,
     LABELS,
@@ -46,13 +47,14 @@ from scheduler.core.framework import (
     TAINTS,
     VOLUME_CHANGED,
     ClusterChange,
+    FilterPlugin,
     may_help,
 )
 from scheduler.core.gang import GangScheduler
 from scheduler.core.model import DisruptionBudget, Node, NodeUtilisation, Pod
 from scheduler.core.nomination import Nomination, Nominations
 from scheduler.core.preemption import Preemption
-from scheduler.core.queue import SchedulingQueue, Unit
+from scheduler.core.queue import UNSCHEDULABLE, SchedulingQueue, Unit
 from scheduler.core.volumes import VolumeObject
 
 log = logging.getLogger(__name__)
@@ -398,9 +400,17 @@ class SchedulingLoop:
             self.gangs.refresh(pod.gang_name)
         self._cluster_changed(ClusterChange(POD_PLACED, pod))  # e.g. the pod a waiting one wants to be near
 
+    def _may_wake_any(self, kind: str) -> bool:
+        """Could a change of this kind help any parked unit, judging by the filters that rejected them?"""
+        if kind in ALWAYS_WAKES:
+            return True
+        return any(count and _wakes(self._filters.get(name), kind) for name, count in self.queue.parked_by.items())
+
     def _cluster_changed(self, change: ClusterChange) -> None:
         """Parked units retry when a filter that rejected them says the change may help (kube's
         QueueingHints): a pod kept out by anti-affinity waits for a matching pod to leave, not for any change."""
+        if not self.queue.counts[UNSCHEDULABLE] or not self._may_wake_any(change.kind):
+            return  # e.g. a pod placed while only pods short of room are parked: no scan at all
         namespaces = self.state.namespaces
         self.queue.move_to_active(lambda unit: may_help(change, unit.rejected_by, unit.members.values(),
                                                         self._filters, namespaces))
@@ -545,6 +555,12 @@ class SchedulingLoop:
             self.queue.requeue_backoff(unit)  # victims are terminating: retry soon
         else:
             self.queue.requeue_unschedulable(unit)
+
+
+def _wakes(plugin: Optional[FilterPlugin], kind: str) -> bool:
+    if plugin is None:
+        return kind != POD_PLACED  # rejected for no known filter's reason
+    return kind in plugin.wakes_on
 
 
 def _node_aspects(known: Optional[Node], node: Node) -> FrozenSet[str]:

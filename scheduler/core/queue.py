@@ -14,6 +14,7 @@ gates moves it into a unit like any new pod.
 from __future__ import annotations
 
 import heapq
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Dict, FrozenSet, List, Optional, Tuple
 
@@ -71,6 +72,7 @@ class SchedulingQueue:
         self.max_backoff = max_backoff
         self.unschedulable_timeout = unschedulable_timeout
         self.units: Dict[str, Unit] = {}
+        self.parked_by: Counter[str] = Counter()  # filter name -> parked units it rejected ("" unknown)
         self.gated: Dict[str, Pod] = {}  # pod key -> pod with scheduling gates (in no unit)
         self.unit_of: Dict[str, str] = {}
         self._active: List[Tuple[int, float, str, int]] = []
@@ -266,12 +268,20 @@ class SchedulingQueue:
                 if unit.where == UNSCHEDULABLE and now - unit.parked_at >= self.unschedulable_timeout:
                     self._move(unit, ACTIVE)
 
+    def _park_count(self, unit: Unit, sign: int) -> None:
+        for name in unit.rejected_by or ("",):
+            self.parked_by[name] += sign
+
     def _move(self, unit: Unit, where: str, push: bool = True) -> None:
         if unit.where:
             self.counts[unit.where] -= 1
+            if unit.where == UNSCHEDULABLE:
+                self._park_count(unit, -1)
         unit.version += 1
         unit.where = where
         self.counts[where] += 1
+        if where == UNSCHEDULABLE:
+            self._park_count(unit, +1)
         if not push:
             return
         if where == ACTIVE:
@@ -282,6 +292,8 @@ class SchedulingQueue:
     def _drop(self, unit: Unit) -> None:
         if self.units.pop(unit.key, None) is not None and unit.where:
             self.counts[unit.where] -= 1
+            if unit.where == UNSCHEDULABLE:
+                self._park_count(unit, -1)
         for key in list(unit.members):
             self.unit_of.pop(key, None)
         unit.where = ""

@@ -100,6 +100,7 @@ def rejections(pod: Pod, state: ClusterState) -> Optional[Rejections]:
 @register_filter
 class InterPodAffinity(FilterPlugin):
     name = "InterPodAffinity"
+    wakes_on = frozenset({POD_REMOVED, POD_PLACED, NODE_CHANGED, BUDGET_CHANGED, NAMESPACE_CHANGED})
     resolvable = True  # anti-affinity: evicting the matching pods helps (affinity rows are excluded below)
 
     def __init__(self) -> None:
@@ -133,6 +134,8 @@ class InterPodAffinity(FilterPlugin):
 
     def helped_by(self, change: ClusterChange, pod: Pod, namespaces: Mapping[str, Mapping[str, str]]) -> bool:
         """A pod it must be near arriving; one it must avoid (or that avoids it) leaving; topology labels changing."""
+        if change.kind not in self.wakes_on:
+            return False
         other = change.pod
         if change.kind == NODE_CHANGED:
             return bool(change.aspects & {ADDED, LABELS})

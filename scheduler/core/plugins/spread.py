@@ -105,6 +105,7 @@ def _violations(rules: SpreadRules, pod: Pod, state: ClusterState,
 @register_filter
 class PodTopologySpread(FilterPlugin):
     name = "PodTopologySpread"
+    wakes_on = frozenset({POD_REMOVED, POD_PLACED, NODE_CHANGED, BUDGET_CHANGED})
     resolvable = True  # skew: evicting matching pods helps; a missing label is excluded below
 
     def __init__(self, rules: Optional[SpreadRules] = None) -> None:
@@ -132,6 +133,8 @@ class PodTopologySpread(FilterPlugin):
 
     def helped_by(self, change: ClusterChange, pod: Pod, namespaces: Mapping[str, Mapping[str, str]]) -> bool:
         """A matching pod placed or removed (the counts move), or node topology changing."""
+        if change.kind not in self.wakes_on:
+            return False
         if change.kind == NODE_CHANGED:
             return bool(change.aspects & {ADDED, LABELS, TAINTS})
         if change.kind == BUDGET_CHANGED:
