@@ -25,7 +25,7 @@ class UsageError(Exception):
 
 
 def _add_option(parser: argparse._ActionsContainer, option: Option) -> None:
-    text = f"{option.help} (default: {_shown_default(option)})"
+    text = f"{option.help.replace('%', '%%')} (default: {_shown_default(option)})"
     if option.parse is parse_bool:
         parser.add_argument(option.flag, dest=option.attr, nargs="?", const="true", default=None,
                             metavar="true|false", help=text)
@@ -68,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("scenario", nargs="?", default=None,
                           help="scenario YAML file, or a bundled scenario by name: constraints, default, gangs, load")
     simulate.add_argument("--json", action="store_true", help="print one JSON object instead of the text report")
+    simulate.add_argument("--html", default=None, metavar="FILE",
+                          help="also write a self-contained HTML report (timeline, node heat map, queue, "
+                          "preemptions, gangs) to FILE")
     simulate.add_argument("--seed", type=int, default=0, help="seed for the order of simultaneous arrivals")
     simulate.add_argument("--api-latency", type=float, default=0.0, metavar="SECONDS",
                           help="simulated seconds every API call takes to answer (default: 0)")

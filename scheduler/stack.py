@@ -86,7 +86,8 @@ def build_loop(config: Config, clock: Callable[[], float], load_enabled: bool = 
     state = ClusterState(is_evictable=evictable)
     queue = SchedulingQueue(clock, config.backoff_initial, config.backoff_max, config.unschedulable_timeout)
     nominations = Nominations()
-    engine = Engine(state, profile_from(config, clock, load_enabled), clock, extra_filters=[NominatedRoom(nominations)])
+    engine = Engine(state, profile_from(config, clock, load_enabled), clock, extra_filters=[NominatedRoom(nominations)],
+                    percentage_to_score=config.percentage_of_nodes_to_score)
     preemption = Preemptor(engine, policy, clock, nominations) if config.preemption else Preemption(engine)
     gangs = GangScheduler(engine, nominations, preemption, clock, config.gang_timeout)
     return SchedulingLoop(state, queue, engine, nominations, preemption, gangs, config.scheduler_name, clock,

@@ -17,7 +17,7 @@ import numpy as np
 
 from scheduler.bench import workloads
 from scheduler.config import Config
-from scheduler.core.model import NodeUtilisation, Pod
+from scheduler.core.model import CPU, NodeUtilisation, Pod
 from scheduler.core.parse import parse_pod
 from scheduler.progress import Progress
 from scheduler.sim.world import InMemoryCluster
@@ -104,7 +104,22 @@ def measure_basic(args: argparse.Namespace, config: Config, load: bool = False) 
         "engine_pods_per_s": round(run.bound / sum(run.durations), 1) if run.durations else 0.0,
         **latency_figures(run.durations),
         "parse_pods_per_s": round(args.pods / parse_seconds, 1) if parse_seconds else 0.0,
+        **placement_quality(world),
     }
+
+
+def placement_quality(world: InMemoryCluster) -> Dict[str, float]:
+    """How evenly the pods were spread (least-allocated's aim): the spread of requested cpu across nodes,
+    to compare scoring every feasible node with scoring a sample (--percentage-of-nodes-to-score)."""
+    used = {name: 0 for name in world.nodes}
+    for pod in world.pods.values():
+        if pod.node_name in used:
+            used[pod.node_name] += pod.requests.get(CPU, 0)
+    fractions = np.array([used[name] / max(node.allocatable.get(CPU, 0), 1) for name, node in world.nodes.items()]
+                         or [0.0])
+    return {"node_cpu_requested_mean": round(float(fractions.mean()), 4),
+            "node_cpu_requested_stddev": round(float(fractions.std()), 4),
+            "node_cpu_requested_max": round(float(fractions.max()), 4)}
 
 
 def scheduling_basic(args: argparse.Namespace, config: Config) -> Dict[str, Any]:

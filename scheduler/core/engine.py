@@ -16,6 +16,8 @@ from scheduler.core.columns import resized
 from scheduler.core.framework import Diagnosis, FilterPlugin, Profile, diagnose
 from scheduler.core.model import Pod
 
+MIN_NODES_TO_SCORE = 100
+
 
 @dataclass
 class Decision:
@@ -38,8 +40,10 @@ class Engine:
     """Runs the profile's plugins over the state's node columns."""
 
     def __init__(self, state: ClusterState, profile: Profile, clock: Callable[[], float],
-                 extra_filters: Sequence[FilterPlugin] = ()) -> None:
+                 extra_filters: Sequence[FilterPlugin] = (), percentage_to_score: int = 100) -> None:
         self.state = state
+        self.percentage_to_score = percentage_to_score  # 0: adaptive, as kube's percentageOfNodesToScore
+        self._next_start = 0  # where the next sample of feasible nodes starts (rotates over the cluster)
         self.profile = profile
         self.clock = clock
         self.static_filters = [f for f in profile.filters if f.static]
@@ -116,13 +120,33 @@ class Engine:
                 total += weight * values
         return total
 
+    def nodes_to_score(self) -> int:
+        """How many feasible nodes are scored: kube's percentageOfNodesToScore (adaptive: 50 % less 1 % per
+        125 nodes, at least 5 %), never fewer than 100."""
+        nodes = self.state.node_count
+        percentage = self.percentage_to_score or max(5, 50 - nodes // 125)
+        return nodes if percentage >= 100 else max(MIN_NODES_TO_SCORE, nodes * percentage // 100)
+
+    def _sample(self, rows: np.ndarray) -> np.ndarray:
+        """At most nodes_to_score() of the feasible rows, from a start that moves on each time (so pods
+        spread over the whole cluster, as kube's nextStartNodeIndex does)."""
+        wanted = self.nodes_to_score()
+        if len(rows) <= wanted:
+            return rows
+        start = self._next_start % len(rows)
+        self._next_start = start + wanted
+        if start + wanted <= len(rows):
+            return rows[start: start + wanted]
+        return np.concatenate((rows[start:], rows[: start + wanted - len(rows)]))
+
     def select(self, pod: Pod, mask: np.ndarray) -> Optional[int]:
-        """Row of the best feasible node (ties: the lowest row, so results are deterministic)."""
+        """Row of the best feasible node among those scored (ties: the lowest row, so results are deterministic)."""
         rows = np.flatnonzero(mask)
         if not len(rows):
             return None
         if len(rows) == 1:
             return int(rows[0])
+        rows = self._sample(rows)
         return int(rows[int(np.argmax(self.score(pod, rows)))])
 
     # ------------------------------------------------------------ deciding

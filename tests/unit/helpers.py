@@ -94,7 +94,9 @@ def make_engine(nodes: Iterable[Node], config: Optional[Config] = None, clock: O
     state = ClusterState(capacity=4)
     for node in nodes:
         state.upsert_node(node)
-    return Engine(state, profile_from(config or Config(), clock, load_enabled=False), clock)
+    config = config or Config()
+    return Engine(state, profile_from(config, clock, load_enabled=False), clock,
+                  percentage_to_score=config.percentage_of_nodes_to_score)
 
 
 def place(engine: Engine, pod: Pod, node: str) -> None:

@@ -115,3 +115,20 @@ def test_configured_filters_only():
 def test_unknown_plugin_name_lists_the_known_ones():
     with pytest.raises(ValueError, match="NodeResourcesFit"):
         build_profile(["NoSuchFilter"], {})
+
+
+def test_large_clusters_score_a_rotating_sample_of_feasible_nodes():
+    from scheduler.config import Config
+
+    from ..helpers import make_engine, make_node, make_pod
+
+    engine = make_engine([make_node(f"n{i:03d}") for i in range(300)], Config(percentage_of_nodes_to_score=10))
+    assert engine.nodes_to_score() == 100  # never fewer than 100
+    chosen = [engine.schedule(make_pod(f"p{i}")).node for i in range(3)]
+    # every node is as good as any other: each pod takes the first of its sample, and the samples move on
+    assert chosen == ["n000", "n100", "n200"]
+    everything = make_engine([make_node(f"n{i:03d}") for i in range(300)], Config(percentage_of_nodes_to_score=100))
+    assert everything.nodes_to_score() == 300
+    assert [everything.schedule(make_pod(f"p{i}")).node for i in range(2)] == ["n000", "n000"]
+    adaptive = make_engine([make_node(f"n{i}") for i in range(6000)], Config())
+    assert adaptive.nodes_to_score() == 300  # 5 % of 6,000
