@@ -249,8 +249,8 @@ class GangScheduler:
     def _release_hold(self, gang_name: str) -> None:
         if self.holding is not None and self.holding[0] == gang_name:
             self.holding = None
-            for nomination in self.nominations.values():
-                if nomination.pod.gang_name == gang_name and not nomination.victims:
+            for nomination in self.nominations.of_gang(gang_name):
+                if not nomination.victims:
                     self.nominations.pop(nomination.pod.key)
 
     # ------------------------------------------------------------ one attempt

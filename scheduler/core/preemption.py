@@ -31,7 +31,7 @@ from __future__ import annotations
 import logging
 import random
 from dataclasses import dataclass, field
-from typing import Callable, Dict, FrozenSet, List, Optional, Tuple, Union
+from typing import Callable, Dict, FrozenSet, Iterator, List, Optional, Tuple, Union
 
 import numpy as np
 
@@ -264,17 +264,21 @@ class Preemptor(Preemption):
         return rows[reachable], level_needed[reachable]
 
     def _reserved_for_others(self, pod: Pod, rows: np.ndarray) -> np.ndarray:
+        """Room nominated pods of equal or higher priority hold on each row (vector sums per priority)."""
         reserved = np.zeros((len(pod.requests), len(rows)), dtype=np.int64)
         if not self.nominations:
             return reserved
-        position = {int(r): i for i, r in enumerate(rows)}
-        for node in self.nominations.by_node:
-            row = self.state.row_of.get(node)
-            if row not in position:
-                continue
-            amounts = self.nominations.reserved_on(node, pod)
-            for i, resource in enumerate(pod.requests):
-                reserved[i, position[row]] += amounts.get(resource, 0)
+        held = self.nominations.held_against(pod, self.state)
+        if not len(held.rows):
+            return reserved
+        position = np.full(self.state.size, -1, dtype=np.int64)
+        position[rows] = np.arange(len(rows))
+        at = position[held.rows]
+        inside = at >= 0
+        for i, resource in enumerate(pod.requests):
+            amounts = held.amounts.get(resource)
+            if amounts is not None:
+                reserved[i, at[inside]] = amounts[inside]
         return reserved
 
     def sample_size(self) -> int:
@@ -297,36 +301,41 @@ class Preemptor(Preemption):
         start = self.random.randrange(len(rows))
         sample = np.lexsort(((np.arange(len(rows)) - start) % len(rows), levels))[:wanted]
         # branch and bound: most promising first; stop once no remaining node can beat the best plan
-        bounds = sorted((self._bound(pod, int(rows[i]), int(levels[i])) + (position,), position, int(rows[i]))
-                        for position, i in enumerate(sample))
         best: Optional[Candidate] = None
-        for bound, position, row in bounds:
+        for bound, row in self._bounds(pod, rows[sample], levels[sample]):
             if best is not None and bound >= best.sort_key:
                 break
             candidate = self.victims_on(pod, row)
             if candidate is None:
                 continue
-            candidate.sort_key = candidate.sort_key[:-1] + (position,)  # full ties: the first from the offset
+            candidate.sort_key = candidate.sort_key[:-1] + (bound[-1],)  # full ties: the first from the offset
             if best is None or candidate < best:
                 best = candidate
         return best
 
-    def _bound(self, pod: Pod, row: int, level: int) -> SortKey:
-        """A lower bound of the sort key of any plan on this row.  Unless the pods already leaving may
-        be enough (`level`), a plan evicts at least one victim, of at least the lowest eligible priority
-        here, started no later than the latest such pod."""
+    def _bounds(self, pod: Pod, rows: np.ndarray, levels: np.ndarray) -> Iterator[Tuple[SortKey, int]]:
+        """(lower bound of the sort key of any plan, row) for each row, smallest first; the last element
+        of a bound is the row's position in `rows`.  Unless the pods already leaving may be enough
+        (`levels`), a plan evicts at least one victim, of at least the lowest eligible priority there,
+        started no later than the latest such pod (VictimIndex.lowest_evictable: vectors over rows)."""
         threshold = pod.priority - self.policy.min_gap
-        eligible = [p.pod for p in self.state.pods_on[row].values() if p.evictable and p.pod.priority <= threshold]
-        if level == LEAVING_ONLY or not eligible:
-            return (0, NO_VICTIMS, 0, 0, 0.0)  # a plan may evict nothing, or only whole gangs: evaluate it
-        lowest = min(p.priority for p in eligible)
-        latest = max(p.started for p in eligible if p.priority == lowest)
-        return (0, lowest, lowest + PRIORITY_OFFSET, 1, -latest)
+        lowest, latest = self.state.victims.lowest_evictable(rows, self.state.pods_on)
+        # a plan may evict nothing, or only whole gangs: such rows bound at (0, NO_VICTIMS, 0, 0, 0.0)
+        trivial = (levels == LEAVING_ONLY) | (lowest > threshold)
+        first = np.where(trivial, NO_VICTIMS, lowest)
+        start = np.where(trivial, 0.0, -latest)
+        # the order of the bound tuples: their sum (lowest + offset) and count (1) follow from `first`
+        for position in np.lexsort((np.arange(len(rows)), start, first)).tolist():
+            if trivial[position]:
+                bound: SortKey = (0, NO_VICTIMS, 0, 0, 0.0, position)
+            else:
+                prio = int(lowest[position])
+                bound = (0, prio, prio + PRIORITY_OFFSET, 1, -float(latest[position]), position)
+            yield bound, int(rows[position])
 
     def best_gang_candidate(self, pod: Pod, rows: np.ndarray) -> Optional[Candidate]:
         """Fallback when single pods cannot make room: also consider evicting whole lower-priority gangs."""
-        state = self.state
-        with_gangs = [int(r) for r in rows if any(p.pod.gang_name for p in state.pods_on[int(r)].values())]
+        with_gangs = [int(r) for r in self.state.victims.gangs.rows_with_gangs(np.asarray(rows, dtype=np.int64))]
         candidates = [c for c in (self.victims_on(pod, row, with_gangs=True) for row in with_gangs) if c is not None]
         return min(candidates) if candidates else None
 
@@ -346,10 +355,10 @@ class Preemptor(Preemption):
     def _gang_units(self, row: int, threshold: int) -> List[List[Pod]]:
         """Running gangs with a member on this row that may go as a whole: every member low enough,
         none protected and none already leaving."""
-        gang_names = {p.pod.gang_name for p in self.state.pods_on[row].values() if p.pod.gang_name}
+        gangs, placed = self.state.victims.gangs, self.state.placed
         units = []
-        for name in sorted(gang_names):
-            members = [p.pod for p in self.state.placed.values() if p.pod.gang_name == name]
+        for name in gangs.gangs_on(row):  # a gang with a member leaving is never eligible: all are listed
+            members = [placed[key].pod for key in gangs.members[name]]
             eligible = all(
                 m.priority <= threshold and not protected(m, self.policy) and m.key not in self.state.victims.evicting
                 and not self._refused(m) for m in members

@@ -28,6 +28,20 @@ def test_preemption_basic_evicts_exactly_one_victim_per_preemptor(capsys):
     assert result["victims"] == result["victims_needed"] == 20
     assert result["over_evicted"] is False
     assert result["duplicate_victims"] == 0
+    assert result["all_preemptors_bound"] is True and result["victims_minimal"] is True
+    assert result["victims_per_preemptor"] == 1.0
+
+
+def test_preemption_basic_takes_free_cores_first_then_one_victim_each(capsys):
+    # scheduler_perf's shape, small: --initial-pods low-priority pods (4 per node fill it), then --pods preemptors
+    result = bench(capsys, "--workload", "PreemptionBasic", "--nodes", "10", "--initial-pods", "36", "--pods", "10")
+    assert result["low_priority_pods"] == 36 and result["preemptors_bound"] == 10
+    assert result["victims"] == result["victims_needed"] == 6  # 4 preemptors take the 4 free cores
+    assert result["victims_minimal"] is True and result["decisions_with_more_than_one_victim"] == 0
+    assert result["cpu_ms_per_pod"] > 0
+    assert bench(capsys, "--workload", "PreemptionBasic", "--nodes", "10")["preemptors"] == 10  # one per node
+    assert main(["bench", "--workload", "PreemptionBasic", "--nodes", "10", "--initial-pods", "41"]) == 2
+    assert "--initial-pods 41" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("gangs, size", [(30, 3), (2, 40)])
