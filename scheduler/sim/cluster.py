@@ -17,9 +17,10 @@ from typing import Any, Dict, List, Optional
 
 from scheduler.config import Config
 from scheduler.core.effects import WARNING
-from scheduler.core.model import MIN_AVAILABLE_ANNOTATION, POD_GROUP_LABEL, ModelError, NodeUtilisation
+from scheduler.core.model import CPU, MIN_AVAILABLE_ANNOTATION, POD_GROUP_LABEL, ModelError, NodeUtilisation
 from scheduler.progress import Progress
 from scheduler.sim.scenario import Scenario, SimNode, SimPod
+from scheduler.sim.timeline import Timeline, TimelineRecorder
 from scheduler.sim.world import InMemoryCluster, Observer, RecordedEvent
 
 
@@ -35,6 +36,7 @@ class PodRecord:
     scheduled_at: Optional[float] = None
     finished_at: Optional[float] = None
     evicted_at: Optional[float] = None
+    gone_at: Optional[float] = None  # left its node: finished, or terminated after an eviction
     nominated_node: str = ""
     reason: str = ""
     warnings: List[str] = field(default_factory=list)
@@ -66,6 +68,8 @@ class SimResult:
     evictions: List[Eviction]
     nodes: List[Dict[str, Any]]
     gangs: List[Dict[str, Any]] = field(default_factory=list)
+    timeline: Timeline = field(default_factory=Timeline)  # for the HTML report
+    gang_members: Dict[str, List[str]] = field(default_factory=dict)  # gang -> its pods' keys
 
 
 class Simulator(Observer):
@@ -83,6 +87,7 @@ class Simulator(Observer):
         self.raw: Dict[str, Dict[str, Any]] = {}
         self.records: Dict[str, PodRecord] = {}
         self.evictions: List[Eviction] = []
+        self.recorder = TimelineRecorder()
 
     @property
     def now(self) -> float:
@@ -91,7 +96,8 @@ class Simulator(Observer):
     # ------------------------------------------------------------ setup
     def _load_nodes(self, nodes: List[SimNode]) -> None:
         for node in nodes:
-            self.world.add_node(node.raw)
+            added = self.world.add_node(node.raw)
+            self.recorder.node(added.name, added.allocatable.get(CPU, 0), self.now)
         if self.load_profiles:
             self.world.at(0.0, self._sample)
 
@@ -125,6 +131,7 @@ class Simulator(Observer):
                 point = current[-1]
                 values[name] = NodeUtilisation(point.cpu, point.memory, self.now)
         self.world.sample_load(values)
+        self.recorder.measured(self.now, {name: value.cpu for name, value in values.items()})
         until = self.scenario.until
         if self.world.next_due() is not None or self.loop.pending or (until is not None and self.now < until):
             self.world.at(self.now + self.config.metrics_refresh, self._sample)
@@ -134,6 +141,16 @@ class Simulator(Observer):
         record = self.records.get(key)
         if record is not None:
             record.node, record.scheduled_at, record.reason = node, now, ""
+        pod = self.world.pods.get(key)
+        self.recorder.placed(key, node, pod.requests.get(CPU, 0) if pod is not None else 0, now)
+
+    def gone(self, key: str, node: str, now: float) -> None:
+        if not node:
+            return  # never ran anywhere
+        self.recorder.gone(key, now)
+        record = self.records.get(key)
+        if record is not None and record.gone_at is None:
+            record.gone_at = now
 
     def evicted(self, key: str, node: str, preemptor: str, now: float) -> None:
         self.evictions.append(Eviction(key, preemptor, node, now))
@@ -170,9 +187,14 @@ class Simulator(Observer):
         self._schedule_arrivals()
         progress = Progress(f"simulate {self.scenario.name}")
         horizon = f" of {until:g}s" if until is not None else ""
+
+        def between_rounds() -> None:
+            self.recorder.pending(self.now, len(self.loop.pending))
+            progress.update(lambda: (
+                f"{self.now:g}s{horizon} simulated, {len(self.world.bindings)}/{len(self.records)} pods bound"))
+
         self.world.run(until=until, idle_wait=self.config.unschedulable_timeout if until is not None else None,
-                       progress=lambda: progress.update(lambda: (
-                           f"{self.now:g}s{horizon} simulated, {len(self.world.bindings)}/{len(self.records)} pods bound")))
+                       progress=between_rounds)
         progress.done()
         if until is not None:
             self.world.advance(until)
@@ -182,7 +204,14 @@ class Simulator(Observer):
         from scheduler.sim.report import node_rows
 
         pods = sorted(self.records.values(), key=lambda r: (r.arrived, r.key))
-        return SimResult(self.scenario.name, self.now, pods, self.evictions, node_rows(self.loop), self.gang_rows())
+        self.recorder.pending(self.now, len(self.loop.pending))
+        members: Dict[str, List[str]] = {}
+        for record in pods:
+            gang = self._gang_of(record.key)
+            if gang:
+                members.setdefault(gang, []).append(record.key)
+        return SimResult(self.scenario.name, self.now, pods, self.evictions, node_rows(self.loop), self.gang_rows(),
+                         self.recorder.timeline, members)
 
     def gang_rows(self) -> List[Dict[str, Any]]:
         """Each gang's state for the report (finished gangs are summarised from their pods)."""
