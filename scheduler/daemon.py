@@ -39,6 +39,7 @@ from scheduler.core.loop import CycleError, SchedulingLoop
 from scheduler.core.model import ModelError
 from scheduler.core.parse import parse_namespace, parse_node, parse_pdb, parse_pod
 from scheduler.core.volumes import CLAIM, STORAGE_CLASS, VOLUME, VolumeObject, parse_claim, parse_storage_class, parse_volume
+from scheduler.decision_log import DecisionLog
 from scheduler.k8s.actuator import Actuator, Answer
 from scheduler.k8s.api import WATCHED, ApiError, KubeApi
 from scheduler.k8s.events import EventRecorder
@@ -75,6 +76,7 @@ class Daemon:
         self.stop = threading.Event()
         self.inbox: queue_module.Queue[Tuple[str, Any]] = queue_module.Queue()
         self.loop: SchedulingLoop = build_loop(config, clock, load_enabled=bool(config.prometheus_url))
+        self.decisions = DecisionLog(log, self.loop)  # the decision log's per-node tables and gang admissions
         self.known: Dict[str, Dict[str, Dict[str, Any]]] = {kind: {} for kind in WATCHED}
         self.bad_pods: Dict[str, str] = {}  # key -> resourceVersion of an object we could not parse
         self.elector: Optional[LeaderElector] = None
@@ -249,6 +251,7 @@ class Daemon:
         if kind == "DELETED":
             self.bad_pods.pop(key, None)
             self.loop.pod_deleted(key)
+            self.decisions.pod_gone(key)
             return
         try:
             pod = parse_pod(obj, self.defaults)
@@ -258,6 +261,7 @@ class Daemon:
         if self.bad_pods.pop(key, None) is not None:
             log.info("pod %s is valid again; scheduling it", key)
         self.loop.pod_changed(pod)
+        self.decisions.pod_seen(pod)
 
     def _bad_pod(self, key: str, obj: Dict[str, Any], error: str) -> None:
         """Unparsable: report once per version, forget any old state, retry when the object changes."""
@@ -269,6 +273,7 @@ class Daemon:
         self.metrics.parse_errors.labels(resource="pods").inc()
         log.warning("cannot schedule pod %s: %s (will retry when it changes)", key, error)
         self.loop.pod_deleted(key)
+        self.decisions.pod_gone(key)
         if spec.get("schedulerName") == self.config.scheduler_name and not spec.get("nodeName"):
             namespace, name, uid = (meta.get(k) for k in ("namespace", "name", "uid"))
             ref = PodRef(namespace if isinstance(namespace, str) else "default", name if isinstance(name, str) else "",
@@ -356,6 +361,8 @@ class Daemon:
             else:
                 self._object("pods", "MODIFIED", answer.current, relist=True)
         self.loop.bind_result(result)
+        if result.ok:
+            self.decisions.bound(result.pod.key)
 
     # ------------------------------------------------------------ acting
     def act(self, effects: List[Effect]) -> None:
@@ -379,6 +386,7 @@ class Daemon:
         pod = effect.pod.key
         if isinstance(effect, SetCondition):
             log_decision(log, "unschedulable", "unschedulable %s: %s", pod, effect.message, pod=pod, reason=effect.message)
+            self.decisions.unschedulable(pod)
         elif isinstance(effect, Evict) and effect.preemptor is not None:
             victims = [v.key for v in effect.victims]
             log_decision(log, "preempt", "preempting for %s on %s: evicting %s", pod, effect.node, ", ".join(victims),
@@ -403,6 +411,7 @@ class Daemon:
             for key in self.loop.expire_assumptions(ASSUME_TTL):
                 log.warning("binding of %s was never answered; forgot the assumption", key)
         self.act(self.loop.housekeeping())
+        self.decisions.housekeeping()
         if self.is_leader():
             self._clear_nominations()
         stats = self.loop.stats()

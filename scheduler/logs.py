@@ -26,9 +26,11 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry)
 
 
-def log_decision(logger: logging.Logger, action: str, message: str, *args: object, **fields: object) -> None:
-    """One line per decision at info; with --log-format json its fields are keys of the line."""
-    logger.info(message, *args, extra={"decision": {"decision": action, **fields}})
+def log_decision(logger: logging.Logger, action: str, message: str, *args: object, level: int = logging.INFO,
+                 **fields: object) -> None:
+    """One line per decision (at info unless `level` says otherwise); with --log-format json its fields are
+    keys of the line."""
+    logger.log(level, message, *args, extra={"decision": {"decision": action, **fields}})
 
 
 def setup_logging(level: str = "info", fmt: str = "text") -> None:

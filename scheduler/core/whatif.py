@@ -5,7 +5,7 @@ state and leaves that state as it found it; answers are plain values.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -47,10 +47,11 @@ class WhatIf:
                 reasons.extend(sorted(plugin.explain(pod, self.state, np.array([row])).keys()))
         return reasons
 
-    def verdicts(self, pod: Pod) -> List[Dict[str, Any]]:
-        """Per live node: the first filter of the profile that rejects the pod there, and why (kube's order)."""
+    def verdicts(self, pod: Pod, limit: Optional[int] = None) -> List[Dict[str, Any]]:
+        """Per live node: the first filter of the profile that rejects the pod there, and why (kube's order).
+        With `limit`, only the first `limit` nodes by name (the others are not explained at all)."""
         state = self.state
-        rows = [state.row_of[name] for name in self.node_names()]
+        rows = [state.row_of[name] for name in self.node_names()[:limit]]
         out: Dict[int, Dict[str, Any]] = {row: {"node": state.name_of(row), "fits": True} for row in rows}
         remaining = set(rows)
         for plugin in list(self.engine.profile.filters) + list(self.engine.extra_filters):
