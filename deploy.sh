@@ -8,6 +8,7 @@ APP=preemptive-scheduler
 # Applied in this order; the Namespace only when it is not kube-system.
 NAMESPACE_MANIFEST=00-namespace.yaml
 MANIFESTS=(10-serviceaccount.yaml 20-rbac.yaml 30-configmap.yaml 40-deployment.yaml)
+CONFIG_MANIFEST=30-configmap.yaml  # the ConfigMap whose config.yaml holds every tunable (--set edits it)
 ROLLOUT_TIMEOUT="${ROLLOUT_TIMEOUT:-180s}"
 
 usage() {
@@ -25,6 +26,13 @@ Options:
   --kind NAME      load the image into the kind cluster NAME (no push; registry optional)
   --minikube       load the image into minikube (no push; registry optional)
   --no-build       use an existing image: no docker build, push or load
+  --set KEY=VALUE  set KEY in the ConfigMap's config.yaml before applying, e.g.
+                   --set alpha=0.7 (repeatable; keys are the flag names of
+                   'preemptive-scheduler run', see docs/configuration.md).
+                   Checked as the scheduler checks it at start-up when python3
+                   with the scheduler's dependencies is at hand (PYTHON=...
+                   picks the interpreter); without it only keys already in
+                   deploy/$CONFIG_MANIFEST can be set. Bad input: exit 2
   --dry-run        print the rendered manifests and change nothing
                    (needs neither docker, kubectl nor a cluster)
   --uninstall      delete everything deploy.sh created
@@ -36,12 +44,18 @@ Examples:
   ./deploy.sh registry.example.com/team
   ./deploy.sh --kind preemptive-scheduler
   ./deploy.sh myregistry --dry-run --namespace sched-test
+  ./deploy.sh myregistry --set alpha=0.7 --set log-level=debug --dry-run
 EOF
 }
 
 die() {
   echo "deploy.sh: error: $*" >&2
   exit 1
+}
+
+die_usage() {
+  echo "deploy.sh: error: $*" >&2
+  exit 2
 }
 
 log() {
@@ -62,6 +76,7 @@ MINIKUBE=false
 BUILD=true
 DRY_RUN=false
 UNINSTALL=false
+SETS=()
 
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -76,6 +91,8 @@ while [[ $# -gt 0 ]]; do
     --no-build) BUILD=false; shift ;;
     --dry-run) DRY_RUN=true; shift ;;
     --uninstall) UNINSTALL=true; shift ;;
+    --set) [[ $# -ge 2 ]] || die_usage "--set needs KEY=VALUE"; SETS+=("$2"); shift 2 ;;
+    --set=*) SETS+=("${1#*=}"); shift ;;
     -*) usage >&2; die "unknown option: $1" ;;
     *)
       [[ -z "$REGISTRY" ]] || die "only one registry may be given (got '$REGISTRY' and '$1')"
@@ -124,15 +141,131 @@ else
   IMAGE="$APP:$TAG"
 fi
 
+# ---- --set: edit the ConfigMap's config.yaml (pure bash) ---------------------
+yaml_scalar() {
+  # yaml_scalar VALUE: VALUE as a YAML scalar: plain when that is safe (0.7, true, 1Gi), else single-quoted
+  if [[ "$1" =~ ^[A-Za-z0-9_.][A-Za-z0-9_./+=,-]*$ ]]; then
+    printf '%s' "$1"
+  else
+    printf "'%s'" "${1//\'/\'\'}"
+  fi
+}
+
+config_block() {
+  # config_block CONTENT: each line of CONTENT as STATE, INDENT and LINE separated by \x1f: STATE is before, block or after
+  # the ConfigMap's `config.yaml: |` block (block lines are indented deeper than its first line's indent)
+  local line state=before indent=""
+  while IFS= read -r line || [[ -n "$line" ]]; do
+    if [[ "$state" == block && -n "$line" ]]; then
+      if [[ -z "$indent" ]]; then indent="${line%%[! ]*}"; fi
+      if [[ -z "$indent" || "$line" != "$indent"* ]]; then state=after; fi
+    fi
+    printf '%s\x1f%s\x1f%s\n' "$state" "$indent" "$line"
+    if [[ "$state" == before && "$line" =~ ^[[:space:]]+config\.yaml:[[:space:]]*\|[-+]?[[:space:]]*$ ]]; then
+      state=block
+    fi
+  done <<<"$1"
+}
+
+config_keys() {
+  # config_keys CONTENT: the top-level keys of the config.yaml block, one a line
+  local state indent line
+  while IFS=$'\x1f' read -r state indent line; do
+    if [[ "$state" == block && -n "$indent" && "$line" =~ ^"$indent"([A-Za-z0-9_-]+): ]]; then
+      echo "${BASH_REMATCH[1]//_/-}"
+    fi
+  done < <(config_block "$1")
+}
+
+set_config() {
+  # set_config CONTENT KEY SCALAR: CONTENT with `KEY: SCALAR` in its config.yaml block (replacing the key,
+  # spelt with - or _, or added at the block's end)
+  local key="$2" value="$3" state indent line last_indent="    " done=false
+  while IFS=$'\x1f' read -r state indent line; do
+    if [[ "$state" == block ]]; then
+      last_indent="${indent:-$last_indent}"
+      if [[ -n "$indent" && ( "$line" == "$indent$key:"* || "$line" == "$indent${key//-/_}:"* ) ]]; then
+        line="$indent$key: $value"; done=true
+      fi
+    elif [[ "$state" == after && "$done" == false ]]; then
+      printf '%s\n' "$last_indent$key: $value"; done=true
+    fi
+    printf '%s\n' "$line"
+  done < <(config_block "$1")
+  if [[ "$done" == false ]]; then printf '%s\n' "$last_indent$key: $value"; fi
+}
+
+CONFIG_CONTENT=""  # the ConfigMap as edited by --set ("" without --set: the file as it is)
+
+check_config() {
+  # check_config CONTENT: the edited config, checked as `run --config` checks it: return 0 when valid, exit 2
+  # when not; return 1 (with a note) when there is no python3 with the scheduler's dependencies to check it
+  local python="${PYTHON:-python3}" out status=0
+  if ! command -v "$python" >/dev/null 2>&1; then
+    log "note: --set values not checked ('$python' not found); the scheduler checks them when it starts"
+    return 1
+  fi
+  out="$(printf '%s\n' "$1" | PYTHONPATH="$REPO_ROOT${PYTHONPATH:+:$PYTHONPATH}" "$python" -m scheduler.config_check \
+    --configmap --source "deploy/$CONFIG_MANIFEST with --set" - 2>&1)" || status=$?
+  case "$status" in
+    0) return 0 ;;
+    2) die_usage "$out" ;;
+    *) out="${out##*$'\n'}"
+       log "note: --set values not checked ('$python' cannot run the scheduler's config check: ${out:-exit status $status});" \
+         "the scheduler checks them when it starts"
+       return 1 ;;
+  esac
+}
+
+apply_sets() {
+  local content item key value known checked=0
+  [[ -r "$DEPLOY_DIR/$CONFIG_MANIFEST" ]] || die "missing manifest deploy/$CONFIG_MANIFEST"
+  content="$(<"$DEPLOY_DIR/$CONFIG_MANIFEST")"
+  known="$(config_keys "$content")"
+  [[ -n "$known" ]] || die "deploy/$CONFIG_MANIFEST has no config.yaml block to edit"
+  for item in "${SETS[@]}"; do
+    [[ "$item" == *=* ]] || die_usage "--set $item: expected KEY=VALUE"
+    key="${item%%=*}"
+    value="${item#*=}"
+    [[ "$key" =~ ^[a-z][a-z0-9-]*$ ]] || die_usage "--set $item: '$key' is not a setting name (e.g. alpha, log-level)"
+    [[ ! "$value" =~ [[:cntrl:]] ]] || die_usage "--set $key: the value must be one line of text"
+    content="$(set_config "$content" "$key" "$(yaml_scalar "$value")")"
+  done
+  check_config "$content" || checked=$?
+  if [[ "$checked" != 0 ]]; then
+    # unchecked: only keys the shipped file already has may be set (a misspelt key is not added)
+    for item in "${SETS[@]}"; do
+      key="${item%%=*}"
+      [[ $'\n'"$known"$'\n' == *$'\n'"$key"$'\n'* ]] \
+        || die_usage "--set $key: not a key of deploy/$CONFIG_MANIFEST (${known//$'\n'/, }); other settings need python3 with the scheduler's dependencies (pip install .) to be checked"
+    done
+  fi
+  CONFIG_CONTENT="$content"
+}
+
+SET_NOTE=""
+if [[ ${#SETS[@]} -gt 0 ]]; then
+  apply_sets
+  SET_NOTE="; config.yaml edited by --set ${SETS[*]}"
+fi
+
 # ---- rendering (pure bash: no sed/envsubst needed) ---------------------------
 render() {
   local files=() f content checksum_value first=true
   if [[ "$NAMESPACE" != kube-system ]]; then files+=("$NAMESPACE_MANIFEST"); fi
   files+=("${MANIFESTS[@]}")
-  checksum_value="$(checksum <"$DEPLOY_DIR/30-configmap.yaml" | cut -c1-16)"
+  if [[ -n "$CONFIG_CONTENT" ]]; then
+    checksum_value="$(printf '%s\n' "$CONFIG_CONTENT" | checksum | cut -c1-16)"
+  else
+    checksum_value="$(checksum <"$DEPLOY_DIR/$CONFIG_MANIFEST" | cut -c1-16)"
+  fi
   for f in "${files[@]}"; do
     [[ -r "$DEPLOY_DIR/$f" ]] || die "missing manifest deploy/$f"
-    content="$(<"$DEPLOY_DIR/$f")"
+    if [[ "$f" == "$CONFIG_MANIFEST" && -n "$CONFIG_CONTENT" ]]; then
+      content="$CONFIG_CONTENT"
+    else
+      content="$(<"$DEPLOY_DIR/$f")"
+    fi
     content="${content//IMAGE_PLACEHOLDER/$IMAGE}"
     content="${content//NAMESPACE_PLACEHOLDER/$NAMESPACE}"
     content="${content//CONFIG_CHECKSUM_PLACEHOLDER/\"$checksum_value\"}"
@@ -149,7 +282,7 @@ if [[ "$DRY_RUN" == true ]]; then
   if [[ "$UNINSTALL" == true ]]; then
     log "dry run: would delete these objects"
   else
-    log "dry run: image $IMAGE, namespace $NAMESPACE; rendered manifests follow"
+    log "dry run: image $IMAGE, namespace $NAMESPACE$SET_NOTE; rendered manifests follow"
   fi
   render
   exit 0

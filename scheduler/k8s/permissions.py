@@ -40,9 +40,9 @@ PODS_EVICT = Permission(CORE, "pods/eviction", ("create",))
 PODS_STATUS = Permission(CORE, "pods/status", ("patch",))
 # Informer + nodes lookups.
 NODES = Permission(CORE, "nodes", ("get", "list", "watch"))
-# Events, new API first, the core API as a fallback (older clusters).
+# Events: events.k8s.io/v1 only (GA since Kubernetes 1.19; our oldest target is 1.20). The
+# core v1 events API is never called, so it is not granted.
 EVENTS = Permission("events.k8s.io", "events", ("create", "patch"))
-CORE_EVENTS = Permission(CORE, "events", ("create", "patch"))
 # Preemption respects PodDisruptionBudgets.
 PDBS = Permission("policy", "poddisruptionbudgets", ("list", "watch"))
 # Gangs declared as PodGroup objects (scheduler-plugins CRD), if installed.
@@ -67,7 +67,6 @@ PERMISSIONS: Tuple[Permission, ...] = (
     PODS_STATUS,
     NODES,
     EVENTS,
-    CORE_EVENTS,
     PDBS,
     PODGROUPS,
     PODGROUPS_STATUS,
