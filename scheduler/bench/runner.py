@@ -168,7 +168,7 @@ def _load_optional_workloads() -> None:
     import importlib
 
     for module in ("scheduler.bench.preemption", "scheduler.bench.gangs", "scheduler.bench.standin", "scheduler.bench.load",
-                   "scheduler.bench.constraints", "scheduler.bench.churn"):
+                   "scheduler.bench.constraints", "scheduler.bench.churn", "scheduler.bench.simulate_large"):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:

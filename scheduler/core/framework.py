@@ -34,6 +34,7 @@ class ClusterChange:
 
     kind: str
     pod: Optional[Pod] = None  # the pod removed or placed
+    node: str = ""  # where it was or is
     aspects: FrozenSet[str] = NODE_ASPECTS  # a node: what about it changed (added, labels, taints, ...)
 
 
@@ -71,7 +72,7 @@ class FilterPlugin:
     node_aspects: FrozenSet[str] = NODE_ASPECTS
     """Which changes of a node may help (kube's QueueingHints for node events)."""
 
-    def helped_by(self, change: ClusterChange, pod: Pod, namespaces: Mapping[str, Mapping[str, str]]) -> bool:
+    def helped_by(self, change: ClusterChange, pod: Pod, state: ClusterState) -> bool:
         """Could this change make a node this plugin rejected for the pod pass?  (kube's QueueingHint:
         when unsure, yes.)  Plugins whose answer depends on the pod override this."""
         if change.kind not in self.wakes_on:
@@ -174,7 +175,7 @@ class Diagnosis:
 
 
 def may_help(change: ClusterChange, rejected_by: Iterable[str], pods: Iterable[Pod],
-             filters: Mapping[str, FilterPlugin], namespaces: Mapping[str, Mapping[str, str]]) -> bool:
+             filters: Mapping[str, FilterPlugin], state: ClusterState) -> bool:
     """Does any filter that rejected these pods say the change may help?  Nothing known: any change
     but another pod being placed may."""
     names = list(rejected_by)
@@ -184,7 +185,7 @@ def may_help(change: ClusterChange, rejected_by: Iterable[str], pods: Iterable[P
         return change.kind != POD_PLACED
     for name in names:
         plugin = filters.get(name)
-        if plugin is None or any(plugin.helped_by(change, pod, namespaces) for pod in pods):
+        if plugin is None or any(plugin.helped_by(change, pod, state) for pod in pods):
             return True
     return False
 
@@ -208,6 +209,8 @@ def diagnose(profile: Profile, pod: Pod, state: ClusterState, extra: Sequence[Fi
         helped = plugin.resolvable_rows(pod, state, rejected)
         if len(helped):
             resolvable.append(helped)
-    if resolvable:
+    if len(resolvable) == 1:
+        diagnosis.resolvable_rows = resolvable[0]  # rows from flatnonzero: sorted already
+    elif resolvable:
         diagnosis.resolvable_rows = np.sort(np.concatenate(resolvable))
     return diagnosis

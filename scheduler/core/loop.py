@@ -176,6 +176,8 @@ class SchedulingLoop:
         self._bind_failures.pop(key, None)
         self._rebinds.pop(key, None)
         self.queue.delete(key)
+        placed = self.state.placed.get(key)
+        node = self.state.name_of(placed.row) if placed is not None else ""
         removed = self.state.forget(key)
         self.nominations.pop(key)
         gang = self.gangs.registry.gang_of(key)
@@ -183,7 +185,7 @@ class SchedulingLoop:
         if gang:
             self.gangs.refresh(gang)
         if removed is not None:
-            self._cluster_changed(ClusterChange(POD_REMOVED, removed))  # freed room may help parked pods
+            self._cluster_changed(ClusterChange(POD_REMOVED, removed, node))  # freed room may help parked pods
 
     def node_changed(self, node: Node) -> None:
         known = self.state.node(node.name)
@@ -398,7 +400,7 @@ class SchedulingLoop:
             self._renominate(displaced.pod)
         if pod.gang_name:
             self.gangs.refresh(pod.gang_name)
-        self._cluster_changed(ClusterChange(POD_PLACED, pod))  # e.g. the pod a waiting one wants to be near
+        self._cluster_changed(ClusterChange(POD_PLACED, pod, node))  # e.g. the pod a waiting one wants to be near
 
     def _may_wake_any(self, kind: str) -> bool:
         """Could a change of this kind help any parked unit, judging by the filters that rejected them?"""
@@ -411,9 +413,9 @@ class SchedulingLoop:
         QueueingHints): a pod kept out by anti-affinity waits for a matching pod to leave, not for any change."""
         if not self.queue.counts[UNSCHEDULABLE] or not self._may_wake_any(change.kind):
             return  # e.g. a pod placed while only pods short of room are parked: no scan at all
-        namespaces = self.state.namespaces
+        state = self.state
         self.queue.move_to_active(lambda unit: may_help(change, unit.rejected_by, unit.members.values(),
-                                                        self._filters, namespaces))
+                                                        self._filters, state))
 
     def _renominate(self, pod: Pod) -> None:
         self._emit(ClearNomination(PodRef.of(pod)))
@@ -551,10 +553,17 @@ class SchedulingLoop:
         if unit.key not in self.queue.units:
             return
         unit.rejected_by = frozenset(name for d in decisions if d.diagnosis for name in d.diagnosis.plugins)
+        unit.hint_key = (unit.rejected_by, tuple(sorted(_hint_signature(pod) for pod in unit.members.values())))
         if any(d.nominated_node for d in decisions):
             self.queue.requeue_backoff(unit)  # victims are terminating: retry soon
         else:
             self.queue.requeue_unschedulable(unit)
+
+
+def _hint_signature(pod: Pod) -> Tuple[Any, ...]:
+    """Everything a queueing hint reads of a pod: pods alike in these get the same answers (and are asked once)."""
+    return (pod.namespace, tuple(sorted(pod.requests.items())), tuple(sorted(pod.labels.items())), pod.owner_uid,
+            pod.owner_kind, pod.pod_affinity, pod.spread, pod.claims, pod.gang_name)
 
 
 def _wakes(plugin: Optional[FilterPlugin], kind: str) -> bool:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import heapq
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Callable, Dict, FrozenSet, List, Optional, Tuple
+from typing import Callable, Dict, FrozenSet, Hashable, List, Optional, Tuple
 
 from scheduler.core.model import Pod
 
@@ -43,6 +43,7 @@ class Unit:
     parked_at: float = 0.0
     changed_in_flight: bool = False
     rejected_by: FrozenSet[str] = frozenset()  # filters that rejected it last time (which changes may help)
+    hint_key: Hashable = None  # units with equal keys get the same answer from every queueing hint
 
     @property
     def is_gang(self) -> bool:
@@ -73,6 +74,7 @@ class SchedulingQueue:
         self.unschedulable_timeout = unschedulable_timeout
         self.units: Dict[str, Unit] = {}
         self.parked_by: Counter[str] = Counter()  # filter name -> parked units it rejected ("" unknown)
+        self._parked: Dict[Hashable, Dict[str, Unit]] = {}  # hint key -> the parked units that share it
         self.gated: Dict[str, Pod] = {}  # pod key -> pod with scheduling gates (in no unit)
         self.unit_of: Dict[str, str] = {}
         self._active: List[Tuple[int, float, str, int]] = []
@@ -208,14 +210,16 @@ class SchedulingQueue:
         return self.move_to_active(lambda unit: True)
 
     def move_to_active(self, may_help: Callable[[Unit], bool]) -> int:
-        """The cluster changed: give the parked units it may help another try."""
+        """The cluster changed: give the parked units it may help another try.  Parked units are grouped
+        by their hint key, so each group is asked once (one representative), not each unit."""
         moved = 0
         if not self.counts[UNSCHEDULABLE]:
             return moved  # nothing parked (e.g. every node event of the initial list): skip the scan
-        for unit in list(self.units.values()):
-            if unit.where == UNSCHEDULABLE and may_help(unit):
-                self._to_backoff_or_active(unit)
-                moved += 1
+        for group in list(self._parked.values()):
+            if may_help(next(iter(group.values()))):
+                for unit in list(group.values()):
+                    self._to_backoff_or_active(unit)
+                    moved += 1
         return moved
 
     def backoff_duration(self, attempts: int) -> float:
@@ -271,6 +275,14 @@ class SchedulingQueue:
     def _park_count(self, unit: Unit, sign: int) -> None:
         for name in unit.rejected_by or ("",):
             self.parked_by[name] += sign
+        group_key = unit.key if unit.hint_key is None else unit.hint_key
+        if sign > 0:
+            self._parked.setdefault(group_key, {})[unit.key] = unit
+        else:
+            group = self._parked.get(group_key, {})
+            group.pop(unit.key, None)
+            if not group:
+                self._parked.pop(group_key, None)
 
     def _move(self, unit: Unit, where: str, push: bool = True) -> None:
         if unit.where:

@@ -6,7 +6,16 @@ from collections import Counter
 import numpy as np
 
 from scheduler.core.cache import ClusterState
-from scheduler.core.framework import ADDED, ALLOCATABLE, BUDGET_CHANGED, NODE_CHANGED, POD_REMOVED, FilterPlugin, register_filter
+from scheduler.core.framework import (
+    ADDED,
+    ALLOCATABLE,
+    BUDGET_CHANGED,
+    NODE_CHANGED,
+    POD_REMOVED,
+    ClusterChange,
+    FilterPlugin,
+    register_filter,
+)
 from scheduler.core.model import PODS, Pod
 
 
@@ -31,6 +40,14 @@ class ResourceFit(FilterPlugin):
             ok = state.free_[col, :n] >= amount
             mask = ok if mask is None else (mask & ok)
         return np.ones(n, dtype=bool) if mask is None else mask
+
+    def helped_by(self, change: ClusterChange, pod: Pod, state: ClusterState) -> bool:
+        """Besides new room on a node, a pod leaving helps only from a node big enough for this pod at all
+        (kube's hint: a pod short of GPUs does not wake when a pod leaves a node without any)."""
+        if change.kind != POD_REMOVED or not change.node:
+            return super().helped_by(change, pod, state)
+        node = state.node(change.node)
+        return node is not None and all(node.allocatable.get(name, 0) >= amount for name, amount in pod.requests.items())
 
     def filter_row(self, pod: Pod, state: ClusterState, row: int) -> bool:
         for resource, amount in pod.requests.items():

@@ -12,7 +12,7 @@ evicting the pods that cause them.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Mapping, Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -132,7 +132,7 @@ class InterPodAffinity(FilterPlugin):
                 reasons[reason] = int(hit.sum())
         return reasons
 
-    def helped_by(self, change: ClusterChange, pod: Pod, namespaces: Mapping[str, Mapping[str, str]]) -> bool:
+    def helped_by(self, change: ClusterChange, pod: Pod, state: ClusterState) -> bool:
         """A pod it must be near arriving; one it must avoid (or that avoids it) leaving; topology labels changing."""
         if change.kind not in self.wakes_on:
             return False
@@ -145,11 +145,11 @@ class InterPodAffinity(FilterPlugin):
             return False
         own = pod.pod_affinity
         if change.kind == POD_PLACED:
-            return own is not None and any(term.selects(other, namespaces) for term in own.required)
-        if own is not None and any(term.selects(other, namespaces) for term in own.anti_required):
+            return own is not None and any(term.selects(other, state.namespaces) for term in own.required)
+        if own is not None and any(term.selects(other, state.namespaces) for term in own.anti_required):
             return True
         theirs = other.pod_affinity
-        return theirs is not None and any(term.selects(pod, namespaces) for term in theirs.anti_required)
+        return theirs is not None and any(term.selects(pod, state.namespaces) for term in theirs.anti_required)
 
     def resolvable_rows(self, pod: Pod, state: ClusterState, rows: np.ndarray) -> np.ndarray:
         found = rejections(pod, state)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from typing import Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -131,7 +131,7 @@ class PodTopologySpread(FilterPlugin):
             reasons[SKEW_REASON] = int((skewed & ~missing).sum())
         return reasons
 
-    def helped_by(self, change: ClusterChange, pod: Pod, namespaces: Mapping[str, Mapping[str, str]]) -> bool:
+    def helped_by(self, change: ClusterChange, pod: Pod, state: ClusterState) -> bool:
         """A matching pod placed or removed (the counts move), or node topology changing."""
         if change.kind not in self.wakes_on:
             return False
