@@ -251,15 +251,18 @@ class Preemptor(Preemption):
                     freed[i] += bucket[col, rows]
         unset = np.iinfo(np.int64).max
         level_needed = np.full(len(rows), unset)
+        available = [state.free_[col, rows] - reserved[i] for i, (col, _) in enumerate(columns)]  # before evictions
         for level in [LEAVING_ONLY] + levels:
             if level != LEAVING_ONLY:
                 bucket = state.victims.by_priority[level]
                 for i, (col, _) in enumerate(columns):
                     freed[i] += bucket[col, rows]
-            ok = np.ones(len(rows), dtype=bool)
-            for i, (col, amount) in enumerate(columns):
-                ok &= state.free_[col, rows] - reserved[i] + freed[i] >= amount
-            level_needed[ok & (level_needed == unset)] = level
+            ok = level_needed == unset
+            for i, (_, amount) in enumerate(columns):
+                ok &= available[i] + freed[i] >= amount
+            level_needed[ok] = level
+            if not (level_needed == unset).any():
+                break  # every row has its level: higher ones cannot lower it
         reachable = level_needed != unset
         return rows[reachable], level_needed[reachable]
 

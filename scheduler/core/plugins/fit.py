@@ -56,6 +56,17 @@ class ResourceFit(FilterPlugin):
                 return False
         return True
 
+    def resolvable_rows(self, pod: Pod, state: ClusterState, rows: np.ndarray) -> np.ndarray:
+        """Only nodes big enough for the pod at all: evicting every pod from a smaller one would not help."""
+        big_enough = np.ones(len(rows), dtype=bool)
+        for resource, amount in pod.requests.items():
+            col = state.column.get(resource)
+            if col is None:
+                return rows[:0]
+            big_enough &= state.allocatable[col, rows] >= amount
+        helped: np.ndarray = rows[big_enough]
+        return helped
+
     def explain(self, pod: Pod, state: ClusterState, rows: np.ndarray) -> Counter[str]:
         reasons: Counter[str] = Counter()
         for resource, amount in pod.requests.items():

@@ -97,8 +97,9 @@ def test_ties_go_to_the_first_node_deterministically():
 
 
 def test_diagnosis_attributes_each_node_to_the_first_rejecting_filter():
-    nodes = [make_node("cordoned-small", cpu="1", unschedulable=True), make_node("small", cpu="1")]
+    nodes = [make_node("cordoned-small", cpu="2", unschedulable=True), make_node("small", cpu="2")]
     engine = make_engine(nodes)
+    engine.state.place(make_pod("running", cpu="1"), "small")
     pod = make_pod(cpu="2")
     diagnosis = diagnose(engine.profile, pod, engine.state)
     assert diagnosis.total_nodes == 2

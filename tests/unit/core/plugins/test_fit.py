@@ -13,10 +13,19 @@ def test_pod_fits_on_node_with_room():
 
 def test_insufficient_cpu_message_and_status():
     engine = make_engine([make_node(f"n{i}", cpu="2") for i in range(3)])
-    decision = engine.schedule(make_pod(cpu="3", memory="1Gi"))
+    for i in range(3):
+        engine.state.place(make_pod(f"running-{i}", cpu="1"), f"n{i}")
+    decision = engine.schedule(make_pod(cpu="2", memory="1Gi"))
     assert decision.node is None
     assert decision.message == "0/3 nodes are available: 3 Insufficient cpu."
     assert decision.status == UNSCHEDULABLE  # evicting pods could help
+
+
+def test_a_pod_larger_than_every_node_is_unresolvable():
+    engine = make_engine([make_node(f"n{i}", cpu="2") for i in range(3)])
+    decision = engine.schedule(make_pod(cpu="3", memory="1Gi"))
+    assert decision.message == "0/3 nodes are available: 3 Insufficient cpu."
+    assert decision.status == UNRESOLVABLE  # no eviction can make a 2-core node hold 3 cores
 
 
 def test_each_short_resource_is_counted():
