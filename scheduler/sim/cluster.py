@@ -9,7 +9,6 @@ if sampled from Prometheus.
 """
 from __future__ import annotations
 
-import copy
 import random
 from dataclasses import dataclass, field
 from functools import partial
@@ -110,7 +109,7 @@ class Simulator(Observer):
     # ------------------------------------------------------------ the scenario's timeline
     def _arrive(self, sim_pod: SimPod) -> None:
         key = sim_pod.key
-        raw = copy.deepcopy(sim_pod.raw)
+        raw = sim_pod.raw  # built for this pod alone by the scenario, and only read from here on
         self.raw[key] = raw
         record = PodRecord(key, raw["metadata"]["name"], None, self.now)
         self.records[key] = record

@@ -24,6 +24,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
+import sys
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -52,7 +53,7 @@ from scheduler.core.parse import Defaults, parse_node, parse_pdb, parse_pod
 from scheduler.stack import build_loop, defaults_from
 
 
-@dataclass
+@dataclass(frozen=True)
 class RecordedEvent:
     """An Event as posted: when, about which pod, and what it said."""
 
@@ -224,7 +225,7 @@ class InMemoryCluster:
                                                 "running": effect.running, "succeeded": effect.succeeded}
 
     def _record(self, key: str, kind: str, reason: str, message: str) -> None:
-        event = RecordedEvent(self.now, key, kind, reason, message)
+        event = RecordedEvent(self.now, key, kind, reason, sys.intern(message))  # repeated verdicts share one text
         self.events.append(event)
         self.observer.event(event)
 
