@@ -81,7 +81,7 @@ class Daemon:
         self.bad_pods: Dict[str, str] = {}  # key -> resourceVersion of an object we could not parse
         self.elector: Optional[LeaderElector] = None
         self.reflectors: List[Reflector] = []
-        self.recorder = EventRecorder(api, config.scheduler_name)
+        self.recorder = EventRecorder(api, config.scheduler_name, on_drop=self.metrics.events_dropped.inc)
         self.actuator = Actuator(api, self.recorder, self.metrics, config.bind_workers, self._report,
                                  may_act=self.is_leader, eviction_version=self._eviction_version())
         self.refresher: Any = None
@@ -243,7 +243,7 @@ class Daemon:
         if kind == "DELETED":
             self.known[resource].pop(key, None)
         else:
-            self.known[resource][key] = obj
+            self.known[resource][key] = _slim(obj)
         handler = getattr(self, f"_on_{resource}")
         handler(kind, key, obj)
 
@@ -477,14 +477,17 @@ class Daemon:
         finished = self.actuator.shutdown(SHUTDOWN_GRACE)
         if not finished:
             log.warning("shutting down with %d API calls still in flight", self.actuator.inflight)
+        if not self.recorder.close(2.0):
+            log.warning("shutting down with Events not yet posted")
         if self.refresher is not None:
             self.refresher.stop(2.0)
         if self.elector is not None:
             self.elector.stop(release=True)
         if self.health is not None:
             self.health.stop()
+        deadline = time.monotonic() + 0.5  # one short wait for all watches, not one per watch
         for reflector in self.reflectors:
-            reflector.join(0.5)
+            reflector.join(max(0.0, deadline - time.monotonic()))
         log.info("stopped")
 
 
@@ -495,6 +498,15 @@ def _older(obj: Dict[str, Any], known: Optional[Dict[str, Any]]) -> bool:
     new = str(_section(obj, "metadata").get("resourceVersion") or "")
     old = str(_section(known, "metadata").get("resourceVersion") or "")
     return new.isdigit() and old.isdigit() and int(new) < int(old)
+
+
+def _slim(obj: Dict[str, Any]) -> Dict[str, Any]:
+    """What is remembered of an object between events (names, version, placement): not its whole JSON,
+    which at 10k pods would be tens of MB kept for nothing."""
+    meta, spec, status = (_section(obj, part) for part in ("metadata", "spec", "status"))
+    return {"metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion") if k in meta},
+            "spec": {k: spec[k] for k in ("nodeName", "schedulerName") if k in spec},
+            "status": {k: status[k] for k in ("phase", "nominatedNodeName") if k in status}}
 
 
 def _stub(pod: PodRef) -> Dict[str, Any]:

@@ -3,11 +3,14 @@
 An identical event (same pod, reason and note) seen again within the
 series window is not posted anew: its count grows and the existing Event is
 patched at most once per `patch_interval`, so a pod that stays unschedulable
-does not flood the API.
+does not flood the API.  Like kube's event broadcaster, `record` only queues:
+a worker thread of its own posts them, so binds never wait on Events, and a
+full queue drops the newest (counted in `dropped`) rather than block.
 """
 from __future__ import annotations
 
 import logging
+import queue
 import socket
 import threading
 import time
@@ -41,7 +44,8 @@ class _Series:
 
 class EventRecorder:
     def __init__(self, api: KubeApi, controller: str, series_window: float = 300.0, patch_interval: float = 30.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, queue_size: int = 4096,
+                 on_drop: Callable[[], None] = lambda: None) -> None:
         self.api = api
         self.controller = controller
         self.instance = f"{controller}-{socket.gethostname()}"
@@ -50,6 +54,12 @@ class EventRecorder:
         self.clock = clock
         self._series: Dict[Tuple[str, str, str], _Series] = {}
         self._lock = threading.Lock()
+        self._queue: queue.Queue[Optional[Tuple[PodRef, str, str, str, str]]] = queue.Queue(maxsize=queue_size)
+        self.dropped = 0  # events not posted because the queue was full
+        self.on_drop = on_drop
+        self._worker: Optional[threading.Thread] = None
+        self._idle = threading.Condition()
+        self._pending = 0
 
     def body(self, pod: PodRef, event_type: str, reason: str, action: str, note: str) -> Dict[str, Any]:
         return {
@@ -67,7 +77,53 @@ class EventRecorder:
         }
 
     def record(self, pod: PodRef, event_type: str, reason: str, action: str, note: str) -> None:
-        """Post (or fold into a series); API errors are logged, never raised: events are best effort."""
+        """Queue the event for the recorder's worker (started on first use); never blocks."""
+        with self._idle:
+            if self._worker is None:
+                self._worker = threading.Thread(target=self._run, name="event-recorder", daemon=True)
+                self._worker.start()
+            try:
+                self._queue.put_nowait((pod, event_type, reason, action, note))
+            except queue.Full:
+                self.dropped += 1
+                self.on_drop()
+                if self.dropped == 1 or self.dropped % 1000 == 0:
+                    log.warning("event queue full: %d event(s) dropped so far (the API is slow to take them)",
+                                self.dropped)
+                return
+            self._pending += 1
+
+    def flush(self, timeout: float) -> bool:
+        """Wait (bounded) until every queued event was posted; True when none is left."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._pending == 0, timeout)
+
+    def close(self, timeout: float) -> bool:
+        """Post what is queued (bounded by `timeout`), then stop the worker."""
+        finished = self.flush(timeout)
+        if self._worker is not None:
+            try:
+                self._queue.put_nowait(None)
+            except queue.Full:
+                pass
+        return finished
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            try:
+                self.post(*item)
+            except Exception:  # noqa: BLE001 - the recorder must outlive any one event
+                log.exception("posting an event failed")
+            finally:
+                with self._idle:
+                    self._pending -= 1
+                    self._idle.notify_all()
+
+    def post(self, pod: PodRef, event_type: str, reason: str, action: str, note: str) -> None:
+        """Post (or fold into a series) now; API errors are logged, never raised: events are best effort."""
         key = (pod.uid or pod.key, reason, note)
         now = self.clock()
         with self._lock:

@@ -18,6 +18,8 @@ from typing import Any, Callable, Dict, List, Optional
 from scheduler.k8s.api import ApiError, KubeApi
 
 log = logging.getLogger(__name__)
+LIST_PAGE = 500
+"""Objects per LIST request (kube's reflectors page by 500 too)."""
 
 RESYNC = "RESYNC"
 Sink = Callable[[str, str, Any], None]  # (resource, event type or RESYNC, object or list of objects)
@@ -87,10 +89,24 @@ class Reflector:
                 self._sleep_backoff("error")
 
     def _list(self) -> None:
-        listing = self.api.list(self.path)
-        self._contact()
-        items: List[Dict[str, Any]] = listing.get("items") or []
-        self.resource_version = str((listing.get("metadata") or {}).get("resourceVersion") or "")
+        """A consistent list in pages of LIST_PAGE (limit/continue, as client-go's pager does): the server
+        never builds one huge response.  The resourceVersion is the first page's, as the API defines."""
+        items: List[Dict[str, Any]] = []
+        token = ""
+        version = ""
+        while True:
+            query: Dict[str, Any] = {"limit": LIST_PAGE}
+            if token:
+                query["continue"] = token
+            listing = self.api.list(self.path, **query)
+            self._contact()
+            items += listing.get("items") or []
+            meta = listing.get("metadata") or {}
+            version = version or str(meta.get("resourceVersion") or "")
+            token = str(meta.get("continue") or "")
+            if not token:
+                break
+        self.resource_version = version
         self.available = True
         self.sink(self.resource, RESYNC, items)
         self.synced.set()

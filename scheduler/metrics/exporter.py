@@ -36,6 +36,9 @@ class SchedulerMetrics:
                                            registry=r)
         self.preemption_victims = Histogram("scheduler_preemption_victims", "Victims per preemption.",
                                             buckets=(1, 2, 4, 8, 16, 32, 64), registry=r)
+        self.events_dropped = Counter("scheduler_events_dropped_total",
+                                      "Events not posted: the recorder's queue was full (the API was slow to take them).",
+                                      registry=r)
         self.bind_errors = Counter("scheduler_bind_errors_total", "Failed binding calls by HTTP status.", ["code"],
                                    registry=r)
         self.evictions = Counter("scheduler_evictions_total", "Eviction calls by outcome.", ["result"], registry=r)

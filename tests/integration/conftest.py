@@ -50,6 +50,7 @@ class Cluster:
     srv: FakeApiServer
     agent: NodeAgent
     kubeconfig: str
+    daemons: List[Daemon] = field(default_factory=list)  # started on this cluster (their Events are posted async)
 
     # ---- object builders / shortcuts
     def add_nodes(self, count: int, cpu: str = "4", memory: str = "16Gi", prefix: str = "node") -> List[str]:
@@ -75,7 +76,10 @@ class Cluster:
         return [n for n in names if self.node_of(n)]
 
     def events_for(self, name: str, reason: Optional[str] = None, namespace: str = "default") -> List[Dict[str, Any]]:
-        """events.k8s.io/v1 Events about pod `name` (optionally with `reason`)."""
+        """events.k8s.io/v1 Events about pod `name` (optionally with `reason`), once every running daemon's
+        queued Events are posted (they are posted off the bind path, like kube's event broadcaster)."""
+        for daemon in self.daemons:
+            daemon.recorder.flush(5.0)
         out = []
         for ev in self.srv.events():
             regarding = ev.get("regarding") or {}
@@ -188,6 +192,7 @@ def start_daemon() -> Iterator[Callable[..., RunningDaemon]]:
         thread.start()
         handle = RunningDaemon(daemon, thread)
         running.append(handle)
+        cluster.daemons.append(daemon)
         if wait_synced:
             poll_until(lambda: daemon.synced, 10, message="daemon caches to sync")
         return handle

@@ -1,0 +1,36 @@
+"""Reflector lists in pages (limit/continue) and hands the whole list over once."""
+from __future__ import annotations
+
+import threading
+from typing import Any, Dict, List
+
+from scheduler.k8s import informer
+from scheduler.k8s.informer import RESYNC, Reflector
+
+
+class PagedApi:
+    def __init__(self, total: int) -> None:
+        self.items = [{"metadata": {"name": f"p{i}", "namespace": "default"}} for i in range(total)]
+        self.queries: List[Dict[str, Any]] = []
+
+    def list(self, path: str, **query: Any) -> Dict[str, Any]:
+        self.queries.append(query)
+        start = int(query.get("continue") or 0)
+        end = start + int(query["limit"])
+        meta: Dict[str, Any] = {"resourceVersion": str(100 + len(self.queries))}
+        if end < len(self.items):
+            meta["continue"] = str(end)
+        return {"items": self.items[start:end], "metadata": meta}
+
+
+def test_a_large_list_is_read_in_pages_and_delivered_whole(monkeypatch):
+    monkeypatch.setattr(informer, "LIST_PAGE", 100)
+    api = PagedApi(250)
+    received: List[Any] = []
+    reflector = Reflector(api, "pods", "/api/v1/pods", lambda resource, kind, obj: received.append((kind, obj)),
+                          threading.Event())  # type: ignore[arg-type]
+    reflector._list()
+    assert [q.get("continue", "") for q in api.queries] == ["", "100", "200"]
+    assert all(q["limit"] == 100 for q in api.queries)
+    assert len(received) == 1 and received[0][0] == RESYNC and len(received[0][1]) == 250
+    assert reflector.resource_version == "101"  # the first page's: the list is consistent as of it
