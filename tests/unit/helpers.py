@@ -106,3 +106,20 @@ def place(engine: Engine, pod: Pod, node: str) -> None:
 
 def names(pods: List[Pod]) -> List[str]:
     return [p.name for p in pods]
+
+
+def feasible_names(engine: Engine, pod: Pod) -> List[str]:
+    """Names of the nodes where the pod fits now."""
+    mask = engine.feasible(pod)
+    return sorted(node.name for row, node in enumerate(engine.state.nodes[: engine.state.size]) if node and mask[row])
+
+
+def schedule_in_turn(engine: Engine, pods: Iterable[Pod]) -> List[Optional[str]]:
+    """Schedule one after another, each assumed before the next (as one cycle after another does)."""
+    placed: List[Optional[str]] = []
+    for pod in pods:
+        decision = engine.schedule(pod)
+        if decision.node:
+            engine.assume(pod, decision.node)
+        placed.append(decision.node)
+    return placed

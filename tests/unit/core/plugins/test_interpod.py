@@ -1,7 +1,7 @@
 """InterPodAffinity against kube-scheduler's documented semantics: required/preferred, both ways."""
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Optional
 
 import pytest
 
@@ -12,6 +12,8 @@ from scheduler.core.plugins.interpod import AFFINITY_REASON, ANTI_AFFINITY_REASO
 from scheduler.core.preemption import PreemptionPolicy, Preemptor
 
 from ...helpers import FakeClock, make_engine, make_node, make_pod, place
+from ...helpers import feasible_names as feasible
+from ...helpers import schedule_in_turn as run
 
 HOST = "kubernetes.io/hostname"
 ZONE = "topology.kubernetes.io/zone"
@@ -44,22 +46,6 @@ def node(name: str, zone: Optional[str] = "a", cpu: str = "4"):
 @pytest.fixture
 def engine():
     return make_engine([node("a1", "a"), node("a2", "a"), node("b1", "b"), node("c1", "c")])
-
-
-def feasible(engine, pod) -> List[str]:
-    mask = engine.feasible(pod)
-    return sorted(engine.state.nodes[row].name for row in range(engine.state.size) if mask[row])
-
-
-def run(engine, pods) -> List[Optional[str]]:
-    """Schedule one after another, each assumed before the next (as one cycle after another does)."""
-    placed = []
-    for pod in pods:
-        decision = engine.schedule(pod)
-        if decision.node:
-            engine.assume(pod, decision.node)
-        placed.append(decision.node)
-    return placed
 
 
 WEB = {"app": "web"}

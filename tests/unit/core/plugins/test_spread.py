@@ -13,6 +13,8 @@ from scheduler.core.parse import parse_pod
 from scheduler.core.plugins.spread import MISSING_LABEL_REASON, SKEW_REASON, PodTopologySpreadScore
 
 from ...helpers import DEFAULTS, make_engine, make_node, make_pod, place, raw_pod
+from ...helpers import feasible_names as feasible
+from ...helpers import schedule_in_turn as run
 
 HOST = "kubernetes.io/hostname"
 ZONE = "topology.kubernetes.io/zone"
@@ -34,16 +36,6 @@ def web(name: str, *constraints: Dict[str, Any], **kwargs: Any):
     return make_pod(name, cpu="100m", labels=dict(APP), topologySpreadConstraints=list(constraints), **kwargs)
 
 
-def run(engine, pods) -> List[Optional[str]]:
-    placed = []
-    for pod in pods:
-        decision = engine.schedule(pod)
-        if decision.node:
-            engine.assume(pod, decision.node)
-        placed.append(decision.node)
-    return placed
-
-
 def zones_of(engine, nodes: List[Optional[str]]) -> Dict[str, int]:
     counts: Dict[str, int] = {}
     for name in nodes:
@@ -55,11 +47,6 @@ def zones_of(engine, nodes: List[Optional[str]]) -> Dict[str, int]:
 @pytest.fixture
 def engine():
     return make_engine([node("a1", "a"), node("a2", "a"), node("b1", "b"), node("c1", "c")])
-
-
-def feasible(engine, pod) -> List[str]:
-    mask = engine.feasible(pod)
-    return sorted(engine.state.nodes[row].name for row in range(engine.state.size) if mask[row])
 
 
 def test_six_replicas_spread_two_per_zone(engine):
