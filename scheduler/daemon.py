@@ -41,7 +41,7 @@ from scheduler.core.parse import parse_namespace, parse_node, parse_pdb, parse_p
 from scheduler.core.volumes import CLAIM, STORAGE_CLASS, VOLUME, VolumeObject, parse_claim, parse_storage_class, parse_volume
 from scheduler.decision_log import DecisionLog
 from scheduler.k8s.actuator import Actuator, Answer
-from scheduler.k8s.api import WATCHED, ApiError, KubeApi
+from scheduler.k8s.api import WATCHED, ApiError, KubeApi, pool_size_for
 from scheduler.k8s.events import EventRecorder
 from scheduler.k8s.informer import RESYNC, Reflector
 from scheduler.k8s.leader import LeaderElector
@@ -527,7 +527,7 @@ def _key(obj: Dict[str, Any]) -> str:
 
 def main(args: argparse.Namespace, config: Config) -> int:
     try:
-        api = KubeApi.from_kubeconfig(config.kubeconfig, pool_size=config.bind_workers + 8)
+        api = KubeApi.from_kubeconfig(config.kubeconfig, pool_size=pool_size_for(config.bind_workers))
     except ApiError as exc:
         from scheduler.cli import UsageError
 

@@ -28,7 +28,7 @@ from typing import Any, Dict, Tuple
 from scheduler.bench import workloads
 from scheduler.bench.runner import peak_rss_mb, register
 from scheduler.config import Config
-from scheduler.k8s.api import KubeApi
+from scheduler.k8s.api import KubeApi, pool_size_for
 
 STANDIN_MODULE = "scheduler.testing.apiserver"
 
@@ -101,7 +101,7 @@ def scheduling_basic_standin(args: argparse.Namespace, config: Config) -> Dict[s
         kubeconfig = os.path.join(tmp, "kubeconfig")
         server = start_standin(args.nodes, kubeconfig)
         try:
-            api = KubeApi.from_kubeconfig(kubeconfig, pool_size=config.bind_workers + 8)
+            api = KubeApi.from_kubeconfig(kubeconfig, pool_size=pool_size_for(config.bind_workers))
             create_seconds = create_backlog(api, args.pods, config.scheduler_name)
             daemon = Daemon(config, api)
             start, cpu_start = time.perf_counter(), time.process_time()
@@ -163,7 +163,7 @@ def preemption_basic_standin(args: argparse.Namespace, config: Config) -> Dict[s
         kubeconfig = os.path.join(tmp, "kubeconfig")
         server = start_standin(args.nodes, kubeconfig, cpu="4", memory="16Gi", termination_delay=delay)
         try:
-            api = KubeApi.from_kubeconfig(kubeconfig, pool_size=config.bind_workers + 8)
+            api = KubeApi.from_kubeconfig(kubeconfig, pool_size=pool_size_for(config.bind_workers))
 
             def low_pod(i: int) -> Dict[str, Any]:
                 pod = workloads.pod(f"low-{i}", config.scheduler_name, cpu="1", memory="1Gi", priority=1,

@@ -284,6 +284,12 @@ WATCHED = {
 }
 
 
+def pool_size_for(bind_workers: int) -> int:
+    """Connections the daemon may hold at once: a long-poll per watch, one per bind worker, and a few for the
+    Event recorder, the Lease and re-reads (a smaller pool makes urllib3 discard and reopen connections)."""
+    return bind_workers + len(WATCHED) + 4
+
+
 def q(segment: str) -> str:
     return quote(segment, safe="")
 

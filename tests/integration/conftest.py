@@ -20,7 +20,7 @@ import pytest
 
 from scheduler.config import load_config
 from scheduler.daemon import Daemon
-from scheduler.k8s.api import KubeApi
+from scheduler.k8s.api import KubeApi, pool_size_for
 from scheduler.testing import FakeApiServer, NodeAgent, make_node
 
 SCHEDULER = "preemptive-scheduler"
@@ -186,7 +186,7 @@ def start_daemon() -> Iterator[Callable[..., RunningDaemon]]:
 
     def start(cluster: Cluster, wait_synced: bool = True, **overrides: Any) -> RunningDaemon:
         config = daemon_config(cluster, **overrides)
-        daemon = Daemon(config, KubeApi.from_kubeconfig(cluster.kubeconfig, pool_size=config.bind_workers + 8))
+        daemon = Daemon(config, KubeApi.from_kubeconfig(cluster.kubeconfig, pool_size=pool_size_for(config.bind_workers)))
         daemon.start()
         thread = threading.Thread(target=daemon.serve, name="daemon-serve", daemon=True)
         thread.start()
