@@ -17,10 +17,11 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from scheduler.core.effects import PodRef
 from scheduler.k8s.api import ApiError, KubeApi
+from scheduler.logs import RepeatedFailures
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +45,8 @@ class _Series:
 
 class EventRecorder:
     def __init__(self, api: KubeApi, controller: str, series_window: float = 300.0, patch_interval: float = 30.0,
-                 clock: Callable[[], float] = time.monotonic, queue_size: int = 4096,
-                 on_drop: Callable[[], None] = lambda: None) -> None:
+                 clock: Callable[[], float] = time.monotonic, queue_size: int = 10000,
+                 on_drop: Callable[[], None] = lambda: None, workers: int = 2) -> None:
         self.api = api
         self.controller = controller
         self.instance = f"{controller}-{socket.gethostname()}"
@@ -57,9 +58,12 @@ class EventRecorder:
         self._queue: queue.Queue[Optional[Tuple[PodRef, str, str, str, str]]] = queue.Queue(maxsize=queue_size)
         self.dropped = 0  # events not posted because the queue was full
         self.on_drop = on_drop
-        self._worker: Optional[threading.Thread] = None
+        self.worker_count = max(1, workers)
+        self._workers: List[threading.Thread] = []
         self._idle = threading.Condition()
         self._pending = 0
+        self._closed = False
+        self.failures = RepeatedFailures(log)
 
     def body(self, pod: PodRef, event_type: str, reason: str, action: str, note: str) -> Dict[str, Any]:
         return {
@@ -79,9 +83,13 @@ class EventRecorder:
     def record(self, pod: PodRef, event_type: str, reason: str, action: str, note: str) -> None:
         """Queue the event for the recorder's worker (started on first use); never blocks."""
         with self._idle:
-            if self._worker is None:
-                self._worker = threading.Thread(target=self._run, name="event-recorder", daemon=True)
-                self._worker.start()
+            if self._closed:
+                return
+            if not self._workers:
+                self._workers = [threading.Thread(target=self._run, name=f"event-recorder-{i}", daemon=True)
+                                 for i in range(self.worker_count)]
+                for worker in self._workers:
+                    worker.start()
             try:
                 self._queue.put_nowait((pod, event_type, reason, action, note))
             except queue.Full:
@@ -99,13 +107,16 @@ class EventRecorder:
             return self._idle.wait_for(lambda: self._pending == 0, timeout)
 
     def close(self, timeout: float) -> bool:
-        """Post what is queued (bounded by `timeout`), then stop the worker."""
+        """Post what is queued (bounded by `timeout`); what is still queued then is dropped, not posted
+        after shutdown; the workers stop."""
         finished = self.flush(timeout)
-        if self._worker is not None:
+        with self._idle:
+            self._closed = True
+        for _ in self._workers:
             try:
                 self._queue.put_nowait(None)
             except queue.Full:
-                pass
+                break  # the workers see `_closed` and drain the queue without posting
         return finished
 
     def _run(self) -> None:
@@ -114,6 +125,9 @@ class EventRecorder:
             if item is None:
                 return
             try:
+                if self._closed:
+                    self.dropped += 1
+                    continue
                 self.post(*item)
             except Exception:  # noqa: BLE001 - the recorder must outlive any one event
                 log.exception("posting an event failed")
@@ -123,30 +137,38 @@ class EventRecorder:
                     self._idle.notify_all()
 
     def post(self, pod: PodRef, event_type: str, reason: str, action: str, note: str) -> None:
-        """Post (or fold into a series) now; API errors are logged, never raised: events are best effort."""
+        """Post (or fold into a series) now; API errors are logged, never raised: events are best effort.
+        The series is claimed before the create call, so a repeat posted meanwhile by another worker folds."""
         key = (pod.uid or pod.key, reason, note)
         now = self.clock()
         with self._lock:
-            series = self._series.get(key)
-            if series is not None and now - series.first < self.series_window:
+            known = self._series.get(key)
+            creating = known is None or now - known.first >= self.series_window
+            if known is None or creating:
+                series = self._series[key] = _Series("", pod.namespace, 1, now, now)
+                self._prune(now)
+            else:
+                series = known
                 series.count += 1
-                due = now - series.last_patch >= self.patch_interval
+                due = bool(series.name) and now - series.last_patch >= self.patch_interval
                 if due:
                     series.last_patch = now
                 count, name, namespace = series.count, series.name, series.namespace
-            else:
-                series = None
         try:
-            if series is None:
+            if creating:
                 created = self.api.create_event(pod.namespace, self.body(pod, event_type, reason, action, note))
-                name = (created.get("metadata") or {}).get("name") or ""
                 with self._lock:
-                    self._series[key] = _Series(name, pod.namespace, 1, now, now)
-                    self._prune(now)
+                    series.name = (created.get("metadata") or {}).get("name") or ""
             elif due:
                 self.api.patch_event(namespace, name, {"series": {"count": count, "lastObservedTime": micro_time()}})
         except ApiError as exc:
-            log.warning("could not post %s event for %s: %s", reason, pod.key, exc)
+            if creating:
+                with self._lock:
+                    if self._series.get(key) is series:
+                        del self._series[key]  # not posted: the next one is created anew
+            self.failures.failed("event", str(exc.status), "could not post %s event for %s: %s", reason, pod.key, exc)
+            return
+        self.failures.succeeded("event")
 
     def _prune(self, now: float) -> None:
         if len(self._series) > 10000:

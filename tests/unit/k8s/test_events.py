@@ -63,3 +63,16 @@ def test_repeats_fold_into_one_event_series():
     assert recorder.flush(5.0)
     assert len(api.created) == 1
     assert [p["series"]["count"] for p in api.patched] == [2, 3]
+
+
+def test_events_still_queued_at_shutdown_are_dropped_not_posted_later():
+    api = SlowApi(delay=5.0)
+    recorder = EventRecorder(api, "s", workers=1)  # type: ignore[arg-type]
+    for i in range(5):
+        recorder.record(PodRef("default", f"p{i}", f"u{i}"), "Normal", "Scheduled", "Binding", "bound")
+    assert not recorder.close(0.1)  # the API is stuck: shutdown does not wait for it
+    api.release.set()
+    assert recorder.flush(5.0)
+    assert len(api.created) == 1 and recorder.dropped == 4  # the one in flight, then nothing after shutdown
+    recorder.record(POD, "Normal", "Scheduled", "Binding", "late")
+    assert len(api.created) == 1
