@@ -46,7 +46,7 @@ def test_recording_does_not_wait_for_the_api():
 def test_a_full_queue_drops_and_counts_instead_of_blocking():
     api = SlowApi(delay=5.0)
     drops: List[int] = []
-    recorder = EventRecorder(api, "s", queue_size=2, on_drop=lambda: drops.append(1))  # type: ignore[arg-type]
+    recorder = EventRecorder(api, "s", queue_size=2, on_drop=lambda: drops.append(1), workers=1)  # type: ignore[arg-type]
     for i in range(10):
         recorder.record(PodRef("default", f"p{i}", f"u{i}"), "Warning", "FailedScheduling", "Scheduling", "no room")
     assert recorder.dropped >= 7 and len(drops) == recorder.dropped  # 1 being posted, 2 queued, the rest dropped
