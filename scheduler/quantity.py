@@ -22,11 +22,14 @@ def _kubernetes_parse_quantity() -> Callable[[Any], Any]:
     path = os.path.join(os.path.dirname(package.origin), "utils", "quantity.py") if package and package.origin else ""
     spec = importlib.util.spec_from_file_location("scheduler._kubernetes_quantity", path) if os.path.isfile(path) else None
     if spec is None or spec.loader is None:
-        from kubernetes.utils import parse_quantity
-        return parse_quantity
+        from kubernetes.utils import parse_quantity as imported  # typed in some client versions, not in others
+
+        parser: Callable[[Any], Any] = imported
+        return parser
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.parse_quantity  # type: ignore[no-any-return]
+    loaded: Callable[[Any], Any] = module.parse_quantity
+    return loaded
 
 
 parse_quantity = _kubernetes_parse_quantity()
