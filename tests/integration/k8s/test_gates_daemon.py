@@ -70,7 +70,11 @@ def test_a_merge_patch_to_null_ungates_too(
     core = client.CoreV1Api(config.new_client_from_config(cluster.kubeconfig))
     wait_until(lambda: handle.sample("scheduler_pending_pods", queue="gated") == 1, 10, message="held is gated")
     # what `kubectl patch pod held --type merge -p '{"spec":{"schedulingGates":null}}'` sends
-    resp = core.patch_namespaced_pod("held", "default", {"spec": {"schedulingGates": None}},
-                                     _content_type="application/merge-patch+json", _preload_content=False)
+    # (through the client's connection pool and credentials: `_content_type` is not accepted by every client version)
+    api = core.api_client
+    headers = {s["key"]: s["value"] for s in api.configuration.auth_settings().values() if s.get("in") == "header"}
+    headers["Content-Type"] = "application/merge-patch+json"
+    resp = api.rest_client.pool_manager.request("PATCH", f"{api.configuration.host}/api/v1/namespaces/default/pods/held",
+                                                body=json.dumps({"spec": {"schedulingGates": None}}), headers=headers)
     assert "schedulingGates" not in json.loads(resp.data)["spec"]
     wait_until(lambda: cluster.node_of("held"), 10, message="the ungated pod bound")
