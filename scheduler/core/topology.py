@@ -63,7 +63,10 @@ class TopologyIndex:
     def __init__(self, capacity: int) -> None:
         self._capacity = capacity
         self._counts: OrderedDict[PodScope, np.ndarray] = OrderedDict()
-        self.holders: Dict[HolderKey, np.ndarray] = {}
+        # rows -> pods holding each distinct term (sparse: tenants choose how many distinct terms exist), and
+        # per-node vectors of the recently used ones (kept current like the selector counts)
+        self.holders: Dict[HolderKey, Dict[int, int]] = {}
+        self._dense: OrderedDict[HolderKey, np.ndarray] = OrderedDict()
         self._holding: Dict[HolderKey, int] = {}  # how many placed pods hold each term
         self.kinds_held: Dict[str, int] = dict.fromkeys(TERM_KINDS, 0)  # distinct terms held, per kind
         self._domains: Dict[str, _Domains] = {}
@@ -73,8 +76,8 @@ class TopologyIndex:
         self._capacity = rows
         for scope in list(self._counts):
             self._counts[scope] = resized(self._counts[scope], rows)
-        for key in list(self.holders):
-            self.holders[key] = resized(self.holders[key], rows)
+        for key in list(self._dense):
+            self._dense[key] = resized(self._dense[key], rows)
 
     # ------------------------------------------------------------ pods come and go
     def moved(self, pod: Pod, row: int, sign: int) -> None:
@@ -87,21 +90,43 @@ class TopologyIndex:
                 self._hold(key, row, sign)
 
     def _hold(self, key: HolderKey, row: int, sign: int) -> None:
-        counts = self.holders.get(key)
-        if counts is None:
-            counts = self.holders[key] = np.zeros(self._capacity, dtype=np.int32)
+        rows = self.holders.get(key)
+        if rows is None:
+            rows = self.holders[key] = {}
             self.kinds_held[key[0]] += 1
-        counts[row] += sign
+        here = rows.get(row, 0) + sign
+        if here:
+            rows[row] = here
+        else:
+            rows.pop(row, None)
+        dense = self._dense.get(key)
+        if dense is not None:
+            dense[row] += sign
         left = self._holding.get(key, 0) + sign
         if left > 0:
             self._holding[key] = left
         else:
             self._holding.pop(key, None)
             del self.holders[key]
+            self._dense.pop(key, None)
             self.kinds_held[key[0]] -= 1
 
-    def holders_of(self, kind: str) -> Iterator[Tuple[PodAffinityTerm, np.ndarray]]:
-        return ((term, counts) for (held_kind, term), counts in self.holders.items() if held_kind == kind)
+    def holders_of(self, kind: str) -> Iterator[HolderKey]:
+        return (key for key in self.holders if key[0] == kind)
+
+    def holder_counts(self, key: HolderKey, size: int) -> np.ndarray:
+        """Per node row: placed pods holding this term (a view: do not modify)."""
+        dense = self._dense.get(key)
+        if dense is None:
+            dense = np.zeros(self._capacity, dtype=np.int32)
+            for row, count in self.holders.get(key, {}).items():
+                dense[row] = count
+            self._dense[key] = dense
+            if len(self._dense) > MAX_SELECTORS:
+                self._dense.popitem(last=False)
+        else:
+            self._dense.move_to_end(key)
+        return dense[:size]
 
     # ------------------------------------------------------------ reading
     def counts(self, state: ClusterState, scope: PodScope) -> np.ndarray:

@@ -81,9 +81,10 @@ def rejections(pod: Pod, state: ClusterState) -> Optional[Rejections]:
     """None when no rule applies to the pod (no terms of its own, none of existing pods against it)."""
     n = state.size
     existing = None
-    for term, holders in state.topology.holders_of(ANTI_REQUIRED):
+    for key in state.topology.holders_of(ANTI_REQUIRED):
+        term = key[1]
         if term.selects(pod, state.namespaces):
-            occupied = domain_totals(state, holders[:n], term.topology_key) > 0
+            occupied = domain_totals(state, state.topology.holder_counts(key, n), term.topology_key) > 0
             existing = occupied if existing is None else existing | occupied
     affinity = pod.pod_affinity
     if existing is None and affinity is None:
@@ -176,10 +177,12 @@ class InterPodAffinityScore(ScorePlugin):
                     total += sign * term.weight * domain_totals(state, _selected(state, term), term.topology_key)
                     said = True
         for kind, sign in ((PREFERRED, 1), (ANTI_PREFERRED, -1), (REQUIRED, 1)):
-            for term, holders in state.topology.holders_of(kind):
+            for key in state.topology.holders_of(kind):
+                term = key[1]
                 if term.selects(pod, state.namespaces):
                     weight = term.weight if kind != REQUIRED else HARD_AFFINITY_WEIGHT
-                    total += sign * weight * domain_totals(state, holders[:n], term.topology_key)
+                    total += sign * weight * domain_totals(state, state.topology.holder_counts(key, n),
+                                                           term.topology_key)
                     said = True
         if not said:
             return None

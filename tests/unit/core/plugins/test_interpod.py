@@ -227,3 +227,17 @@ def test_malformed_terms_are_reported(bad, message):
     from scheduler.core.model import ModelError
     with pytest.raises(ModelError, match=message):
         make_pod("p", affinity=bad)
+
+
+def test_many_distinct_terms_cost_memory_per_pod_not_per_node():
+    from scheduler.core.topology import MAX_SELECTORS
+
+    engine = make_engine([node(f"n{i}", "a") for i in range(4)])
+    for i in range(MAX_SELECTORS + 50):  # a tenant giving every pod its own anti-affinity term
+        place(engine, make_pod(f"t{i}", cpu="1m", memory="1Mi", labels={"id": str(i)},
+                               affinity=affinity(required=[term({"id": str(i)})])), f"n{i % 4}")
+    index = engine.state.topology
+    assert len(index.holders) == MAX_SELECTORS + 50 and not index._dense  # sparse until asked about
+    engine.schedule(make_pod("victim-of-all", cpu="1m", labels={"id": "7"}))
+    assert len(index._dense) <= 1  # only the term that selects the pod was made a vector
+    assert feasible(engine, make_pod("x", cpu="1m", labels={"id": "7"})) == ["n0", "n1", "n2"]
