@@ -69,7 +69,7 @@ class TopologyIndex:
         self._dense: OrderedDict[HolderKey, np.ndarray] = OrderedDict()
         self._holding: Dict[HolderKey, int] = {}  # how many placed pods hold each term
         self.kinds_held: Dict[str, int] = dict.fromkeys(TERM_KINDS, 0)  # distinct terms held, per kind
-        self._domains: Dict[str, _Domains] = {}
+        self._domains: OrderedDict[str, _Domains] = OrderedDict()  # recently used topology keys (tenants pick them)
         self._domains_of = -1  # the node generation the domains are current for
 
     def grow(self, rows: int) -> None:
@@ -158,6 +158,10 @@ class TopologyIndex:
         if found is None:
             found = self._domains[topology_key] = _Domains(topology_key)
             found.refresh(state, range(state.size))
+            if len(self._domains) > MAX_SELECTORS:
+                self._domains.popitem(last=False)
+        else:
+            self._domains.move_to_end(topology_key)
         return found.ids[: state.size], len(found.values)
 
 
