@@ -6,8 +6,9 @@ is the only method that changes the state.  The daemon, the simulator and
 """
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Hashable, List, Optional, Sequence, Tuple
+from typing import Callable, Hashable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -17,6 +18,8 @@ from scheduler.core.framework import Diagnosis, FilterPlugin, Profile, diagnose
 from scheduler.core.model import Pod
 
 MIN_NODES_TO_SCORE = 100
+MAX_SHAPES = 1024
+"""Pod shapes whose static masks are kept (kept current row by row as nodes change)."""
 
 
 @dataclass
@@ -51,7 +54,8 @@ class Engine:
         self.extra_filters: Tuple[FilterPlugin, ...] = tuple(extra_filters)  # e.g. the room held for nominated pods
         for plugin in list(profile.filters) + list(self.extra_filters):
             plugin.attach(state)
-        self._static_cache: Dict[Hashable, Tuple[np.ndarray, Pod]] = {}  # shape -> (mask, a pod of that shape)
+        # shape -> (mask, a pod of that shape), least recently used first; bounded: pods choose their shapes
+        self._static_cache: OrderedDict[Hashable, Tuple[np.ndarray, Pod]] = OrderedDict()
         self._static_generation = -1
 
     # ------------------------------------------------------------ filtering
@@ -68,6 +72,10 @@ class Engine:
                 if plugin.applies(pod):
                     mask &= plugin.filter(pod, state)
             self._static_cache[key] = cached = (mask, pod)
+            if len(self._static_cache) > MAX_SHAPES:
+                self._static_cache.popitem(last=False)
+        else:
+            self._static_cache.move_to_end(key)
         return cached[0]
 
     def _refresh_static(self, state: ClusterState) -> None:

@@ -6,7 +6,8 @@ lookup and a node update costs one node's work per cached shape.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Hashable, Iterable, Optional
+from collections import OrderedDict
+from typing import Any, Callable, Hashable, Iterable, Optional
 
 import numpy as np
 
@@ -40,8 +41,8 @@ class MaskCache:
 
     def __init__(self) -> None:
         self._generation = -1
-        self._masks: Dict[Hashable, _Entry] = {}
-        self._vectors: Dict[Hashable, _Entry] = {}
+        self._masks: OrderedDict[Hashable, _Entry] = OrderedDict()  # least recently used first
+        self._vectors: OrderedDict[Hashable, _Entry] = OrderedDict()
 
     def _check(self, state: ClusterState) -> None:
         if state.node_generation == self._generation:
@@ -63,6 +64,9 @@ class MaskCache:
             values = np.fromiter((0.0 if node is None else value_of(node) for node in state.nodes), dtype=float,
                                  count=state.size)
             entry = self._vectors[key] = _Entry(values, value_of)
+            _bound(self._vectors)
+        else:
+            self._vectors.move_to_end(key)
         return entry.values[: state.size] if entry.nonzero else None
 
     def get(self, state: ClusterState, key: Hashable, node_passes: Callable[[Node], bool]) -> np.ndarray:
@@ -73,4 +77,16 @@ class MaskCache:
                 (node is not None and node_passes(node) for node in state.nodes), dtype=bool, count=state.size
             )
             entry = self._masks[key] = _Entry(mask, node_passes)
+            _bound(self._masks)
+        else:
+            self._masks.move_to_end(key)
         return entry.values[: state.size]
+
+
+MAX_SHAPES = 1024
+"""Cached shapes per plugin: pods choose their shapes, so the cache (and each node update's work) is bounded."""
+
+
+def _bound(entries: OrderedDict[Hashable, _Entry]) -> None:
+    while len(entries) > MAX_SHAPES:
+        entries.popitem(last=False)

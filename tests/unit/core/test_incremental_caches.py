@@ -62,3 +62,18 @@ def test_topology_domains_follow_a_relabelled_node():
     state.upsert_node(make_node("n1"))
     ids, count = state.topology.domains(state, "zone")
     assert count == 2 and list(ids) == [0, -1, 0, 1]
+
+
+def test_caches_keep_a_bounded_number_of_pod_shapes(monkeypatch):
+    from scheduler.core import engine as engine_module
+    from scheduler.core.plugins import static
+
+    monkeypatch.setattr(engine_module, "MAX_SHAPES", 8)
+    monkeypatch.setattr(static, "MAX_SHAPES", 8)
+    engine = make_engine([make_node("n0", labels={"zone": "a"})])
+    for i in range(50):  # pods choose their shapes: fifty different selectors
+        engine.static_mask(make_pod(f"p{i}", nodeSelector={"zone": str(i)}))
+    assert len(engine._static_cache) == 8
+    affinity = next(f for f in engine.static_filters if f.name == "NodeAffinity")
+    assert len(affinity._cache._masks) == 8
+    assert names(engine, engine.static_mask(make_pod("a", nodeSelector={"zone": "a"}))) == ["n0"]
