@@ -125,3 +125,32 @@ def test_deploy_again_changes_nothing(kube):
     before = generation()
     kube.redeploy_without_build()
     assert generation() == before
+
+
+def test_required_anti_affinity_puts_replicas_on_distinct_nodes(kube, namespace, helpers):
+    workers = [n["metadata"]["name"] for n in kube.schedulable_workers()]
+    term = {"labelSelector": {"matchLabels": {"app": "ha"}}, "topologyKey": "kubernetes.io/hostname"}
+    names = [f"ha-{i}" for i in range(len(workers) + 1)]
+    for name in names:
+        pod = helpers.make_pod(name, 50, 10, labels={"app": "ha"})
+        pod["spec"]["affinity"] = {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [term]}}
+        kube.create(pod)
+
+    def placed():
+        nodes = [_node_of(kube, namespace, n) for n in names]
+        return nodes if sum(1 for n in nodes if n) == len(workers) else None
+
+    nodes = helpers.wait_for("one replica per schedulable node", placed)
+    assert len({n for n in nodes if n}) == len(workers)
+    time.sleep(10)
+    assert sum(1 for n in names if _node_of(kube, namespace, n)) == len(workers), "a second replica joined a node"
+
+
+def test_a_gated_pod_waits_until_its_gate_is_removed(kube, namespace, helpers):
+    pod = helpers.make_pod("gated", 50, 10)
+    pod["spec"]["schedulingGates"] = [{"name": "example.com/approval"}]
+    kube.create(pod)
+    time.sleep(10)
+    assert _node_of(kube, namespace, "gated") is None
+    kube.run("patch", "pod", "gated", "-n", namespace, "--type", "merge", "-p", '{"spec":{"schedulingGates":null}}')
+    helpers.wait_for("the ungated pod to be bound", lambda: _node_of(kube, namespace, "gated"))
