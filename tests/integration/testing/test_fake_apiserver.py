@@ -5,27 +5,13 @@ import http.client
 import json
 import threading
 import time
-from typing import Any, Dict, Iterator, List
+from typing import Any, Dict, List
 
 import pytest
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
 from scheduler.testing import FakeApiServer, NodeAgent, make_node
-
-
-@pytest.fixture
-def srv() -> Iterator[FakeApiServer]:
-    s = FakeApiServer(bookmark_interval=0.2)
-    s.start()
-    yield s
-    s.stop()
-
-
-@pytest.fixture
-def api_client(srv: FakeApiServer, tmp_path: Any) -> client.ApiClient:
-    path = srv.write_kubeconfig(str(tmp_path / "kubeconfig"))
-    return config.new_client_from_config(path)
 
 
 @pytest.fixture

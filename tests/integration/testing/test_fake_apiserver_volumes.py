@@ -2,26 +2,13 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
-from kubernetes import client, config
+from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from scheduler.testing import FakeApiServer
-
-
-@pytest.fixture
-def srv() -> Iterator[FakeApiServer]:
-    s = FakeApiServer(bookmark_interval=0.2)
-    s.start()
-    yield s
-    s.stop()
-
-
-@pytest.fixture
-def api_client(srv: FakeApiServer, tmp_path: Any) -> client.ApiClient:
-    return config.new_client_from_config(srv.write_kubeconfig(str(tmp_path / "kubeconfig")))
 
 
 def raw(resp: Any) -> Any:
