@@ -38,8 +38,6 @@ class ClusterChange:
     aspects: FrozenSet[str] = NODE_ASPECTS  # a node: what about it changed (added, labels, taints, ...)
 
 
-
-
 class FilterPlugin:
     """Rejects nodes.  `static` filters depend only on node properties and the pod's shape."""
 
@@ -178,16 +176,27 @@ def may_help(change: ClusterChange, rejected_by: Iterable[str], pods: Iterable[P
              filters: Mapping[str, FilterPlugin], state: ClusterState) -> bool:
     """Does any filter that rejected these pods say the change may help?  Nothing known: any change
     but another pod being placed may."""
-    names = list(rejected_by)
     if change.kind in ALWAYS_WAKES:
         return True
-    if not names:
-        return change.kind != POD_PLACED
-    for name in names:
+    for name in list(rejected_by) or [""]:
         plugin = filters.get(name)
-        if plugin is None or any(plugin.helped_by(change, pod, state) for pod in pods):
+        if plugin is None:
+            if wakes(None, change.kind):
+                return True
+        elif any(plugin.helped_by(change, pod, state) for pod in pods):
             return True
     return False
+
+
+def wakes(plugin: Optional[FilterPlugin], kind: str) -> bool:
+    """Could a change of this kind help any pod this filter rejected (None: rejected for no known filter's
+    reason, which any change but another pod being placed may help)?  The loop skips changes no parked
+    pod's filters wake on."""
+    if kind in ALWAYS_WAKES:
+        return True
+    if plugin is None:
+        return kind != POD_PLACED
+    return kind in plugin.wakes_on
 
 
 def diagnose(profile: Profile, pod: Pod, state: ClusterState, extra: Sequence[FilterPlugin] = ()) -> Diagnosis:

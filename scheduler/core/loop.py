@@ -34,7 +34,6 @@ from scheduler.core.engine import Decision, Engine
 from scheduler.core.framework import (
     ADDED,
     ALLOCATABLE,
-    ALWAYS_WAKES,
     BUDGET_CHANGED,
     GROUP_CHANGED,
     LABELS,
@@ -47,8 +46,8 @@ from scheduler.core.framework import (
     TAINTS,
     VOLUME_CHANGED,
     ClusterChange,
-    FilterPlugin,
     may_help,
+    wakes,
 )
 from scheduler.core.gang import GangScheduler
 from scheduler.core.model import DisruptionBudget, Node, NodeUtilisation, Pod
@@ -404,9 +403,7 @@ class SchedulingLoop:
 
     def _may_wake_any(self, kind: str) -> bool:
         """Could a change of this kind help any parked unit, judging by the filters that rejected them?"""
-        if kind in ALWAYS_WAKES:
-            return True
-        return any(count and _wakes(self._filters.get(name), kind) for name, count in self.queue.parked_by.items())
+        return any(count and wakes(self._filters.get(name), kind) for name, count in self.queue.parked_by.items())
 
     def _cluster_changed(self, change: ClusterChange) -> None:
         """Parked units retry when a filter that rejected them says the change may help (kube's
@@ -564,12 +561,6 @@ def _hint_signature(pod: Pod) -> Tuple[Any, ...]:
     """Everything a queueing hint reads of a pod: pods alike in these get the same answers (and are asked once)."""
     return (pod.namespace, tuple(sorted(pod.requests.items())), tuple(sorted(pod.labels.items())), pod.owner_uid,
             pod.owner_kind, pod.pod_affinity, pod.spread, pod.claims, pod.gang_name)
-
-
-def _wakes(plugin: Optional[FilterPlugin], kind: str) -> bool:
-    if plugin is None:
-        return kind != POD_PLACED  # rejected for no known filter's reason
-    return kind in plugin.wakes_on
 
 
 def _node_aspects(known: Optional[Node], node: Node) -> FrozenSet[str]:

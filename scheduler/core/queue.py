@@ -268,8 +268,8 @@ class SchedulingQueue:
                 self._move(unit, ACTIVE)
         if now - self._last_pool_flush >= 1.0 and self.counts[UNSCHEDULABLE]:
             self._last_pool_flush = now
-            for unit in list(self.units.values()):
-                if unit.where == UNSCHEDULABLE and now - unit.parked_at >= self.unschedulable_timeout:
+            for unit in [unit for group in self._parked.values() for unit in group.values()]:
+                if now - unit.parked_at >= self.unschedulable_timeout:
                     self._move(unit, ACTIVE)
 
     def _park_count(self, unit: Unit, sign: int) -> None:

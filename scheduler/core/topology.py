@@ -67,7 +67,6 @@ class TopologyIndex:
         # per-node vectors of the recently used ones (kept current like the selector counts)
         self.holders: Dict[HolderKey, Dict[int, int]] = {}
         self._dense: OrderedDict[HolderKey, np.ndarray] = OrderedDict()
-        self._holding: Dict[HolderKey, int] = {}  # how many placed pods hold each term
         self.kinds_held: Dict[str, int] = dict.fromkeys(TERM_KINDS, 0)  # distinct terms held, per kind
         self._domains: OrderedDict[str, _Domains] = OrderedDict()  # recently used topology keys (tenants pick them)
         self._domains_of = -1  # the node generation the domains are current for
@@ -102,11 +101,7 @@ class TopologyIndex:
         dense = self._dense.get(key)
         if dense is not None:
             dense[row] += sign
-        left = self._holding.get(key, 0) + sign
-        if left > 0:
-            self._holding[key] = left
-        else:
-            self._holding.pop(key, None)
+        if not rows:  # no placed pod holds the term any more
             del self.holders[key]
             self._dense.pop(key, None)
             self.kinds_held[key[0]] -= 1
