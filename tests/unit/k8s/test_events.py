@@ -57,7 +57,7 @@ def test_a_full_queue_drops_and_counts_instead_of_blocking():
 
 def test_repeats_fold_into_one_event_series():
     api = SlowApi()
-    recorder = EventRecorder(api, "s", patch_interval=0.0)  # type: ignore[arg-type]
+    recorder = EventRecorder(api, "s", patch_interval=0.0, workers=1)  # type: ignore[arg-type]
     for _ in range(3):
         recorder.record(POD, "Warning", "FailedScheduling", "Scheduling", "0/3 nodes are available.")
     assert recorder.flush(5.0)
