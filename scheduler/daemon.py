@@ -33,6 +33,7 @@ from scheduler.core.effects import (
     PodRef,
     SetCondition,
     UpdatePodGroupStatus,
+    is_unschedulable_verdict,
 )
 from scheduler.core.gang import INVALID, ROLLED_BACK, RUNNING, SCHEDULED, WAITING
 from scheduler.core.loop import CycleError, SchedulingLoop
@@ -396,7 +397,7 @@ class Daemon:
                          pod=pod, node=effect.node)
 
     def _count(self, effect: Effect) -> None:
-        if isinstance(effect, SetCondition):
+        if is_unschedulable_verdict(effect):
             self.metrics.schedule_attempts.labels(result="unschedulable").inc()
         elif isinstance(effect, Evict) and effect.preemptor is not None:
             self.metrics.preemption_attempts.inc()
@@ -448,7 +449,7 @@ class Daemon:
             return False
         self._last_success = self.clock()
         elapsed = time.perf_counter() - start
-        decided = [e for e in effects if isinstance(e, (Bind, SetCondition))]
+        decided = [e for e in effects if isinstance(e, Bind) or is_unschedulable_verdict(e)]
         for effect in decided:
             self.metrics.attempt_duration.labels(result="scheduled" if isinstance(effect, Bind) else "unschedulable") \
                 .observe(elapsed / len(decided))

@@ -9,7 +9,18 @@ from __future__ import annotations
 
 from typing import Dict, List, Tuple
 
-from scheduler.core.effects import NORMAL, WARNING, Bind, ClearNomination, Effect, Event, Evict, Nominate, PodRef, SetCondition
+from scheduler.core.effects import (
+    NORMAL,
+    Bind,
+    ClearNomination,
+    Effect,
+    Event,
+    Evict,
+    Nominate,
+    PodRef,
+    SetCondition,
+    unschedulable_verdict,
+)
 from scheduler.core.engine import Decision
 
 
@@ -34,7 +45,7 @@ class DecisionEffects:
             effects.append(Nominate(pod, decision.nominated_node))
         elif decision.pod.nominated_node and not decision.nominated_node:
             effects.append(ClearNomination(pod))  # the nomination ended (re-planned without a new one)
-        effects.append(Event(pod, WARNING, "FailedScheduling", "Scheduling", decision.message))
+        effects.append(unschedulable_verdict(pod, decision.message))
         if decision.victims:
             effects += _preemption(decision, pod)
         return effects

@@ -99,6 +99,16 @@ class Event:
     message: str
 
 
+def unschedulable_verdict(pod: PodRef, message: str) -> Event:
+    """The Event of one attempt that found no node: there is exactly one per such attempt (the
+    condition is written only when it changes), so it is what counts attempts."""
+    return Event(pod, WARNING, "FailedScheduling", "Scheduling", message)
+
+
+def is_unschedulable_verdict(effect: object) -> bool:
+    return isinstance(effect, Event) and effect.reason == "FailedScheduling" and effect.action == "Scheduling"
+
+
 @dataclass(frozen=True)
 class UpdatePodGroupStatus:
     namespace: str
