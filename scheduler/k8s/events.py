@@ -1,11 +1,14 @@
 """Events as kube-scheduler posts them (events.k8s.io/v1), with repeats folded into a series.
 
-An identical event (same pod, reason and note) seen again within the
-series window is not posted anew: its count grows and the existing Event is
-patched at most once per `patch_interval`, so a pod that stays unschedulable
-does not flood the API.  Like kube's event broadcaster, `record` only queues:
-a worker thread of its own posts them, so binds never wait on Events, and a
-full queue drops the newest (counted in `dropped`) rather than block.
+Like client-go's events broadcaster: an identical event (same pod, reason and
+note) seen again while its series is alive (a repeat within `series_window` of
+the last one) is not posted anew.  The Event is patched with the count when it
+becomes a series (the second occurrence), then at most once per
+`patch_interval`, and a last time when the series ends; so 10,000 pods that stay
+unschedulable cost the API a write per pod per half hour, not one per retry.
+`record` only queues: worker threads of its own post them, so binds never wait
+on Events, and a full queue drops the newest (counted in `dropped`) rather
+than block.
 """
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ import socket
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, Dict, List, Optional, Tuple
@@ -34,26 +38,44 @@ def micro_time(epoch: Optional[float] = None) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+SERIES_WINDOW = 360.0
+"""A repeat later than this after the last one starts a new Event (client-go's finishTime, 6 min)."""
+PATCH_INTERVAL = 1800.0
+"""A live series' count is written at most this often (client-go's refreshTime, 30 min)."""
+SWEEP_EVERY = 30.0
+"""How often ended and due series are looked for."""
+MAX_SERIES = 50000
+"""Series remembered at most (least recently seen forgotten first: a repeat then starts a new Event)."""
+
+
 @dataclass
 class _Series:
-    name: str
+    name: str  # "" until the create call answered
     namespace: str
     count: int
-    first: float
+    last_seen: float
     last_patch: float
+    written: int  # the count the API shows
+
+    def patch(self, now: float) -> Tuple[str, str, Dict[str, Any]]:
+        self.last_patch, self.written = now, self.count
+        return self.namespace, self.name, {"series": {"count": self.count, "lastObservedTime": micro_time()}}
 
 
 class EventRecorder:
-    def __init__(self, api: KubeApi, controller: str, series_window: float = 300.0, patch_interval: float = 30.0,
-                 clock: Callable[[], float] = time.monotonic, queue_size: int = 10000,
-                 on_drop: Callable[[], None] = lambda: None, workers: int = 2) -> None:
+    def __init__(self, api: KubeApi, controller: str, series_window: float = SERIES_WINDOW,
+                 patch_interval: float = PATCH_INTERVAL, clock: Callable[[], float] = time.monotonic,
+                 queue_size: int = 10000, on_drop: Callable[[], None] = lambda: None, workers: int = 2,
+                 sweep_every: float = SWEEP_EVERY) -> None:
         self.api = api
         self.controller = controller
         self.instance = f"{controller}-{socket.gethostname()}"
         self.series_window = series_window
         self.patch_interval = patch_interval
         self.clock = clock
-        self._series: Dict[Tuple[str, str, str], _Series] = {}
+        self.sweep_every = sweep_every
+        self._next_sweep = clock() + sweep_every
+        self._series: OrderedDict[Tuple[str, str, str], _Series] = OrderedDict()
         self._lock = threading.Lock()
         self._queue: queue.Queue[Optional[Tuple[PodRef, str, str, str, str]]] = queue.Queue(maxsize=queue_size)
         self.dropped = 0  # events not posted because the queue was full
@@ -121,7 +143,11 @@ class EventRecorder:
 
     def _run(self) -> None:
         while True:
-            item = self._queue.get()
+            try:
+                item = self._queue.get(timeout=self.sweep_every)
+            except queue.Empty:
+                self._sweep()
+                continue
             if item is None:
                 return
             try:
@@ -129,6 +155,7 @@ class EventRecorder:
                     self.dropped += 1
                     continue
                 self.post(*item)
+                self._sweep()
             except Exception:  # noqa: BLE001 - the recorder must outlive any one event
                 log.exception("posting an event failed")
             finally:
@@ -141,26 +168,28 @@ class EventRecorder:
         The series is claimed before the create call, so a repeat posted meanwhile by another worker folds."""
         key = (pod.uid or pod.key, reason, note)
         now = self.clock()
+        patch = None
         with self._lock:
-            known = self._series.get(key)
-            creating = known is None or now - known.first >= self.series_window
-            if known is None or creating:
-                series = self._series[key] = _Series("", pod.namespace, 1, now, now)
-                self._prune(now)
+            series = self._series.get(key)
+            creating = series is None or now - series.last_seen >= self.series_window
+            if series is None or creating:
+                series = self._series[key] = _Series("", pod.namespace, 1, now, now, 1)
+                self._series.move_to_end(key)
+                if len(self._series) > MAX_SERIES:
+                    self._series.popitem(last=False)
             else:
-                series = known
+                self._series.move_to_end(key)
                 series.count += 1
-                due = bool(series.name) and now - series.last_patch >= self.patch_interval
-                if due:
-                    series.last_patch = now
-                count, name, namespace = series.count, series.name, series.namespace
+                series.last_seen = now
+                if series.name and (series.written < 2 or now - series.last_patch >= self.patch_interval):
+                    patch = series.patch(now)  # it just became a series, or its count is due
         try:
             if creating:
                 created = self.api.create_event(pod.namespace, self.body(pod, event_type, reason, action, note))
                 with self._lock:
                     series.name = (created.get("metadata") or {}).get("name") or ""
-            elif due:
-                self.api.patch_event(namespace, name, {"series": {"count": count, "lastObservedTime": micro_time()}})
+            elif patch is not None:
+                self.api.patch_event(*patch)
         except ApiError as exc:
             if creating:
                 with self._lock:
@@ -170,7 +199,23 @@ class EventRecorder:
             return
         self.failures.succeeded("event")
 
-    def _prune(self, now: float) -> None:
-        if len(self._series) > 10000:
-            for key in [k for k, s in self._series.items() if now - s.first >= self.series_window]:
-                del self._series[key]
+    def _sweep(self) -> None:
+        """At most every `sweep_every`: write the count of series that ended or are due, forget ended ones."""
+        now = self.clock()
+        patches = []
+        with self._lock:
+            if now < self._next_sweep or self._closed:
+                return
+            self._next_sweep = now + self.sweep_every
+            for key, series in list(self._series.items()):
+                ended = now - series.last_seen >= self.series_window
+                unwritten = series.name and series.count > series.written
+                if unwritten and (ended or now - series.last_patch >= self.patch_interval):
+                    patches.append(series.patch(now))
+                if ended:
+                    del self._series[key]
+        for patch in patches:
+            try:
+                self.api.patch_event(*patch)
+            except ApiError as exc:
+                self.failures.failed("event", str(exc.status), "could not update event %s/%s: %s", patch[0], patch[1], exc)

@@ -76,3 +76,62 @@ def test_events_still_queued_at_shutdown_are_dropped_not_posted_later():
     assert len(api.created) == 1 and recorder.dropped == 4  # the one in flight, then nothing after shutdown
     recorder.record(POD, "Normal", "Scheduled", "Binding", "late")
     assert len(api.created) == 1
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _until(predicate: Any, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def test_a_pod_retried_every_minute_costs_a_write_per_half_hour_not_per_retry():
+    """client-go's series: patched when it becomes a series, then at most once per patch interval."""
+    api, clock = SlowApi(), FakeClock()
+    recorder = EventRecorder(api, "s", clock=clock, workers=1, sweep_every=0.05)  # type: ignore[arg-type]
+    for _ in range(32):  # one retry a minute, for half an hour after it became a series
+        recorder.record(POD, "Warning", "FailedScheduling", "Scheduling", "0/3 nodes are available.")
+        assert recorder.flush(5.0)
+        clock.now += 60
+    assert len(api.created) == 1
+    assert [p["series"]["count"] for p in api.patched] == [2, 32]  # a series now; due again after 30 min
+    recorder.close(1.0)
+
+
+def test_the_last_count_is_written_when_a_series_ends_and_a_later_repeat_starts_a_new_event():
+    api, clock = SlowApi(), FakeClock()
+    recorder = EventRecorder(api, "s", clock=clock, workers=1, sweep_every=0.05)  # type: ignore[arg-type]
+    for _ in range(5):
+        recorder.record(POD, "Warning", "FailedScheduling", "Scheduling", "no room")
+        assert recorder.flush(5.0)
+        clock.now += 10
+    assert [p["series"]["count"] for p in api.patched] == [2]
+    clock.now += 400  # no repeat for longer than the series window: it ended
+    assert _until(lambda: [p["series"]["count"] for p in api.patched] == [2, 5])
+    recorder.record(POD, "Warning", "FailedScheduling", "Scheduling", "no room")
+    assert recorder.flush(5.0)
+    assert len(api.created) == 2
+    recorder.close(1.0)
+
+
+def test_the_series_memory_is_bounded(monkeypatch):
+    from scheduler.k8s import events
+
+    monkeypatch.setattr(events, "MAX_SERIES", 3)
+    api, clock = SlowApi(), FakeClock()
+    recorder = EventRecorder(api, "s", clock=clock, workers=1)  # type: ignore[arg-type]
+    for name in ["a", "b", "c", "a", "d", "a", "b"]:  # "b" was forgotten (least recently seen) when "d" came
+        recorder.record(PodRef("default", name, f"uid-{name}"), "Warning", "FailedScheduling", "Scheduling", "no room")
+        assert recorder.flush(5.0)
+    assert [e["regarding"]["name"] for e in api.created] == ["a", "b", "c", "d", "b"]
+    recorder.close(1.0)
