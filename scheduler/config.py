@@ -50,7 +50,7 @@ class Config:
     scores: Tuple[Tuple[str, float], ...] = tuple(DEFAULT_SCORES.items())
     backoff_initial: float = 1.0
     backoff_max: float = 10.0
-    unschedulable_timeout: float = 60.0
+    unschedulable_timeout: float = 300.0
     preemption_min_priority_gap: int = 1
     max_victims: int = 0
     nomination_timeout: float = 120.0
@@ -312,7 +312,7 @@ OPTIONS: Tuple[Option, ...] = (
     Option("scores", parse_weights, "score plugin weights, NAME=WEIGHT,... (weight 0 disables)", metavar="WEIGHTS"),
     Option("backoff-initial", _number(float, 0.0, low_open=True), "first retry backoff in seconds (doubles per attempt)", metavar="SECONDS"),
     Option("backoff-max", _number(float, 0.0, low_open=True), "longest retry backoff in seconds", metavar="SECONDS"),
-    Option("unschedulable-timeout", _number(float, 0.0, low_open=True), "retry unschedulable pods at least this often (seconds)", metavar="SECONDS"),
+    Option("unschedulable-timeout", _number(float, 0.0, low_open=True), "retry unschedulable pods at least this often (seconds; kube-scheduler: 5 min); changes that may help wake them sooner", metavar="SECONDS"),
     Option("preemption-min-priority-gap", _number(int, 1, MAX_PRIORITY_GAP), "victims must be at least this much lower in priority", metavar="INT"),
     Option("max-victims", _number(int, 0), "most pods one preemption may evict (0 = unlimited)", metavar="INT"),
     Option("nomination-timeout", _number(float, 0.0, low_open=True), "seconds a preemptor waits for its victims before re-planning", metavar="SECONDS"),

@@ -66,7 +66,7 @@ class SchedulingQueue:
         clock: Callable[[], float],
         initial_backoff: float = 1.0,
         max_backoff: float = 10.0,
-        unschedulable_timeout: float = 60.0,
+        unschedulable_timeout: float = 300.0,
     ) -> None:
         self.clock = clock
         self.initial_backoff = initial_backoff
