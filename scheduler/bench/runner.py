@@ -167,7 +167,8 @@ def _load_optional_workloads() -> None:
     """Workloads of other modules register themselves on import."""
     import importlib
 
-    for module in ("scheduler.bench.preemption", "scheduler.bench.gangs", "scheduler.bench.standin", "scheduler.bench.load",
+    for module in ("scheduler.bench.preemption", "scheduler.bench.gangs", "scheduler.bench.standin",
+                   "scheduler.bench.standin_parked", "scheduler.bench.load",
                    "scheduler.bench.constraints", "scheduler.bench.churn", "scheduler.bench.simulate_large"):
         try:
             importlib.import_module(module)

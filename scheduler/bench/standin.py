@@ -57,12 +57,13 @@ def start_standin(nodes: int, kubeconfig: str, cpu: str = workloads.NODE_CPU, me
     return proc
 
 
-def stop_standin(server: subprocess.Popen[str]) -> None:
-    server.send_signal(signal.SIGTERM)
+def stop_process(proc: subprocess.Popen[Any]) -> None:
+    """SIGTERM (a clean shutdown), SIGKILL after 10 s."""
+    proc.send_signal(signal.SIGTERM)
     try:
-        server.wait(10)
+        proc.wait(10)
     except subprocess.TimeoutExpired:
-        server.kill()
+        proc.kill()
 
 
 def create_backlog(api: KubeApi, count: int, scheduler_name: str, workers: int = 8,
@@ -84,7 +85,7 @@ def create_backlog(api: KubeApi, count: int, scheduler_name: str, workers: int =
     return time.perf_counter() - start
 
 
-def _require_standin() -> None:
+def require_standin() -> None:
     from scheduler.cli import UsageError
 
     if not standin_available():
@@ -96,32 +97,28 @@ def _require_standin() -> None:
 def scheduling_basic_standin(args: argparse.Namespace, config: Config) -> Dict[str, Any]:
     """The daemon in a process of its own (as `preemptive-scheduler run`), measured from outside: its CPU
     from /proc, progress from its /metrics, so the bench's own polling costs the daemon nothing."""
-    _require_standin()
+    require_standin()
     with tempfile.TemporaryDirectory() as tmp:
         kubeconfig = os.path.join(tmp, "kubeconfig")
         server = start_standin(args.nodes, kubeconfig)
         try:
             api = KubeApi.from_kubeconfig(kubeconfig, pool_size=pool_size_for(config.bind_workers))
             create_seconds = create_backlog(api, args.pods, config.scheduler_name)
-            port = _free_port()
+            port = free_port()
             daemon_config = dataclasses.replace(config, metrics_port=port, metrics_bind_address="127.0.0.1",
                                                 leader_elect=False, kubeconfig=kubeconfig, log_level="warning")
             start = time.perf_counter()
-            daemon = _start_daemon_process(daemon_config)
+            daemon = start_daemon_process(daemon_config)
             try:
                 first_bind = _wait_scheduled(port, 1, daemon, timeout=60.0)
                 first_bind_seconds = time.perf_counter() - start
                 bound = _wait_scheduled(port, args.pods, daemon, timeout=max(60.0, args.pods / 20))
                 elapsed = time.perf_counter() - start
-                cpu = _process_cpu_seconds(daemon.pid)
+                cpu = process_cpu_seconds(daemon.pid)
             finally:
-                daemon.send_signal(signal.SIGTERM)
-                try:
-                    daemon.wait(10)
-                except subprocess.TimeoutExpired:
-                    daemon.kill()
+                stop_process(daemon)
         finally:
-            stop_standin(server)
+            stop_process(server)
     return {
         "workload": "SchedulingBasic",
         "target": "stand-in",
@@ -139,7 +136,7 @@ def scheduling_basic_standin(args: argparse.Namespace, config: Config) -> Dict[s
     }
 
 
-def _free_port() -> int:
+def free_port() -> int:
     import socket
 
     with socket.socket() as sock:
@@ -156,7 +153,7 @@ DAEMON_SCRIPT = (
 )
 
 
-def _start_daemon_process(config: Config) -> subprocess.Popen[bytes]:
+def start_daemon_process(config: Config) -> subprocess.Popen[bytes]:
     """`preemptive-scheduler run` with exactly this Config (handed over whole, not re-spelled as flags)."""
     import pickle
 
@@ -167,8 +164,8 @@ def _start_daemon_process(config: Config) -> subprocess.Popen[bytes]:
     return proc
 
 
-def _scheduled(port: int) -> int:
-    """Bindings the daemon saw accepted, from its own /metrics (0 while it is not serving yet)."""
+def metric_value(port: int, name: str, **labels: str) -> float:
+    """One sample of the daemon's own /metrics (0 while it is not serving yet or has no such sample)."""
     from urllib.error import URLError
     from urllib.request import urlopen
 
@@ -178,12 +175,17 @@ def _scheduled(port: int) -> int:
         with urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as resp:
             text = resp.read().decode()
     except (URLError, OSError):
-        return 0
+        return 0.0
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
-            if sample.name == "scheduler_schedule_attempts_total" and sample.labels.get("result") == "scheduled":
-                return int(sample.value)
-    return 0
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return float(sample.value)
+    return 0.0
+
+
+def _scheduled(port: int) -> int:
+    """Bindings the daemon saw accepted."""
+    return int(metric_value(port, "scheduler_schedule_attempts_total", result="scheduled"))
 
 
 def _wait_scheduled(port: int, count: int, daemon: subprocess.Popen[bytes], timeout: float) -> int:
@@ -197,7 +199,7 @@ def _wait_scheduled(port: int, count: int, daemon: subprocess.Popen[bytes], time
     return done
 
 
-def _process_cpu_seconds(pid: int) -> Optional[float]:
+def process_cpu_seconds(pid: int) -> Optional[float]:
     """User + system CPU of a process so far (Linux /proc; None elsewhere)."""
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
@@ -218,7 +220,7 @@ def preemption_basic_standin(args: argparse.Namespace, config: Config) -> Dict[s
     from scheduler.bench.preemption import LOW_PER_NODE
     from scheduler.daemon import Daemon
 
-    _require_standin()
+    require_standin()
     config = dataclasses.replace(config, metrics_port=0, leader_elect=False, preemption=True)
     delay = args.termination_delay
     low = args.nodes * LOW_PER_NODE
@@ -259,7 +261,7 @@ def preemption_basic_standin(args: argparse.Namespace, config: Config) -> Dict[s
             daemon.shutdown()
             runner.join(5)
         finally:
-            stop_standin(server)
+            stop_process(server)
     victims = sum(plans.values())
     return {
         "workload": "PreemptionBasic",

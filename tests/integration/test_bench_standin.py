@@ -13,3 +13,15 @@ def test_stand_in_benchmark_binds_every_pod_through_http(capsys):
     assert result["bound"] == 100
     assert result["timed_out"] is False
     assert result["throughput_pods_per_s"] > 0
+
+
+def test_parked_pods_are_retried_once_per_timeout_and_heartbeats_wake_none(capsys):
+    """Over one unschedulable timeout every parked pod is tried exactly once more (node heartbeats add no
+    attempt), its condition is not rewritten, and its Event is patched once (it became a series)."""
+    assert main(["bench", "--workload", "Unschedulable", "--target", "stand-in", "--nodes", "20", "--pods", "100",
+                 "--unschedulable-timeout", "5", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["timed_out"] is False
+    assert result["heartbeats"] >= 3
+    assert result["attempts_in_window"] == 100
+    assert result["daemon_api_writes_in_window"] == 100
