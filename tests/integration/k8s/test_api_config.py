@@ -45,3 +45,40 @@ def test_auth_headers_are_reused_for_a_while_then_recomputed(monkeypatch):
     assert kube._headers(None)["authorization"] == "Bearer one"  # reused within the refresh interval
     now[0] += api_module.AUTH_REFRESH + 1
     assert kube._headers("application/json")["authorization"] == "Bearer two"
+
+
+def test_a_server_url_with_a_path_keeps_it_in_every_request():
+    """e.g. an API behind a proxy at https://host/k8s/clusters/c-1: requests go below that path."""
+    import http.server
+    import json
+    import threading
+
+    from kubernetes import client
+
+    from scheduler.k8s import api as api_module
+
+    seen = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the http.server hook's name
+            seen.append(self.path)
+            body = json.dumps({"kind": "PodList", "items": []}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        configuration = client.Configuration()
+        configuration.host = f"http://127.0.0.1:{server.server_address[1]}/k8s/clusters/c-1/"
+        kube = api_module.KubeApi(configuration)
+        assert kube.request("GET", "/api/v1/pods", {"limit": 1}) == {"kind": "PodList", "items": []}
+        assert seen == ["/k8s/clusters/c-1/api/v1/pods?limit=1"]
+    finally:
+        server.shutdown()
