@@ -13,14 +13,13 @@ than block.
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import socket
 import threading
 import time
-import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from scheduler.core.effects import PodRef
@@ -34,8 +33,8 @@ NORMAL, WARNING = "Normal", "Warning"
 
 def micro_time(epoch: Optional[float] = None) -> str:
     """MicroTime: RFC 3339 with exactly six fractional digits, as the API server requires."""
-    moment = datetime.fromtimestamp(time.time() if epoch is None else epoch, tz=timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    seconds, micros = divmod(round((time.time() if epoch is None else epoch) * 1_000_000), 1_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{micros:06d}Z"
 
 
 SERIES_WINDOW = 360.0
@@ -91,7 +90,7 @@ class EventRecorder:
         return {
             "apiVersion": "events.k8s.io/v1",
             "kind": "Event",
-            "metadata": {"name": f"{pod.name}.{uuid.uuid4().hex[:16]}", "namespace": pod.namespace},
+            "metadata": {"name": f"{pod.name}.{os.urandom(8).hex()}", "namespace": pod.namespace},
             "eventTime": micro_time(),
             "reportingController": self.controller,
             "reportingInstance": self.instance[:128],
