@@ -44,7 +44,7 @@ from scheduler.decision_log import DecisionLog
 from scheduler.k8s.actuator import Actuator, Answer
 from scheduler.k8s.api import WATCHED, ApiError, KubeApi, pool_size_for
 from scheduler.k8s.events import EventRecorder
-from scheduler.k8s.informer import RESYNC, Reflector
+from scheduler.k8s.informer import LISTED, RESYNC, Reflector
 from scheduler.k8s.leader import LeaderElector
 from scheduler.logs import log_decision
 from scheduler.metrics.exporter import HealthServer, SchedulerMetrics
@@ -200,7 +200,7 @@ class Daemon:
             self._last_success = self.clock()
         except Exception:  # noqa: BLE001 - no object may stop the scheduler
             self._internal_error("event", f"applying a {source} event")
-            if source == "pods" and payload[0] != RESYNC:
+            if source == "pods" and payload[0] not in (LISTED, RESYNC):
                 self._quarantine_pod(payload[1])
 
     def _quarantine_pod(self, obj: Any) -> None:
@@ -219,23 +219,29 @@ class Daemon:
             self._load(payload)
         else:
             kind, obj = payload
-            if kind == RESYNC:
+            if kind == LISTED:
+                self._listed(source, obj)
+            elif kind == RESYNC:
                 self._resync(source, obj)
             else:
                 self._object(source, kind, obj)
 
-    def _resync(self, resource: str, items: List[Dict[str, Any]]) -> None:
-        """A fresh list: apply every object, and delete what vanished while we were not watching."""
-        current = {_key(obj): obj for obj in items}
-        for key in [k for k in self.known[resource] if k not in current]:
-            self._object(resource, "DELETED", self.known[resource][key])
+    def _listed(self, resource: str, items: List[Dict[str, Any]]) -> None:
+        """A page of a fresh list: apply every object (one bad object must not stop the rest)."""
         for obj in items:
             try:
                 self._object(resource, "MODIFIED", obj, relist=True)
-            except Exception:  # noqa: BLE001 - one bad object must not stop the rest of the list
+            except Exception:  # noqa: BLE001
                 self._internal_error("event", f"applying a listed {resource} object")
                 if resource == "pods":
                     self._quarantine_pod(obj)
+
+    def _resync(self, resource: str, items: List[Dict[str, Any]]) -> None:
+        """A list is complete (its pages were applied as they came): delete what vanished while we were not
+        watching."""
+        current = {_key(obj) for obj in items}
+        for key in [k for k in self.known[resource] if k not in current]:
+            self._object(resource, "DELETED", self.known[resource][key])
 
     def _object(self, resource: str, kind: str, obj: Dict[str, Any], relist: bool = False) -> None:
         key = _key(obj)

@@ -1,9 +1,10 @@
 """List-then-watch reflectors that feed raw objects into the daemon's inbox.
 
-Each resource gets a thread that lists (recording the returned
-resourceVersion), hands the full list over as a RESYNC (the consumer diffs it
-against what it knew, so nothing is lost or duplicated), then watches from
-that version with bookmarks.  A 410 Expired relists; a dropped stream or an
+Each resource gets a thread that lists in pages (recording the first page's
+resourceVersion), hands each page over as LISTED as it arrives (so the consumer
+parses one page while the next is on its way), then the full list as a RESYNC
+(the consumer drops what it knew but the list no longer has, so nothing is
+lost or duplicated), then watches from that version with bookmarks.  A 410 Expired relists; a dropped stream or an
 API error reconnects after a jittered backoff.  Socket read timeouts bound
 every wait, so a half-open connection cannot hang the process.
 """
@@ -21,8 +22,11 @@ log = logging.getLogger(__name__)
 LIST_PAGE = 500
 """Objects per LIST request (kube's reflectors page by 500 too)."""
 
+LISTED = "LISTED"
+"""One page of a list: objects as they are now (applied like updates)."""
 RESYNC = "RESYNC"
-Sink = Callable[[str, str, Any], None]  # (resource, event type or RESYNC, object or list of objects)
+"""The end of a list, with every object listed: what is not among them is gone."""
+Sink = Callable[[str, str, Any], None]  # (resource, event type, LISTED or RESYNC, object or list of objects)
 
 
 class Reflector:
@@ -100,7 +104,10 @@ class Reflector:
                 query["continue"] = token
             listing = self.api.list(self.path, **query)
             self._contact()
-            items += listing.get("items") or []
+            page = listing.get("items") or []
+            if page:
+                self.sink(self.resource, LISTED, page)
+            items += page
             meta = listing.get("metadata") or {}
             version = version or str(meta.get("resourceVersion") or "")
             token = str(meta.get("continue") or "")

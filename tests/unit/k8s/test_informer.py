@@ -1,11 +1,11 @@
-"""Reflector lists in pages (limit/continue) and hands the whole list over once."""
+"""Reflector lists in pages (limit/continue), hands each page over as it arrives, then the whole list once."""
 from __future__ import annotations
 
 import threading
 from typing import Any, Dict, List
 
 from scheduler.k8s import informer
-from scheduler.k8s.informer import RESYNC, Reflector
+from scheduler.k8s.informer import LISTED, RESYNC, Reflector
 
 
 class PagedApi:
@@ -23,7 +23,7 @@ class PagedApi:
         return {"items": self.items[start:end], "metadata": meta}
 
 
-def test_a_large_list_is_read_in_pages_and_delivered_whole(monkeypatch):
+def test_a_large_list_is_read_in_pages_delivered_page_by_page_then_whole(monkeypatch):
     monkeypatch.setattr(informer, "LIST_PAGE", 100)
     api = PagedApi(250)
     received: List[Any] = []
@@ -32,5 +32,5 @@ def test_a_large_list_is_read_in_pages_and_delivered_whole(monkeypatch):
     reflector._list()
     assert [q.get("continue", "") for q in api.queries] == ["", "100", "200"]
     assert all(q["limit"] == 100 for q in api.queries)
-    assert len(received) == 1 and received[0][0] == RESYNC and len(received[0][1]) == 250
+    assert [(kind, len(objs)) for kind, objs in received] == [(LISTED, 100), (LISTED, 100), (LISTED, 50), (RESYNC, 250)]
     assert reflector.resource_version == "101"  # the first page's: the list is consistent as of it
