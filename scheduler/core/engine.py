@@ -6,7 +6,6 @@ is the only method that changes the state.  The daemon, the simulator and
 """
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Callable, Hashable, List, Optional, Sequence, Tuple
 
@@ -15,11 +14,10 @@ import numpy as np
 from scheduler.core.cache import ClusterState
 from scheduler.core.columns import resized
 from scheduler.core.framework import Diagnosis, FilterPlugin, Profile, diagnose
+from scheduler.core.lru import MAX_SHAPES, Lru
 from scheduler.core.model import Pod
 
 MIN_NODES_TO_SCORE = 100
-MAX_SHAPES = 1024
-"""Pod shapes whose static masks are kept (kept current row by row as nodes change)."""
 
 
 @dataclass
@@ -55,7 +53,7 @@ class Engine:
         for plugin in list(profile.filters) + list(self.extra_filters):
             plugin.attach(state)
         # shape -> (mask, a pod of that shape), least recently used first; bounded: pods choose their shapes
-        self._static_cache: OrderedDict[Hashable, Tuple[np.ndarray, Pod]] = OrderedDict()
+        self._static_cache: Lru[Hashable, Tuple[np.ndarray, Pod]] = Lru(MAX_SHAPES)
         self._static_generation = -1
 
     # ------------------------------------------------------------ filtering
@@ -64,19 +62,15 @@ class Engine:
         state = self.state
         if state.node_generation != self._static_generation:
             self._refresh_static(state)
-        key = (pod.shape_key, pod.node_name)
-        cached = self._static_cache.get(key)
-        if cached is None:
-            mask = state.alive[: state.size].copy()
-            for plugin in self.static_filters:
-                if plugin.applies(pod):
-                    mask &= plugin.filter(pod, state)
-            self._static_cache[key] = cached = (mask, pod)
-            if len(self._static_cache) > MAX_SHAPES:
-                self._static_cache.popitem(last=False)
-        else:
-            self._static_cache.move_to_end(key)
-        return cached[0]
+        return self._static_cache.get_or_build((pod.shape_key, pod.node_name), lambda: self._static_of(pod))[0]
+
+    def _static_of(self, pod: Pod) -> Tuple[np.ndarray, Pod]:
+        """The mask, and a pod of that shape to compute changed rows with."""
+        mask = self.state.alive[: self.state.size].copy()
+        for plugin in self.static_filters:
+            if plugin.applies(pod):
+                mask &= plugin.filter(pod, self.state)
+        return mask, pod
 
     def _refresh_static(self, state: ClusterState) -> None:
         rows = state.rows_changed_since(self._static_generation) if self._static_generation >= 0 else None
@@ -84,10 +78,9 @@ class Engine:
         if rows is None:
             self._static_cache.clear()
             return
-        for key, (mask, pod) in list(self._static_cache.items()):
-            if len(mask) < state.size:
-                mask = resized(mask, state.size)
-                self._static_cache[key] = (mask, pod)
+        self._static_cache.replace_values(lambda entry: entry if len(entry[0]) >= state.size
+                                          else (resized(entry[0], state.size), entry[1]))
+        for mask, pod in self._static_cache.values():
             applying = [plugin.filter(pod, state) for plugin in self.static_filters if plugin.applies(pod)]
             for row in rows:
                 mask[row] = bool(state.alive[row]) and all(bool(passing[row]) for passing in applying)

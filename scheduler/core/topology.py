@@ -13,13 +13,13 @@ vectors instead of scanning pods for every pod they schedule:
 """
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Dict, FrozenSet, Iterable, Iterator, Mapping, Optional, Tuple
 
 import numpy as np
 
 from scheduler.core.columns import resized
+from scheduler.core.lru import Lru
 from scheduler.core.model import Pod, PodAffinityTerm, PodSelector
 
 if TYPE_CHECKING:
@@ -62,21 +62,19 @@ def term_scope(term: PodAffinityTerm, namespace_labels: Mapping[str, Mapping[str
 class TopologyIndex:
     def __init__(self, capacity: int) -> None:
         self._capacity = capacity
-        self._counts: OrderedDict[PodScope, np.ndarray] = OrderedDict()
+        self._counts: Lru[PodScope, np.ndarray] = Lru(MAX_SELECTORS)
         # rows -> pods holding each distinct term (sparse: tenants choose how many distinct terms exist), and
         # per-node vectors of the recently used ones (kept current like the selector counts)
         self.holders: Dict[HolderKey, Dict[int, int]] = {}
-        self._dense: OrderedDict[HolderKey, np.ndarray] = OrderedDict()
+        self._dense: Lru[HolderKey, np.ndarray] = Lru(MAX_SELECTORS)
         self.kinds_held: Dict[str, int] = dict.fromkeys(TERM_KINDS, 0)  # distinct terms held, per kind
-        self._domains: OrderedDict[str, _Domains] = OrderedDict()  # recently used topology keys (tenants pick them)
+        self._domains: Lru[str, _Domains] = Lru(MAX_SELECTORS)  # recently used topology keys (tenants pick them)
         self._domains_of = -1  # the node generation the domains are current for
 
     def grow(self, rows: int) -> None:
         self._capacity = rows
-        for scope in list(self._counts):
-            self._counts[scope] = resized(self._counts[scope], rows)
-        for key in list(self._dense):
-            self._dense[key] = resized(self._dense[key], rows)
+        self._counts.replace_values(lambda counts: resized(counts, rows))
+        self._dense.replace_values(lambda dense: resized(dense, rows))
 
     # ------------------------------------------------------------ pods come and go
     def moved(self, pod: Pod, row: int, sign: int) -> None:
@@ -98,12 +96,12 @@ class TopologyIndex:
             rows[row] = here
         else:
             rows.pop(row, None)
-        dense = self._dense.get(key)
+        dense = self._dense.peek(key)
         if dense is not None:
             dense[row] += sign
         if not rows:  # no placed pod holds the term any more
             del self.holders[key]
-            self._dense.pop(key, None)
+            self._dense.pop(key)
             self.kinds_held[key[0]] -= 1
 
     def holders_of(self, kind: str) -> Iterator[HolderKey]:
@@ -111,32 +109,24 @@ class TopologyIndex:
 
     def holder_counts(self, key: HolderKey, size: int) -> np.ndarray:
         """Per node row: placed pods holding this term (a view: do not modify)."""
-        dense = self._dense.get(key)
-        if dense is None:
+        def build() -> np.ndarray:
             dense = np.zeros(self._capacity, dtype=np.int32)
             for row, count in self.holders.get(key, {}).items():
                 dense[row] = count
-            self._dense[key] = dense
-            if len(self._dense) > MAX_SELECTORS:
-                self._dense.popitem(last=False)
-        else:
-            self._dense.move_to_end(key)
-        return dense[:size]
+            return dense
+
+        return self._dense.get_or_build(key, build)[:size]
 
     # ------------------------------------------------------------ reading
     def counts(self, state: ClusterState, scope: PodScope) -> np.ndarray:
         """Per node row: placed pods the scope picks (a view: do not modify)."""
-        counts = self._counts.get(scope)
-        if counts is None:
+        def build() -> np.ndarray:
             counts = np.zeros(self._capacity, dtype=np.int32)
             for row, on_node in enumerate(state.pods_on):
                 counts[row] = sum(1 for placed in on_node.values() if scope.picks(placed.pod))
-            self._counts[scope] = counts
-            if len(self._counts) > MAX_SELECTORS:
-                self._counts.popitem(last=False)
-        else:
-            self._counts.move_to_end(scope)
-        return counts[: state.size]
+            return counts
+
+        return self._counts.get_or_build(scope, build)[: state.size]
 
     def domains(self, state: ClusterState, topology_key: str) -> Tuple[np.ndarray, int]:
         """Per node row the id of its domain for the key (-1: dead, or no such label), and how many ids.
@@ -149,14 +139,12 @@ class TopologyIndex:
                 for domains in self._domains.values():
                     domains.refresh(state, rows)
             self._domains_of = state.node_generation
-        found = self._domains.get(topology_key)
-        if found is None:
-            found = self._domains[topology_key] = _Domains(topology_key)
-            found.refresh(state, range(state.size))
-            if len(self._domains) > MAX_SELECTORS:
-                self._domains.popitem(last=False)
-        else:
-            self._domains.move_to_end(topology_key)
+        def build() -> _Domains:
+            domains = _Domains(topology_key)
+            domains.refresh(state, range(state.size))
+            return domains
+
+        found = self._domains.get_or_build(topology_key, build)
         return found.ids[: state.size], len(found.values)
 
 

@@ -6,13 +6,13 @@ lookup and a node update costs one node's work per cached shape.
 """
 from __future__ import annotations
 
-from collections import OrderedDict
 from typing import Any, Callable, Hashable, Iterable, Optional
 
 import numpy as np
 
 from scheduler.core.cache import ClusterState
 from scheduler.core.columns import resized
+from scheduler.core.lru import MAX_SHAPES, Lru
 from scheduler.core.model import Node
 
 
@@ -41,8 +41,8 @@ class MaskCache:
 
     def __init__(self) -> None:
         self._generation = -1
-        self._masks: OrderedDict[Hashable, _Entry] = OrderedDict()  # least recently used first
-        self._vectors: OrderedDict[Hashable, _Entry] = OrderedDict()
+        self._masks: Lru[Hashable, _Entry] = Lru(MAX_SHAPES)
+        self._vectors: Lru[Hashable, _Entry] = Lru(MAX_SHAPES)
 
     def _check(self, state: ClusterState) -> None:
         if state.node_generation == self._generation:
@@ -52,41 +52,21 @@ class MaskCache:
             self._masks.clear()
             self._vectors.clear()
         else:
-            for entry in list(self._masks.values()) + list(self._vectors.values()):
-                entry.refresh(state, rows)
+            for cache in (self._masks, self._vectors):
+                for entry in cache.values():
+                    entry.refresh(state, rows)
         self._generation = state.node_generation
 
     def vector(self, state: ClusterState, key: Hashable, value_of: Callable[[Node], float]) -> Optional[np.ndarray]:
         """Per-node values (0 for empty rows); None when every value is 0 (nothing to say)."""
         self._check(state)
-        entry = self._vectors.get(key)
-        if entry is None:
-            values = np.fromiter((0.0 if node is None else value_of(node) for node in state.nodes), dtype=float,
-                                 count=state.size)
-            entry = self._vectors[key] = _Entry(values, value_of)
-            _bound(self._vectors)
-        else:
-            self._vectors.move_to_end(key)
+        entry = self._vectors.get_or_build(key, lambda: _Entry(np.fromiter(
+            (0.0 if node is None else value_of(node) for node in state.nodes), dtype=float, count=state.size), value_of))
         return entry.values[: state.size] if entry.nonzero else None
 
     def get(self, state: ClusterState, key: Hashable, node_passes: Callable[[Node], bool]) -> np.ndarray:
         self._check(state)
-        entry = self._masks.get(key)
-        if entry is None:
-            mask = np.fromiter(
-                (node is not None and node_passes(node) for node in state.nodes), dtype=bool, count=state.size
-            )
-            entry = self._masks[key] = _Entry(mask, node_passes)
-            _bound(self._masks)
-        else:
-            self._masks.move_to_end(key)
+        entry = self._masks.get_or_build(key, lambda: _Entry(np.fromiter(
+            (node is not None and node_passes(node) for node in state.nodes), dtype=bool, count=state.size), node_passes))
         return entry.values[: state.size]
 
-
-MAX_SHAPES = 1024
-"""Cached shapes per plugin: pods choose their shapes, so the cache (and each node update's work) is bounded."""
-
-
-def _bound(entries: OrderedDict[Hashable, _Entry]) -> None:
-    while len(entries) > MAX_SHAPES:
-        entries.popitem(last=False)
