@@ -28,6 +28,7 @@ from scheduler.core.framework import (
     ClusterChange,
     FilterPlugin,
     ScorePlugin,
+    Verdict,
     register_filter,
     register_score,
 )
@@ -123,15 +124,18 @@ class InterPodAffinity(FilterPlugin):
 
     def explain(self, pod: Pod, state: ClusterState, rows: np.ndarray) -> Counter[str]:
         found = rejections(pod, state)
-        reasons: Counter[str] = Counter()
+        return Counter() if found is None else _reasons(found, rows)
+
+    def verdict(self, pod: Pod, state: ClusterState, remaining: np.ndarray) -> Optional[Verdict]:
+        """The rejections computed once for all three answers (affinity rows: evicting cannot help)."""
+        found = rejections(pod, state)
         if found is None:
-            return reasons
-        affinity, anti, existing = (mask[rows] for mask in found)
-        for reason, hit in ((AFFINITY_REASON, affinity), (ANTI_AFFINITY_REASON, anti & ~affinity),
-                            (EXISTING_ANTI_AFFINITY_REASON, existing & ~anti & ~affinity)):
-            if hit.any():
-                reasons[reason] = int(hit.sum())
-        return reasons
+            return None
+        affinity, anti, existing = found
+        rejected = np.flatnonzero(remaining & (affinity | anti | existing))
+        if not len(rejected):
+            return None
+        return rejected, _reasons(found, rejected), rejected[~affinity[rejected]]
 
     def helped_by(self, change: ClusterChange, pod: Pod, state: ClusterState) -> bool:
         """A pod it must be near arriving; one it must avoid (or that avoids it) leaving; topology labels changing."""
@@ -155,6 +159,16 @@ class InterPodAffinity(FilterPlugin):
     def resolvable_rows(self, pod: Pod, state: ClusterState, rows: np.ndarray) -> np.ndarray:
         found = rejections(pod, state)
         return rows if found is None else rows[~found[0][rows]]
+
+
+def _reasons(found: Rejections, rows: np.ndarray) -> Counter[str]:
+    affinity, anti, existing = (mask[rows] for mask in found)
+    reasons: Counter[str] = Counter()
+    for reason, hit in ((AFFINITY_REASON, affinity), (ANTI_AFFINITY_REASON, anti & ~affinity),
+                        (EXISTING_ANTI_AFFINITY_REASON, existing & ~anti & ~affinity)):
+        if hit.any():
+            reasons[reason] = int(hit.sum())
+    return reasons
 
 
 @register_score

@@ -31,6 +31,7 @@ from scheduler.core.framework import (
     ClusterChange,
     FilterPlugin,
     ScorePlugin,
+    Verdict,
     register_filter,
     register_score,
 )
@@ -123,13 +124,15 @@ class PodTopologySpread(FilterPlugin):
         return passing
 
     def explain(self, pod: Pod, state: ClusterState, rows: np.ndarray) -> Counter[str]:
-        missing, skewed = (mask[rows] for mask in _violations(self.rules, pod, state, self._hard(pod)))
-        reasons: Counter[str] = Counter()
-        if missing.any():
-            reasons[MISSING_LABEL_REASON] = int(missing.sum())
-        if (skewed & ~missing).any():
-            reasons[SKEW_REASON] = int((skewed & ~missing).sum())
-        return reasons
+        return _reasons(*_violations(self.rules, pod, state, self._hard(pod)), rows)
+
+    def verdict(self, pod: Pod, state: ClusterState, remaining: np.ndarray) -> Optional[Verdict]:
+        """The violations computed once for all three answers (a missing label: evicting cannot help)."""
+        missing, skewed = _violations(self.rules, pod, state, self._hard(pod))
+        rejected = np.flatnonzero(remaining & (missing | skewed))
+        if not len(rejected):
+            return None
+        return rejected, _reasons(missing, skewed, rejected), rejected[~missing[rejected]]
 
     def helped_by(self, change: ClusterChange, pod: Pod, state: ClusterState) -> bool:
         """A matching pod placed or removed (the counts move), or node topology changing."""
@@ -148,6 +151,16 @@ class PodTopologySpread(FilterPlugin):
         missing, _ = _violations(self.rules, pod, state, self._hard(pod))
         helped: np.ndarray = rows[~missing[rows]]
         return helped
+
+
+def _reasons(missing: np.ndarray, skewed: np.ndarray, rows: np.ndarray) -> Counter[str]:
+    missing, skewed = missing[rows], skewed[rows] & ~missing[rows]
+    reasons: Counter[str] = Counter()
+    if missing.any():
+        reasons[MISSING_LABEL_REASON] = int(missing.sum())
+    if skewed.any():
+        reasons[SKEW_REASON] = int(skewed.sum())
+    return reasons
 
 
 @register_score

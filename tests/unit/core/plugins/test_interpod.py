@@ -241,3 +241,28 @@ def test_many_distinct_terms_cost_memory_per_pod_not_per_node():
     engine.schedule(make_pod("victim-of-all", cpu="1m", labels={"id": "7"}))
     assert len(index._dense) <= 1  # only the term that selects the pod was made a vector
     assert feasible(engine, make_pod("x", cpu="1m", labels={"id": "7"})) == ["n0", "n1", "n2"]
+
+
+def test_the_one_pass_diagnosis_says_what_filter_explain_and_resolvable_rows_say(engine):
+    """The plugin computes its rejections once for a diagnosis; the answers are those of the three calls."""
+    import numpy as np
+
+    from scheduler.core.framework import FilterPlugin
+    from scheduler.core.plugins.interpod import InterPodAffinity
+
+    place(engine, web("guard"), "a1")
+    place(engine, make_pod("db", cpu="100m", labels={"app": "db"}), "b1")
+    plugin = InterPodAffinity()
+    plugin.attach(engine.state)
+    state = engine.state
+    pods = [make_pod("plain", cpu="100m", labels=WEB),
+            make_pod("near", cpu="100m", affinity=affinity("podAffinity", required=[term({"app": "db"}, ZONE)])),
+            make_pod("both", cpu="100m", labels=WEB, affinity={
+                **affinity(required=[term(WEB)]), **affinity("podAffinity", required=[term({"app": "db"}, ZONE)])})]
+    for pod in pods:
+        for remaining in (state.alive[: state.size].copy(), np.array([False, True, True, True])):
+            one_pass, generic = plugin.verdict(pod, state, remaining), FilterPlugin.verdict(plugin, pod, state, remaining)
+            assert (one_pass is None) == (generic is None), pod.name
+            if one_pass is not None and generic is not None:
+                assert one_pass[0].tolist() == generic[0].tolist() and one_pass[1] == generic[1]
+                assert one_pass[2].tolist() == generic[2].tolist(), pod.name

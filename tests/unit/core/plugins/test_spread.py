@@ -178,3 +178,20 @@ def test_preemption_evicts_a_lower_priority_matching_pod_to_restore_the_spread()
     preemptor = Preemptor(engine, PreemptionPolicy(), FakeClock(), Nominations())
     decision = preemptor.decide(pod)
     assert decision.nominated_node == "a1" and [v.name for v in decision.victims] == ["low-a"]
+
+
+def test_the_one_pass_diagnosis_says_what_filter_explain_and_resolvable_rows_say():
+    from scheduler.core.framework import FilterPlugin
+    from scheduler.core.plugins.spread import PodTopologySpread
+
+    engine = make_engine([node("a1", "a"), node("b1", "b"), node("bare", None), node("c1", "c")])
+    place(engine, web("w0", constraint()), "a1")
+    place(engine, web("w1", constraint()), "b1")
+    plugin, state = PodTopologySpread(), engine.state
+    for pod in (web("w2", constraint(minDomains=4)), web("w3", constraint())):
+        for remaining in (state.alive[: state.size].copy(), np.array([True, False, True, True])):
+            one_pass, generic = plugin.verdict(pod, state, remaining), FilterPlugin.verdict(plugin, pod, state, remaining)
+            assert (one_pass is None) == (generic is None)
+            if one_pass is not None and generic is not None:
+                assert one_pass[0].tolist() == generic[0].tolist() and one_pass[1] == generic[1]
+                assert one_pass[2].tolist() == generic[2].tolist()
