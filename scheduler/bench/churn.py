@@ -12,11 +12,10 @@ Both print the parked-pod retries seen while measuring.
 from __future__ import annotations
 
 import argparse
-import time
 from typing import Any, Dict, List
 
 from scheduler.bench import workloads
-from scheduler.bench.runner import latency_figures, new_cluster, peak_rss_mb, place_initial, register
+from scheduler.bench.runner import latency_figures, new_cluster, peak_rss_mb, place_initial, queue_and_drain, register
 from scheduler.config import Config
 from scheduler.core.model import Pod
 from scheduler.core.parse import parse_pod
@@ -28,34 +27,24 @@ CHURN_EVERY = 10
 """Cycles between churn rounds (at ~10k pods/s: about 1,000 node updates and 2,000 pod events a second)."""
 
 
-def _drain_with(world: InMemoryCluster, pods: List[Pod], every: int, churn: Any) -> Dict[str, Any]:
-    """Create the pods and run cycles until nothing is ready, calling `churn(round)` every `every` cycles."""
-    for pod in pods:
-        world.create_pod(pod)
-    durations: List[float] = []
-    start, cpu_start = time.perf_counter(), time.process_time()
+def _drain_with(world: InMemoryCluster, pods: List[Pod], every: int = 0, churn: Any = None) -> Dict[str, Any]:
+    """SchedulingBasic's measurement, calling `churn(round)` every `every` cycles."""
     cycles = 0
-    while True:
-        world.advance(world.now)
-        started = time.perf_counter()
-        effects = world.loop.cycle()
-        if effects is None:
-            break
-        durations.append(time.perf_counter() - started)
-        world.execute(effects)
+
+    def after_cycle() -> None:
+        nonlocal cycles
         cycles += 1
         if every and cycles % every == 0:
             churn(cycles // every)
-    world.run()
-    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu_start
-    bound = sum(1 for pod in pods if world.bindings.get(pod.key))
+
+    run = queue_and_drain(world, pods, after_cycle)
     return {
-        "scheduled": bound,
-        "seconds": round(seconds, 3),
-        "throughput_pods_per_s": round(bound / seconds, 1) if seconds else 0.0,
-        "engine_pods_per_s": round(bound / sum(durations), 1) if durations else 0.0,
-        "cpu_ms_per_pod": round(cpu * 1000 / bound, 4) if bound else 0.0,
-        **latency_figures(durations),
+        "scheduled": run.bound,
+        "seconds": round(run.seconds, 3),
+        "throughput_pods_per_s": round(run.bound / run.seconds, 1) if run.seconds else 0.0,
+        "engine_pods_per_s": round(run.bound / sum(run.durations), 1) if run.durations else 0.0,
+        "cpu_ms_per_pod": run.cpu_ms_per_pod(),
+        **latency_figures(run.durations),
         "cycles": cycles,
     }
 
@@ -73,7 +62,7 @@ def unschedulable(args: argparse.Namespace, config: Config) -> Dict[str, Any]:
         world.create_pod(parse_pod(workloads.pod(f"large-{i}", config.scheduler_name, cpu="64"), defaults))
     world.run()  # every large pod tried once and parked
     measured = args.pods if args.pods_given else 5000
-    result = _drain_with(world, _measured(config, measured), 0, None)
+    result = _drain_with(world, _measured(config, measured))
     retries = result.pop("cycles") - result["scheduled"]
     return {"workload": "Unschedulable", "target": "sim", "nodes": args.nodes, "parked_pods": PARKED,
             "pods": measured, **result, "parked_pod_retries": retries, "peak_rss_mb": peak_rss_mb()}

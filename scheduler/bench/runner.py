@@ -11,7 +11,7 @@ import resource
 import sys
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 
@@ -70,15 +70,15 @@ class Drained:
         return round(self.cpu_seconds * 1000 / self.bound, 4) if self.bound else 0.0
 
 
-def queue_and_drain(world: InMemoryCluster, pods: List[Pod]) -> Drained:
-    """Create the pods, schedule until nothing more happens."""
+def queue_and_drain(world: InMemoryCluster, pods: List[Pod], after_cycle: Optional[Callable[[], None]] = None) -> Drained:
+    """Create the pods, schedule until nothing more happens (calling `after_cycle()` after each decision)."""
     durations: List[float] = []
     start, cpu_start = time.perf_counter(), time.process_time()
     for pod in pods:
         world.create_pod(pod)
     progress = Progress("bench")
     world.run(cycle_times=durations, progress=lambda: progress.update(
-        lambda: f"{len(world.bindings)}/{len(pods)} pods bound"))
+        lambda: f"{len(world.bindings)}/{len(pods)} pods bound"), after_cycle=after_cycle)
     progress.done()
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     return Drained(seconds, cpu, durations, sum(1 for pod in pods if world.bindings.get(pod.key)))

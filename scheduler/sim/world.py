@@ -371,17 +371,19 @@ class InMemoryCluster:
 
     # ------------------------------------------------------------ driving the scheduler
     def run(self, until: Optional[float] = None, idle_wait: Optional[float] = None,
-            cycle_times: Optional[List[float]] = None, progress: Optional[Callable[[], None]] = None) -> None:
+            cycle_times: Optional[List[float]] = None, progress: Optional[Callable[[], None]] = None,
+            after_cycle: Optional[Callable[[], None]] = None) -> None:
         """Schedule until nothing more can happen (or until `until`): cycles run at the current
         instant, effects go to the API, and the clock jumps to the next thing due.
 
         `idle_wait`: with pods still pending and nothing else due, how long to wait for a
         periodic retry (the unschedulable timeout); None ends the run there.  `cycle_times`
         collects the wall-clock seconds of every scheduling cycle (benchmarks); `progress` is
-        called between rounds (it decides itself how often to show anything)."""
+        called between rounds (it decides itself how often to show anything); `after_cycle()` after each
+        cycle that decided something (benchmarks change the cluster while it schedules)."""
         while True:
             self.advance(self.now)
-            self._drain(cycle_times, progress)
+            self._drain(cycle_times, progress, after_cycle)
             if progress is not None:
                 progress()
             self.execute(self.loop.housekeeping())
@@ -399,7 +401,8 @@ class InMemoryCluster:
                 return
             self.advance(nxt)
 
-    def _drain(self, cycle_times: Optional[List[float]], progress: Optional[Callable[[], None]] = None) -> None:
+    def _drain(self, cycle_times: Optional[List[float]], progress: Optional[Callable[[], None]] = None,
+               after_cycle: Optional[Callable[[], None]] = None) -> None:
         cycles = 0
         while True:
             cycles += 1
@@ -412,6 +415,8 @@ class InMemoryCluster:
             if cycle_times is not None:
                 cycle_times.append(time.perf_counter() - started)
             self.execute(effects)
+            if after_cycle is not None:
+                after_cycle()
             if self.api_latency == 0:
                 self.advance(self.now)  # answers due now come back before the next decision, as over a fast API
 
