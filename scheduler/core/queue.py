@@ -205,10 +205,6 @@ class SchedulingQueue:
         if self._still_queued(unit):
             self._to_backoff(unit)
 
-    def move_all_to_active(self) -> int:
-        """The cluster changed in a way that could help: give parked units another try."""
-        return self.move_to_active(lambda unit: True)
-
     def move_to_active(self, may_help: Callable[[Unit], bool]) -> int:
         """The cluster changed: give the parked units it may help another try.  Parked units are grouped
         by their hint key, so each group is asked once (one representative), not each unit."""

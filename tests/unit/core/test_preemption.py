@@ -378,6 +378,6 @@ def test_a_refused_victim_is_eligible_again_after_the_cool_down():
     cluster.run()
     assert cluster.last("high").victims == []
     cluster.clock.advance(50)
-    cluster.loop.queue.move_all_to_active()
+    cluster.loop.queue.move_to_active(lambda unit: True)
     cluster.run()
     assert victim_names(cluster.last("high")) == ["only"]

@@ -135,15 +135,15 @@ def test_unschedulable_pod_waits_in_pool_until_cluster_changes(queue, clock):
     queue.requeue_unschedulable(queue.pop())
     clock.advance(30)
     assert queue.pop() is None
-    assert queue.move_all_to_active() == 1
+    assert queue.move_to_active(lambda unit: True) == 1
     assert pop_names(queue) == [["a"]]
 
 
-def test_move_all_to_active_respects_remaining_backoff(queue, clock):
+def test_a_wake_up_respects_remaining_backoff(queue, clock):
     queue.add(make_pod("a"))
     queue.requeue_unschedulable(queue.pop())
     clock.advance(0.5)
-    queue.move_all_to_active()
+    queue.move_to_active(lambda unit: True)
     assert queue.pop() is None  # parked 0.5 s ago, first backoff is 1 s
     clock.advance(0.5)
     assert pop_names(queue) == [["a"]]
@@ -234,7 +234,7 @@ def test_a_gated_pod_is_held_but_never_popped(queue, clock):
     queue.add(gated_pod("gated", priority=100))
     queue.add(make_pod("free", priority=1))
     clock.advance(120)  # past any backoff and the unschedulable timeout
-    queue.move_all_to_active()
+    queue.move_to_active(lambda unit: True)
     assert pop_names(queue) == [["free"]]
     assert "default/gated" in queue and queue.pod("default/gated").scheduling_gates == ("example.com/wait",)
     assert queue.pending_pods()["gated"] == 1

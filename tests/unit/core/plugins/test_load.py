@@ -64,7 +64,7 @@ def test_estimated_usage_of_pods_placed_since_the_sample_accumulates_and_a_newer
     assert "would exceed cpu utilisation threshold 0.8" in cluster.last(keys[3]).message
     cluster.clock.advance(15)
     cluster.set_util({"n1": (0.5, 0.1)})  # a newer sample: the measured usage now includes the three pods
-    cluster.loop.queue.move_all_to_active()
+    cluster.loop.queue.move_to_active(lambda unit: True)
     cluster.clock.advance(15)
     cluster.run()
     assert cluster.node_of(keys[3]) == "n1"
@@ -75,7 +75,7 @@ def test_an_older_sample_does_not_reset_the_estimate():
     keys = [cluster.pod(f"p{i}", cpu="1", memory="100Mi").key for i in range(4)]
     cluster.run()
     cluster.set_util({"n1": (0.5, 0.1)}, sampled_at=cluster.clock() - 30)  # late, out-of-order reading
-    cluster.loop.queue.move_all_to_active()
+    cluster.loop.queue.move_to_active(lambda unit: True)
     cluster.clock.advance(15)
     cluster.run()
     assert cluster.node_of(keys[3]) is None
@@ -195,7 +195,7 @@ def test_during_a_load_source_outage_placement_uses_requests_alone(on_missing):
     cluster.run()
     assert cluster.node_of(blocked.key) is None
     cluster.loop.state.load_outage()  # Prometheus went away: neither the old reading nor `deny` applies
-    cluster.loop.queue.move_all_to_active()
+    cluster.loop.queue.move_to_active(lambda unit: True)
     cluster.clock.advance(20)
     cluster.run()
     assert cluster.node_of(blocked.key) == "n1"
