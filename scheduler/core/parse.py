@@ -286,7 +286,7 @@ def _timestamp(value: Any) -> float:
 
 def _sections(obj: Any, kind: str) -> Tuple[Mapping[str, Any], Mapping[str, Any], Mapping[str, Any]]:
     """metadata, spec and status of an object, each checked to be a JSON object."""
-    if not isinstance(obj, Mapping):
+    if type(obj) is not dict and not isinstance(obj, Mapping):  # JSON objects are dicts: skip the ABC check
         raise ModelError(f"{kind} must be a JSON object, got {type(obj).__name__}")
     try:
         return as_object(obj.get("metadata"), "metadata"), as_object(obj.get("spec"), "spec"), as_object(obj.get("status"), "status")

@@ -59,7 +59,7 @@ class Quantities:
         """Parse a ResourceList (`{"cpu": "500m", "memory": "1Gi"}`)."""
         if not raw:
             return {}
-        if not isinstance(raw, Mapping):
+        if type(raw) is not dict and not isinstance(raw, Mapping):  # JSON objects are dicts: skip the ABC check
             raise ModelError(f"resource list must be a mapping, got {type(raw).__name__}")
         result: Resources = {}
         for name, value in raw.items():
