@@ -27,7 +27,7 @@ import time
 from typing import Any, Dict, Optional, Tuple
 
 from scheduler.bench import workloads
-from scheduler.bench.runner import peak_rss_mb, register
+from scheduler.bench.runner import register
 from scheduler.config import Config
 from scheduler.k8s.api import KubeApi, pool_size_for
 
@@ -115,6 +115,7 @@ def scheduling_basic_standin(args: argparse.Namespace, config: Config) -> Dict[s
                 bound = _wait_scheduled(port, args.pods, daemon, timeout=max(60.0, args.pods / 20), every=0.25)
                 elapsed = time.perf_counter() - start
                 cpu_split = process_cpu_split(daemon.pid)
+                peak_rss = process_peak_rss_mb(daemon.pid)
             finally:
                 stop_process(daemon)
         finally:
@@ -134,6 +135,7 @@ def scheduling_basic_standin(args: argparse.Namespace, config: Config) -> Dict[s
         "of_which_system_ms_per_pod": round(cpu_split[1] * 1000 / bound, 3) if bound and cpu_split else None,
         "backlog_create_pods_per_s": round(args.pods / create_seconds, 1) if create_seconds else 0.0,
         "bind_workers": config.bind_workers,
+        "scheduler_peak_rss_mb": peak_rss,
     }
 
 
@@ -207,6 +209,18 @@ def process_cpu_seconds(pid: int) -> Optional[float]:
     return None if split is None else sum(split)
 
 
+def process_peak_rss_mb(pid: int) -> Optional[float]:
+    """A process's peak resident memory so far (VmHWM in /proc; None elsewhere)."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except (OSError, ValueError):
+        pass
+    return None
+
+
 def process_cpu_split(pid: int) -> Optional[Tuple[float, float]]:
     """(user, system) CPU seconds of a process so far: system time is mostly the kernel's network stack."""
     try:
@@ -223,22 +237,18 @@ register("SchedulingBasic@stand-in", scheduling_basic_standin)
 
 def preemption_basic_standin(args: argparse.Namespace, config: Config) -> Dict[str, Any]:
     """PreemptionBasic through HTTP: every node full of low-priority pods, then one high-priority pod per
-    victim needed; victims terminate after `--termination-delay` seconds (the node agent)."""
-    from collections import Counter
-
+    victim needed; victims terminate after `--termination-delay` seconds (the node agent).  The daemon runs
+    in a process of its own: CPU from /proc, victims from its /metrics, placements from the API."""
     from scheduler.bench.preemption import LOW_PER_NODE
-    from scheduler.daemon import Daemon
 
     require_standin()
-    config = dataclasses.replace(config, metrics_port=0, leader_elect=False, preemption=True)
     delay = args.termination_delay
     low = args.nodes * LOW_PER_NODE
-    plans: Counter[str] = Counter()
     with tempfile.TemporaryDirectory() as tmp:
         kubeconfig = os.path.join(tmp, "kubeconfig")
         server = start_standin(args.nodes, kubeconfig, cpu="4", memory="16Gi", termination_delay=delay)
         try:
-            api = KubeApi.from_kubeconfig(kubeconfig, pool_size=pool_size_for(config.bind_workers))
+            api = KubeApi.from_kubeconfig(kubeconfig, pool_size=8)
 
             def low_pod(i: int) -> Dict[str, Any]:
                 pod = workloads.pod(f"low-{i}", config.scheduler_name, cpu="1", memory="1Gi", priority=1,
@@ -247,31 +257,26 @@ def preemption_basic_standin(args: argparse.Namespace, config: Config) -> Dict[s
                 return pod
 
             create_backlog(api, low, config.scheduler_name, make=low_pod)
-            daemon = Daemon(config, api)
-            evict_all = daemon.actuator._evict_all
-
-            def counted(effect: Any) -> None:
-                plans[effect.preemptor.key if effect.preemptor is not None else ""] += len(effect.victims)
-                evict_all(effect)
-
-            daemon.actuator._evict_all = counted  # type: ignore[method-assign]
-            daemon.start()
-            runner = threading.Thread(target=daemon.serve, daemon=True)
-            runner.start()
-            _wait_until(lambda: daemon.synced and len(daemon.known["pods"]) >= low, 60)
-            start, cpu_start = time.perf_counter(), time.process_time()
-            create_backlog(api, args.pods, config.scheduler_name, make=lambda i: workloads.pod(
-                f"high-{i}", config.scheduler_name, cpu="1", memory="1Gi", priority=1000))
-            timed_out = not _wait_until(lambda: _bound_high(daemon) >= args.pods, max(60.0, args.pods / 5 + delay * 4))
-            elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
-            bound = _bound_high(daemon)
-            per_node = Counter((p.get("spec") or {}).get("nodeName") for p in daemon.known["pods"].values()
-                               if p["metadata"]["name"].startswith("high-") and (p.get("spec") or {}).get("nodeName"))
-            daemon.shutdown()
-            runner.join(5)
+            port = free_port()
+            daemon = start_daemon_process(dataclasses.replace(
+                config, metrics_port=port, metrics_bind_address="127.0.0.1", leader_elect=False, preemption=True,
+                kubeconfig=kubeconfig, log_level="warning"))
+            try:
+                if not _wait_ready(port, daemon, 120.0):
+                    raise RuntimeError("the daemon did not sync its caches within 120 s")
+                start, cpu_start = time.perf_counter(), process_cpu_seconds(daemon.pid) or 0.0
+                create_backlog(api, args.pods, config.scheduler_name, make=lambda i: workloads.pod(
+                    f"high-{i}", config.scheduler_name, cpu="1", memory="1Gi", priority=1000))
+                bound = _wait_scheduled(port, args.pods, daemon, max(60.0, args.pods / 5 + delay * 4), every=0.25)
+                elapsed = time.perf_counter() - start
+                cpu = (process_cpu_seconds(daemon.pid) or 0.0) - cpu_start
+                victims = _victim_figures(port)
+                peak_rss = process_peak_rss_mb(daemon.pid)
+            finally:
+                stop_process(daemon)
+            per_node = _high_pods_per_node(api)
         finally:
             stop_process(server)
-    victims = sum(plans.values())
     return {
         "workload": "PreemptionBasic",
         "target": "stand-in",
@@ -279,31 +284,51 @@ def preemption_basic_standin(args: argparse.Namespace, config: Config) -> Dict[s
         "low_priority_pods": low,
         "preemptors": args.pods,
         "preemptors_bound": bound,
-        "timed_out": timed_out,
+        "timed_out": bound < args.pods,
         "termination_delay_s": delay,
         "seconds": round(elapsed, 3),
         "preemptor_pods_per_s": round(bound / elapsed, 1) if elapsed else 0.0,
-        "scheduler_cpu_ms_per_pod": round(cpu * 1000 / bound, 3) if bound else 0.0,  # this process (and its POSTs)
-        "victims": victims,
+        "scheduler_cpu_ms_per_pod": round(cpu * 1000 / bound, 3) if bound else 0.0,  # the daemon, after its start
+        "victims": victims["victims"],
         "victims_needed": args.pods,
-        "decisions_with_more_than_one_victim": sum(1 for n in plans.values() if n > 1),
+        "decisions_with_more_than_one_victim": victims["more_than_one"],
         "max_preemptors_on_one_node": max(per_node.values(), default=0),
-        "peak_rss_mb": peak_rss_mb(),
+        "scheduler_peak_rss_mb": peak_rss,
     }
 
 
-def _bound_high(daemon: Any) -> int:
-    return sum(1 for p in list(daemon.known["pods"].values())
-               if p["metadata"]["name"].startswith("high-") and (p.get("spec") or {}).get("nodeName"))
+def _wait_ready(port: int, daemon: subprocess.Popen[bytes], timeout: float) -> bool:
+    """/readyz answers 200 once the daemon's caches are synced."""
+    from urllib.error import URLError
+    from urllib.request import urlopen
 
-
-def _wait_until(predicate: Any, timeout: float) -> bool:
     deadline = time.perf_counter() + timeout
-    while time.perf_counter() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
+    while time.perf_counter() < deadline and daemon.poll() is None:
+        try:
+            with urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as resp:
+                if resp.status == 200:
+                    return True
+        except (URLError, OSError):
+            pass
+        time.sleep(0.1)
     return False
+
+
+def _victim_figures(port: int) -> Dict[str, int]:
+    """Victims chosen, and preemptions that chose more than one (the histogram's observations above 1)."""
+    count = metric_value(port, "scheduler_preemption_victims_count")
+    at_most_one = metric_value(port, "scheduler_preemption_victims_bucket", le="1.0")
+    return {"victims": int(metric_value(port, "scheduler_preemption_victims_sum")),
+            "more_than_one": int(count - at_most_one)}
+
+
+def _high_pods_per_node(api: KubeApi) -> Dict[str, int]:
+    from collections import Counter
+
+    listing = api.request("GET", "/api/v1/namespaces/default/pods")
+    nodes = [str((p.get("spec") or {}).get("nodeName") or "") for p in listing.get("items") or []
+             if p["metadata"]["name"].startswith("high-")]
+    return dict(Counter(node for node in nodes if node))
 
 
 register("PreemptionBasic@stand-in", preemption_basic_standin)

@@ -25,3 +25,12 @@ def test_parked_pods_are_retried_once_per_timeout_and_heartbeats_wake_none(capsy
     assert result["heartbeats"] >= 3
     assert result["attempts_in_window"] == 100
     assert result["daemon_api_writes_in_window"] == 100
+
+
+def test_preemption_through_http_evicts_one_victim_per_preemptor(capsys):
+    assert main(["bench", "--workload", "PreemptionBasic", "--target", "stand-in", "--nodes", "10", "--pods", "10",
+                 "--termination-delay", "0.5", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["preemptors_bound"] == 10 and result["timed_out"] is False
+    assert result["victims"] == result["victims_needed"] == 10
+    assert result["decisions_with_more_than_one_victim"] == 0
