@@ -110,9 +110,9 @@ def scheduling_basic_standin(args: argparse.Namespace, config: Config) -> Dict[s
             start = time.perf_counter()
             daemon = start_daemon_process(daemon_config)
             try:
-                first_bind = _wait_scheduled(port, 1, daemon, timeout=60.0, every=0.05)
+                first_bind = wait_attempts(port, 1, daemon, timeout=60.0, every=0.05)
                 first_bind_seconds = time.perf_counter() - start
-                bound = _wait_scheduled(port, args.pods, daemon, timeout=max(60.0, args.pods / 20), every=0.25)
+                bound = wait_attempts(port, args.pods, daemon, timeout=max(60.0, args.pods / 20), every=0.25)
                 elapsed = time.perf_counter() - start
                 cpu_split = process_cpu_split(daemon.pid)
                 peak_rss = process_peak_rss_mb(daemon.pid)
@@ -186,17 +186,19 @@ def metric_value(port: int, name: str, **labels: str) -> float:
     return 0.0
 
 
-def _scheduled(port: int) -> int:
-    """Bindings the daemon saw accepted."""
-    return int(metric_value(port, "scheduler_schedule_attempts_total", result="scheduled"))
+def attempts(port: int, result: str) -> int:
+    """Scheduling attempts the daemon counted with this result ("scheduled": bindings accepted)."""
+    return int(metric_value(port, "scheduler_schedule_attempts_total", result=result))
 
 
-def _wait_scheduled(port: int, count: int, daemon: subprocess.Popen[bytes], timeout: float, every: float) -> int:
-    """Poll the daemon's /metrics every `every` seconds (each poll costs it about a millisecond)."""
+def wait_attempts(port: int, count: int, daemon: subprocess.Popen[bytes], timeout: float, every: float,
+                  result: str = "scheduled") -> int:
+    """Poll the daemon's /metrics every `every` seconds (each poll costs it about a millisecond) until it
+    counted `count` attempts with this result; returns the count reached."""
     deadline = time.perf_counter() + timeout
     done = 0
     while time.perf_counter() < deadline and daemon.poll() is None:
-        done = _scheduled(port)
+        done = attempts(port, result)
         if done >= count:
             return done
         time.sleep(every)
@@ -267,7 +269,7 @@ def preemption_basic_standin(args: argparse.Namespace, config: Config) -> Dict[s
                 start, cpu_start = time.perf_counter(), process_cpu_seconds(daemon.pid) or 0.0
                 create_backlog(api, args.pods, config.scheduler_name, make=lambda i: workloads.pod(
                     f"high-{i}", config.scheduler_name, cpu="1", memory="1Gi", priority=1000))
-                bound = _wait_scheduled(port, args.pods, daemon, max(60.0, args.pods / 5 + delay * 4), every=0.25)
+                bound = wait_attempts(port, args.pods, daemon, max(60.0, args.pods / 5 + delay * 4), every=0.25)
                 elapsed = time.perf_counter() - start
                 cpu = (process_cpu_seconds(daemon.pid) or 0.0) - cpu_start
                 victims = _victim_figures(port)

@@ -25,6 +25,7 @@ from scheduler.config import Config
 from scheduler.k8s.api import KubeApi
 
 HEARTBEATS_PER_S = 1.0
+UNSCHEDULABLE = "unschedulable"
 TOO_LARGE_CPU = "64"
 """Twice a bench node: nothing can ever fit, and preemption cannot help either."""
 
@@ -46,7 +47,7 @@ def unschedulable_standin(args: argparse.Namespace, config: Config) -> Dict[str,
             start = time.perf_counter()
             daemon = standin.start_daemon_process(daemon_config)
             try:
-                tried = _wait_attempts(port, parked, daemon, timeout=max(120.0, parked / 50))
+                tried = standin.wait_attempts(port, parked, daemon, max(120.0, parked / 50), every=0.2, result=UNSCHEDULABLE)
                 park_seconds = time.perf_counter() - start
                 park_cpu = standin.process_cpu_seconds(daemon.pid) or 0.0
                 time.sleep(2.0)  # the last status PATCHes and Events drain
@@ -74,21 +75,6 @@ def unschedulable_standin(args: argparse.Namespace, config: Config) -> Dict[str,
     }
 
 
-def _attempts(port: int) -> int:
-    return int(standin.metric_value(port, "scheduler_schedule_attempts_total", result="unschedulable"))
-
-
-def _wait_attempts(port: int, count: int, daemon: Any, timeout: float) -> int:
-    deadline = time.perf_counter() + timeout
-    done = 0
-    while time.perf_counter() < deadline and daemon.poll() is None:
-        done = _attempts(port)
-        if done >= count:
-            return done
-        time.sleep(0.2)
-    return done
-
-
 def _store_revision(api: KubeApi) -> int:
     """The stand-in's resourceVersion: it moves once per write, whoever makes it."""
     return int(api.request("GET", "/api/v1/namespaces/default/pods", {"limit": 1})["metadata"]["resourceVersion"])
@@ -107,7 +93,7 @@ def _measure_window(api: KubeApi, port: int, pid: int, nodes: int, seconds: floa
                 content_type="application/strategic-merge-patch+json")
             sent[0] += 1
 
-    revision, attempts = _store_revision(api), _attempts(port)
+    revision, attempts = _store_revision(api), standin.attempts(port, UNSCHEDULABLE)
     start, cpu = time.perf_counter(), standin.process_cpu_seconds(pid) or 0.0
     kubelet = threading.Thread(target=heartbeat, daemon=True)
     kubelet.start()
@@ -115,7 +101,7 @@ def _measure_window(api: KubeApi, port: int, pid: int, nodes: int, seconds: floa
     stop.set()
     kubelet.join()
     elapsed, cpu = time.perf_counter() - start, (standin.process_cpu_seconds(pid) or 0.0) - cpu
-    return {"seconds": elapsed, "cpu": cpu, "heartbeats": sent[0], "attempts": _attempts(port) - attempts,
+    return {"seconds": elapsed, "cpu": cpu, "heartbeats": sent[0], "attempts": standin.attempts(port, UNSCHEDULABLE) - attempts,
             "writes": _store_revision(api) - revision}
 
 
