@@ -190,13 +190,16 @@ class EventRecorder:
             elif patch is not None:
                 self.api.patch_event(*patch)
         except ApiError as exc:
-            if creating:
-                with self._lock:
-                    if self._series.get(key) is series:
-                        del self._series[key]  # not posted: the next one is created anew
+            if creating or exc.status == 404:  # not posted, or gone (the API server's event TTL, 1 h by default)
+                self._forget(key, series)  # the next repeat is created anew
             self.failures.failed("event", str(exc.status), "could not post %s event for %s: %s", reason, pod.key, exc)
             return
         self.failures.succeeded("event")
+
+    def _forget(self, key: Tuple[str, str, str], series: _Series) -> None:
+        with self._lock:
+            if self._series.get(key) is series:
+                del self._series[key]
 
     def _sweep(self) -> None:
         """At most every `sweep_every`: write the count of series that ended or are due, forget ended ones."""
@@ -210,11 +213,13 @@ class EventRecorder:
                 ended = now - series.last_seen >= self.series_window
                 unwritten = series.name and series.count > series.written
                 if unwritten and (ended or now - series.last_patch >= self.patch_interval):
-                    patches.append(series.patch(now))
+                    patches.append((key, series, series.patch(now)))
                 if ended:
                     del self._series[key]
-        for patch in patches:
+        for key, series, patch in patches:
             try:
                 self.api.patch_event(*patch)
             except ApiError as exc:
+                if exc.status == 404:
+                    self._forget(key, series)  # expired: the next repeat is created anew
                 self.failures.failed("event", str(exc.status), "could not update event %s/%s: %s", patch[0], patch[1], exc)

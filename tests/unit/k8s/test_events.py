@@ -135,3 +135,20 @@ def test_the_series_memory_is_bounded(monkeypatch):
         assert recorder.flush(5.0)
     assert [e["regarding"]["name"] for e in api.created] == ["a", "b", "c", "d", "b"]
     recorder.close(1.0)
+
+
+def test_an_event_the_api_server_expired_is_created_anew_on_the_next_repeat():
+    """The API server deletes Events after its --event-ttl (1 h by default) while the series lives on."""
+    from scheduler.k8s.api import ApiError
+
+    class ExpiringApi(SlowApi):
+        def patch_event(self, namespace: str, name: str, body: Dict[str, Any]) -> Dict[str, Any]:
+            raise ApiError(404, "NotFound", f"events.events.k8s.io {name!r} not found")
+
+    api = ExpiringApi()
+    recorder = EventRecorder(api, "s", workers=1)  # type: ignore[arg-type]
+    for _ in range(3):  # created; the patch that makes it a series finds it gone; created anew
+        recorder.record(POD, "Warning", "FailedScheduling", "Scheduling", "no room")
+        assert recorder.flush(5.0)
+    assert len(api.created) == 2
+    recorder.close(1.0)
