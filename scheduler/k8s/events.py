@@ -55,10 +55,12 @@ class _Series:
     last_seen: float
     last_patch: float
     written: int  # the count the API shows
+    observed_at: float = 0.0  # wall-clock time of the last occurrence (lastObservedTime)
 
     def patch(self, now: float) -> Tuple[str, str, Dict[str, Any]]:
         self.last_patch, self.written = now, self.count
-        return self.namespace, self.name, {"series": {"count": self.count, "lastObservedTime": micro_time()}}
+        return self.namespace, self.name, {"series": {"count": self.count,
+                                                      "lastObservedTime": micro_time(self.observed_at)}}
 
 
 class EventRecorder:
@@ -179,6 +181,7 @@ class EventRecorder:
             else:
                 self._series.move_to_end(key)
                 series.count += 1
+                series.observed_at = time.time()
                 series.last_seen = now
                 if series.name and (series.written < 2 or now - series.last_patch >= self.patch_interval):
                     patch = series.patch(now)  # it just became a series, or its count is due

@@ -6,7 +6,7 @@ import time
 from typing import Any, Dict, List
 
 from scheduler.core.effects import PodRef
-from scheduler.k8s.events import EventRecorder
+from scheduler.k8s.events import EventRecorder, micro_time
 
 
 class SlowApi:
@@ -116,8 +116,11 @@ def test_the_last_count_is_written_when_a_series_ends_and_a_later_repeat_starts_
         assert recorder.flush(5.0)
         clock.now += 10
     assert [p["series"]["count"] for p in api.patched] == [2]
+    last_seen = micro_time()
+    time.sleep(0.05)
     clock.now += 400  # no repeat for longer than the series window: it ended
     assert _until(lambda: [p["series"]["count"] for p in api.patched] == [2, 5])
+    assert api.patched[-1]["series"]["lastObservedTime"] <= last_seen  # the last occurrence, not the write
     recorder.record(POD, "Warning", "FailedScheduling", "Scheduling", "no room")
     assert recorder.flush(5.0)
     assert len(api.created) == 2
