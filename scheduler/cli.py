@@ -109,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--gangs", type=int, default=1000)
     bench.add_argument("--gang-size", type=int, default=3)
     bench.add_argument("--termination-delay", type=float, default=0.0, metavar="SECONDS",
-                       help="PreemptionBasic: simulated seconds an evicted pod takes to terminate")
+                       help="PreemptionBasic: seconds an evicted pod takes to terminate (simulated; real with --target stand-in)")
     bench.add_argument("--json", action="store_true")
     bench.set_defaults(handler="scheduler.bench.runner:main")
     return parser
