@@ -156,10 +156,6 @@ class InterPodAffinity(FilterPlugin):
         theirs = other.pod_affinity
         return theirs is not None and any(term.selects(pod, state.namespaces) for term in theirs.anti_required)
 
-    def resolvable_rows(self, pod: Pod, state: ClusterState, rows: np.ndarray) -> np.ndarray:
-        found = rejections(pod, state)
-        return rows if found is None else rows[~found[0][rows]]
-
 
 def _reasons(found: Rejections, rows: np.ndarray) -> Counter[str]:
     affinity, anti, existing = (mask[rows] for mask in found)

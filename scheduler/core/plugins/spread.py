@@ -147,11 +147,6 @@ class PodTopologySpread(FilterPlugin):
             return False
         return other.namespace == pod.namespace and any(c.selector.matches(other) for c in self._hard(pod))
 
-    def resolvable_rows(self, pod: Pod, state: ClusterState, rows: np.ndarray) -> np.ndarray:
-        missing, _ = _violations(self.rules, pod, state, self._hard(pod))
-        helped: np.ndarray = rows[~missing[rows]]
-        return helped
-
 
 def _reasons(missing: np.ndarray, skewed: np.ndarray, rows: np.ndarray) -> Counter[str]:
     missing, skewed = missing[rows], skewed[rows] & ~missing[rows]

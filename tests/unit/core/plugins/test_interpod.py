@@ -243,8 +243,9 @@ def test_many_distinct_terms_cost_memory_per_pod_not_per_node():
     assert feasible(engine, make_pod("x", cpu="1m", labels={"id": "7"})) == ["n0", "n1", "n2"]
 
 
-def test_the_one_pass_diagnosis_says_what_filter_explain_and_resolvable_rows_say(engine):
-    """The plugin computes its rejections once for a diagnosis; the answers are those of the three calls."""
+def test_a_diagnosis_says_what_filter_and_explain_say_and_eviction_helps_only_against_anti_affinity(engine):
+    """The plugin computes its rejections once for a diagnosis: the rows and reasons are those of `filter` and
+    `explain`; evicting pods can help where anti-affinity rejects a node, never where affinity does."""
     import numpy as np
 
     from scheduler.core.framework import FilterPlugin
@@ -255,14 +256,15 @@ def test_the_one_pass_diagnosis_says_what_filter_explain_and_resolvable_rows_say
     plugin = InterPodAffinity()
     plugin.attach(engine.state)
     state = engine.state
-    pods = [make_pod("plain", cpu="100m", labels=WEB),
-            make_pod("near", cpu="100m", affinity=affinity("podAffinity", required=[term({"app": "db"}, ZONE)])),
-            make_pod("both", cpu="100m", labels=WEB, affinity={
-                **affinity(required=[term(WEB)]), **affinity("podAffinity", required=[term({"app": "db"}, ZONE)])})]
-    for pod in pods:
-        for remaining in (state.alive[: state.size].copy(), np.array([False, True, True, True])):
+    near_db = affinity("podAffinity", required=[term({"app": "db"}, ZONE)])
+    cases = [(make_pod("plain", cpu="100m", labels=WEB), [["a1"], None]),  # an existing pod's anti-affinity
+             (make_pod("near", cpu="100m", affinity=near_db), [[], []]),
+             (make_pod("both", cpu="100m", labels=WEB, affinity={**affinity(required=[term(WEB)]), **near_db}), [[], []])]
+    for pod, helped_expected in cases:
+        for remaining, helped in zip((state.alive[: state.size].copy(), np.array([False, True, True, True])),
+                                     helped_expected):
             one_pass, generic = plugin.verdict(pod, state, remaining), FilterPlugin.verdict(plugin, pod, state, remaining)
-            assert (one_pass is None) == (generic is None), pod.name
+            assert (one_pass is None) == (generic is None) == (helped is None), pod.name
             if one_pass is not None and generic is not None:
                 assert one_pass[0].tolist() == generic[0].tolist() and one_pass[1] == generic[1]
-                assert one_pass[2].tolist() == generic[2].tolist(), pod.name
+                assert [state.name_of(int(row)) for row in one_pass[2]] == helped, pod.name
