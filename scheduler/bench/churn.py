@@ -15,7 +15,7 @@ import argparse
 from typing import Any, Dict, List
 
 from scheduler.bench import workloads
-from scheduler.bench.runner import latency_figures, new_cluster, peak_rss_mb, place_initial, queue_and_drain, register
+from scheduler.bench.runner import new_cluster, peak_rss_mb, place_initial, queue_and_drain, register
 from scheduler.config import Config
 from scheduler.core.model import Pod
 from scheduler.core.parse import parse_pod
@@ -37,16 +37,7 @@ def _drain_with(world: InMemoryCluster, pods: List[Pod], every: int = 0, churn: 
         if every and cycles % every == 0:
             churn(cycles // every)
 
-    run = queue_and_drain(world, pods, after_cycle)
-    return {
-        "scheduled": run.bound,
-        "seconds": round(run.seconds, 3),
-        "throughput_pods_per_s": round(run.bound / run.seconds, 1) if run.seconds else 0.0,
-        "engine_pods_per_s": round(run.bound / sum(run.durations), 1) if run.durations else 0.0,
-        "cpu_ms_per_pod": run.cpu_ms_per_pod(),
-        **latency_figures(run.durations),
-        "cycles": cycles,
-    }
+    return {**queue_and_drain(world, pods, after_cycle).figures(), "cycles": cycles}
 
 
 def _measured(config: Config, count: int) -> List[Pod]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Mapping, Optional, Set, Tuple
 
 from scheduler.bench import workloads
-from scheduler.bench.runner import latency_figures, peak_rss_mb, queue_and_drain, register
+from scheduler.bench.runner import peak_rss_mb, queue_and_drain, register
 from scheduler.config import Config
 from scheduler.core.model import Pod, term_matches
 from scheduler.core.parse import parse_pod
@@ -113,12 +113,7 @@ def run_shape(shape: Shape, args: argparse.Namespace, config: Config) -> Dict[st
         "nodes": args.nodes,
         "initial_pods": initial,
         "pods": measured,
-        "scheduled": run.bound,
-        "seconds": round(run.seconds, 3),
-        "throughput_pods_per_s": round(run.bound / run.seconds, 1) if run.seconds else 0.0,
-        "engine_pods_per_s": round(run.bound / sum(run.durations), 1) if run.durations else 0.0,
-        "cpu_ms_per_pod": run.cpu_ms_per_pod(),
-        **latency_figures(run.durations),
+        **run.figures(),
         "violations": violations(world),
         "peak_rss_mb": peak_rss_mb(),
     }

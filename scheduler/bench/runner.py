@@ -69,6 +69,18 @@ class Drained:
         """CPU per bound pod: on a shared machine this says more than wall-clock throughput."""
         return round(self.cpu_seconds * 1000 / self.bound, 4) if self.bound else 0.0
 
+    def figures(self) -> Dict[str, Any]:
+        """What every engine workload prints about the measured pods."""
+        return {
+            "scheduled": self.bound,
+            "seconds": round(self.seconds, 3),
+            "throughput_pods_per_s": round(self.bound / self.seconds, 1) if self.seconds else 0.0,
+            "cpu_ms_per_pod": self.cpu_ms_per_pod(),
+            # the scheduler's own share: cycles only, without the in-memory API answering and echoing each binding
+            "engine_pods_per_s": round(self.bound / sum(self.durations), 1) if self.durations else 0.0,
+            **latency_figures(self.durations),
+        }
+
 
 def queue_and_drain(world: InMemoryCluster, pods: List[Pod], after_cycle: Optional[Callable[[], None]] = None) -> Drained:
     """Create the pods, schedule until nothing more happens (calling `after_cycle()` after each decision)."""
@@ -96,13 +108,7 @@ def measure_basic(args: argparse.Namespace, config: Config, load: bool = False) 
     run = queue_and_drain(world, pods)
     return {
         "initial_pods": initial,
-        "scheduled": run.bound,
-        "seconds": round(run.seconds, 3),
-        "throughput_pods_per_s": round(run.bound / run.seconds, 1) if run.seconds else 0.0,
-        "cpu_ms_per_pod": run.cpu_ms_per_pod(),
-        # the scheduler's own share: cycles only, without the in-memory API answering and echoing each binding
-        "engine_pods_per_s": round(run.bound / sum(run.durations), 1) if run.durations else 0.0,
-        **latency_figures(run.durations),
+        **run.figures(),
         "parse_pods_per_s": round(args.pods / parse_seconds, 1) if parse_seconds else 0.0,
         **placement_quality(world),
     }
