@@ -231,7 +231,7 @@ class Daemon:
         for obj in items:
             try:
                 self._object(resource, "MODIFIED", obj, relist=True)
-            except Exception:  # noqa: BLE001
+            except Exception:  # noqa: BLE001 - one bad object must not stop the rest of the list
                 self._internal_error("event", f"applying a listed {resource} object")
                 if resource == "pods":
                     self._quarantine_pod(obj)

@@ -97,7 +97,6 @@ class FilterPlugin:
     default_reason = "node(s) were rejected"
 
 
-
 def take(values: np.ndarray, rows: np.ndarray, size: int) -> np.ndarray:
     """values[rows], without the gather when rows is every row (the common case)."""
     return values[:size] if len(rows) == size else values[rows]
