@@ -34,3 +34,26 @@ def test_a_large_list_is_read_in_pages_delivered_page_by_page_then_whole(monkeyp
     assert all(q["limit"] == 100 for q in api.queries)
     assert [(kind, len(objs)) for kind, objs in received] == [(LISTED, 100), (LISTED, 100), (LISTED, 50), (RESYNC, 250)]
     assert reflector.resource_version == "101"  # the first page's: the list is consistent as of it
+
+
+def test_a_list_failing_midway_deletes_nothing_and_is_listed_again(monkeypatch):
+    """Pages that arrived are applied (they are the objects as they are); without the end of the list nothing
+    is taken for gone, and the reflector has no version to watch from, so it lists again."""
+    import pytest
+
+    from scheduler.k8s.api import ApiError
+
+    class FailingSecondPage(PagedApi):
+        def list(self, path: str, **query: Any) -> Dict[str, Any]:
+            if query.get("continue"):
+                raise ApiError(500, "InternalError", "etcd timed out")
+            return super().list(path, **query)
+
+    monkeypatch.setattr(informer, "LIST_PAGE", 100)
+    received: List[Any] = []
+    reflector = Reflector(FailingSecondPage(250), "pods", "/api/v1/pods",
+                          lambda resource, kind, obj: received.append((kind, obj)), threading.Event())  # type: ignore[arg-type]
+    with pytest.raises(ApiError):
+        reflector._list()
+    assert [(kind, len(objs)) for kind, objs in received] == [(LISTED, 100)]
+    assert reflector.resource_version == "" and not reflector.synced.is_set()
