@@ -187,9 +187,10 @@ class EventRecorder:
                     patch = series.patch(now)  # it just became a series, or its count is due
         try:
             if creating:
-                created = self.api.create_event(pod.namespace, self.body(pod, event_type, reason, action, note))
+                body = self.body(pod, event_type, reason, action, note)
+                self.api.create_event(pod.namespace, body)
                 with self._lock:
-                    series.name = (created.get("metadata") or {}).get("name") or ""
+                    series.name = body["metadata"]["name"]
             elif patch is not None:
                 self.api.patch_event(*patch)
         except ApiError as exc:

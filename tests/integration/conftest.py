@@ -77,8 +77,10 @@ class Cluster:
 
     def events_for(self, name: str, reason: Optional[str] = None, namespace: str = "default") -> List[Dict[str, Any]]:
         """events.k8s.io/v1 Events about pod `name` (optionally with `reason`), once every running daemon's
-        queued Events are posted (they are posted off the bind path, like kube's event broadcaster)."""
+        API calls in flight have finished and its queued Events are posted (they are posted off the bind path,
+        like kube's event broadcaster; a binding is visible in the API before its worker records the Event)."""
         for daemon in self.daemons:
+            daemon.actuator.drain(5.0)
             daemon.recorder.flush(5.0)
         out = []
         for ev in self.srv.events():

@@ -9,8 +9,9 @@ from __future__ import annotations
 import collections
 import contextlib
 import json
+import ssl
 import time
-from typing import Any, Callable, Iterator, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional
 
 from scheduler.testing.apiserver import eviction
 from scheduler.testing.apiserver.binding import Binder
@@ -28,8 +29,10 @@ class FakeApiServer:
     """In-memory kube-apiserver stand-in. See :mod:`scheduler.testing.apiserver`."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, history_size: int = 100_000,
-                 bookmark_interval: float = 2.0, default_watch_timeout: float = 1800.0) -> None:
+                 bookmark_interval: float = 2.0, default_watch_timeout: float = 1800.0,
+                 tls: Optional[ssl.SSLContext] = None) -> None:
         self.host, self._port = host, port
+        self.tls = tls   # serve HTTPS with this server-side context (it may also demand client certificates)
         self.bookmark_interval = bookmark_interval
         self.default_watch_timeout = default_watch_timeout
         self._store = Store(history_size)
@@ -58,7 +61,7 @@ class FakeApiServer:
             raise RuntimeError("FakeApiServer is already running")
         if self._started:
             self._store.forget_history()
-        self._port = self._http.start(self.host, self._port)
+        self._port = self._http.start(self.host, self._port, self.tls)
         self._started = True
         return self
 
@@ -95,14 +98,28 @@ class FakeApiServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self._port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self._port}"
 
-    def write_kubeconfig(self, path: str, namespace: str = "default") -> str:
-        """Write a kubeconfig for the real client (cluster+user+context 'fake')."""
+    @property
+    def connections_accepted(self) -> int:
+        """TCP connections accepted so far (a client that reuses its connections keeps this low)."""
+        return self._http.accepted
+
+    @property
+    def connections_open(self) -> int:
+        """Client connections open now (watch streams included)."""
+        with self._http.conns_lock:
+            return len(self._http.conns)
+
+    def write_kubeconfig(self, path: str, namespace: str = "default", cluster: Optional[Dict[str, Any]] = None,
+                         user: Optional[Dict[str, Any]] = None) -> str:
+        """Write a kubeconfig for the real client (cluster+user+context 'fake'); ``cluster`` adds to the
+        cluster entry (e.g. certificate-authority-data), ``user`` replaces the token user (e.g. a client
+        certificate)."""
         cfg = {
             "apiVersion": "v1", "kind": "Config", "preferences": {},
-            "clusters": [{"name": "fake", "cluster": {"server": self.url}}],
-            "users": [{"name": "fake", "user": {"token": "fake-token"}}],
+            "clusters": [{"name": "fake", "cluster": {"server": self.url, **(cluster or {})}}],
+            "users": [{"name": "fake", "user": user or {"token": "fake-token"}}],
             "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "fake",
                                                       "namespace": namespace}}],
             "current-context": "fake",

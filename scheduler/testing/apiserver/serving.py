@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -47,14 +48,15 @@ class HttpFrontend:
         self.httpd: Optional[_HTTPServer] = None
         self.conns: Set[socket.socket] = set()
         self.conns_lock = threading.Lock()
+        self.accepted = 0   # connections accepted since the server was made (restarts included)
         self._thread: Optional[threading.Thread] = None
 
     @property
     def serving(self) -> bool:
         return self.httpd is not None
 
-    def start(self, host: str, port: int) -> int:
-        """Listen on ``host:port`` (0 = any free port); returns the port."""
+    def start(self, host: str, port: int, tls: Optional[ssl.SSLContext] = None) -> int:
+        """Listen on ``host:port`` (0 = any free port), over TLS with ``tls``; returns the port."""
         frontend = self
 
         class Handler(_Handler):
@@ -62,6 +64,8 @@ class HttpFrontend:
 
         Handler.frontend = frontend
         httpd = _HTTPServer((host, port), Handler)
+        if tls is not None:  # the handshake happens in the connection's own thread, on its first read
+            httpd.socket = tls.wrap_socket(httpd.socket, server_side=True, do_handshake_on_connect=False)
         with self.conns_lock:
             self.httpd = httpd
         self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.2},
@@ -105,6 +109,7 @@ class _Handler(BaseHTTPRequestHandler):
             if fe.httpd is not self.server:
                 hang_up(self.connection)   # accepted just before stop(): refuse late
             fe.conns.add(self.connection)
+            fe.accepted += 1
 
     def finish(self) -> None:
         with self.frontend.conns_lock:

@@ -18,14 +18,12 @@ class SlowApi:
         self.patched: List[Dict[str, Any]] = []
         self.release = threading.Event()
 
-    def create_event(self, namespace: str, body: Dict[str, Any]) -> Dict[str, Any]:
+    def create_event(self, namespace: str, body: Dict[str, Any]) -> None:
         self.release.wait(self.delay)
         self.created.append(body)
-        return body
 
-    def patch_event(self, namespace: str, name: str, body: Dict[str, Any]) -> Dict[str, Any]:
+    def patch_event(self, namespace: str, name: str, body: Dict[str, Any]) -> None:
         self.patched.append(body)
-        return body
 
 
 POD = PodRef("default", "p", "uid-p")
