@@ -19,7 +19,7 @@ import signal
 import threading
 import time
 from collections import deque
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
 
 from scheduler.config import Config, listen_address
 from scheduler.core.effects import (
@@ -78,7 +78,7 @@ class Daemon:
         self.inbox: queue_module.Queue[Tuple[str, Any]] = queue_module.Queue()
         self.loop: SchedulingLoop = build_loop(config, clock, load_enabled=bool(config.prometheus_url))
         self.decisions = DecisionLog(log, self.loop)  # the decision log's per-node tables and gang admissions
-        self.known: Dict[str, Dict[str, Dict[str, Any]]] = {kind: {} for kind in WATCHED}
+        self.known: Dict[str, Dict[str, Seen]] = {kind: {} for kind in WATCHED}
         self.bad_pods: Dict[str, str] = {}  # key -> resourceVersion of an object we could not parse
         self.elector: Optional[LeaderElector] = None
         self.reflectors: List[Reflector] = []
@@ -241,18 +241,23 @@ class Daemon:
         watching."""
         current = {_key(obj) for obj in items}
         for key in [k for k in self.known[resource] if k not in current]:
-            self._object(resource, "DELETED", self.known[resource][key])
+            self._gone(resource, key)
 
     def _object(self, resource: str, kind: str, obj: Dict[str, Any], relist: bool = False) -> None:
         key = _key(obj)
-        if kind != "DELETED" and not relist and _older(obj, self.known[resource].get(key)):
-            return  # e.g. a watch event that lags behind a re-read after a failed binding
         if kind == "DELETED":
-            self.known[resource].pop(key, None)
-        else:
-            self.known[resource][key] = _slim(obj)
-        handler = getattr(self, f"_on_{resource}")
-        handler(kind, key, obj)
+            self._gone(resource, key, obj)
+            return
+        seen = _seen(obj)
+        if not relist and _older(seen, self.known[resource].get(key)):
+            return  # e.g. a watch event that lags behind a re-read after a failed binding
+        self.known[resource][key] = seen
+        getattr(self, f"_on_{resource}")(kind, key, obj)
+
+    def _gone(self, resource: str, key: str, obj: Optional[Dict[str, Any]] = None) -> None:
+        """The object was deleted (its last state, when the API told it, else only its key)."""
+        self.known[resource].pop(key, None)
+        getattr(self, f"_on_{resource}")("DELETED", key, obj if obj is not None else {})
 
     def _on_pods(self, kind: str, key: str, obj: Dict[str, Any]) -> None:
         if kind == "DELETED":
@@ -364,7 +369,7 @@ class Daemon:
             log_decision(log, "bound", "bound %s to %s", result.pod.key, result.node, pod=result.pod.key, node=result.node)
         if answer.reread:  # the API's answer first: a 409 "already assigned" shows where the pod is
             if answer.current is None:
-                self._object("pods", "DELETED", self.known["pods"].get(result.pod.key) or _stub(result.pod))
+                self._gone("pods", result.pod.key)
             else:
                 self._object("pods", "MODIFIED", answer.current, relist=True)
         self.loop.bind_result(result)
@@ -432,8 +437,8 @@ class Daemon:
         clear: List[Effect] = []
         for key, pod in list(self._to_clear.items()):
             del self._to_clear[key]
-            raw = self.known["pods"].get(key)
-            if raw is None or not (raw.get("status") or {}).get("nominatedNodeName"):
+            seen = self.known["pods"].get(key)
+            if seen is None or not seen.nominated_node:
                 continue  # gone, or already cleared
             if self.loop.is_nominated(key):
                 continue  # nominated again since
@@ -498,26 +503,27 @@ class Daemon:
         log.info("stopped")
 
 
-def _older(obj: Dict[str, Any], known: Optional[Dict[str, Any]]) -> bool:
-    """True when `obj` is an older version of `known` (resourceVersions compared when both are integers)."""
+class Seen(NamedTuple):
+    """What is remembered of an object between events: not its JSON, which at 10k pods would be tens of MB
+    kept for nothing."""
+
+    resource_version: str
+    nominated_node: str  # pods: status.nominatedNodeName as the API has it (a stale one is cleared)
+
+
+def _seen(obj: Dict[str, Any]) -> Seen:
+    version = _section(obj, "metadata").get("resourceVersion")
+    nominated = _section(obj, "status").get("nominatedNodeName")
+    return Seen(version if isinstance(version, str) else str(version or ""),
+                nominated if isinstance(nominated, str) else "")
+
+
+def _older(new: Seen, known: Optional[Seen]) -> bool:
+    """True when `new` is an older version than `known` (resourceVersions compared when both are integers)."""
     if known is None:
         return False
-    new = str(_section(obj, "metadata").get("resourceVersion") or "")
-    old = str(_section(known, "metadata").get("resourceVersion") or "")
-    return new.isdigit() and old.isdigit() and int(new) < int(old)
-
-
-def _slim(obj: Dict[str, Any]) -> Dict[str, Any]:
-    """What is remembered of an object between events (names, version, placement): not its whole JSON,
-    which at 10k pods would be tens of MB kept for nothing."""
-    meta, spec, status = (_section(obj, part) for part in ("metadata", "spec", "status"))
-    return {"metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion") if k in meta},
-            "spec": {k: spec[k] for k in ("nodeName", "schedulerName") if k in spec},
-            "status": {k: status[k] for k in ("phase", "nominatedNodeName") if k in status}}
-
-
-def _stub(pod: PodRef) -> Dict[str, Any]:
-    return {"metadata": {"namespace": pod.namespace, "name": pod.name, "uid": pod.uid}}
+    a, b = new.resource_version, known.resource_version
+    return a.isdigit() and b.isdigit() and int(a) < int(b)
 
 
 def _section(obj: Any, name: str) -> Dict[str, Any]:

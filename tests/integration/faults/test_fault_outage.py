@@ -105,9 +105,10 @@ def test_watch_410_during_churn_loses_and_duplicates_nothing(
 
     # the scheduler's view converged on the API's: no ghost of a deleted pod, nothing missing
     in_api = {f"default/{n}" for n in survivors}
-    known = {k for k, p in handle.daemon.known["pods"].items()
-             if (p.get("spec") or {}).get("schedulerName") == "preemptive-scheduler"}
-    assert known == in_api, (known - in_api, in_api - known)
+    listed = {f"{p['metadata']['namespace']}/{p['metadata']['name']}" for p in cluster.srv.list("Pod")}
+    known = set(handle.daemon.known["pods"])
+    assert known == listed, (known - listed, listed - known)
+    assert {k for k in known if k.startswith("default/")} == in_api
     assert set(handle.daemon.loop.state.placed) == in_api
     run.check("watch 410 during churn", f"expire_history + drop_watches x6 ({expired:.0f} relists) while "
               f"creating {len(created)} / deleting {len(run.deleted_by_test)} pods", survivors, [handle], max_attempts=1)
