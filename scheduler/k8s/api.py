@@ -184,8 +184,20 @@ class KubeApi:
 
     def request(self, method: str, path: str, query: Optional[Dict[str, Any]] = None, body: Any = None,
                 content_type: Optional[str] = None, read_timeout: float = READ_TIMEOUT) -> Dict[str, Any]:
-        """Send a request and return its JSON answer ({} when the body is empty or not JSON)."""
-        return _safe_json(self.send(method, path, query, body, content_type, read_timeout))
+        """Send a request and return its JSON answer ({} when the body is empty).  A 2xx answer that is not a
+        JSON object (a truncated body, a proxy's HTML page) raises a transient ApiError: taken for an empty
+        answer, a list would make every object look deleted."""
+        raw = self.send(method, path, query, body, content_type, read_timeout)
+        if not raw:
+            return {}
+        try:
+            payload = json.loads(raw)
+        except ValueError:
+            payload = None
+        if not isinstance(payload, dict):
+            raise ApiError(0, "InvalidAnswer", f"{method} {path}: the answer is not a JSON object "
+                                               f"(starts {raw[:80].decode(errors='replace')!r})")
+        return payload
 
     def _via_proxy(self, method: str, url: str, data: Optional[bytes], headers: Dict[str, str],
                    read_timeout: float) -> Tuple[int, bytes, Optional[str]]:

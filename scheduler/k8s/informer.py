@@ -105,6 +105,8 @@ class Reflector:
             listing = self.api.list(self.path, **query)
             self._contact()
             page = listing.get("items") or []
+            if not isinstance(page, list):
+                raise ApiError(0, "InvalidAnswer", f"list {self.path}: items is a {type(page).__name__}, not a list")
             if page:
                 self.sink(self.resource, LISTED, page)
             items += page

@@ -155,3 +155,35 @@ def test_idle_connections_are_bounded_by_the_pool_size(plain_server, tmp_path):
             break
         threading.Event().wait(0.05)
     assert plain_server.connections_open == 4
+
+
+@pytest.mark.parametrize("body", [b"<html>502 Bad Gateway</html>", b'{"kind": "PodList", "items": [', b"[1, 2]"])
+def test_a_2xx_answer_that_is_not_a_json_object_is_a_transient_error(body, tmp_path):
+    """e.g. a proxy's error page with status 200, or a body cut short: never read as an empty list."""
+    import http.server
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:  # noqa: N802 - the http.server hook's name
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        from kubernetes import client
+
+        configuration = client.Configuration()
+        configuration.host = f"http://127.0.0.1:{server.server_address[1]}"
+        with pytest.raises(ApiError) as failure:
+            KubeApi(configuration).list("/api/v1/pods")
+        assert failure.value.transient and failure.value.reason == "InvalidAnswer"
+        assert body[:20].decode() in failure.value.message
+    finally:
+        server.shutdown()

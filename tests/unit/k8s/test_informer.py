@@ -57,3 +57,22 @@ def test_a_list_failing_midway_deletes_nothing_and_is_listed_again(monkeypatch):
         reflector._list()
     assert [(kind, len(objs)) for kind, objs in received] == [(LISTED, 100)]
     assert reflector.resource_version == "" and not reflector.synced.is_set()
+
+
+def test_a_list_answer_without_an_items_list_is_an_error_not_an_empty_list():
+    """Taken for an empty list, a garbled answer would make every known object look deleted."""
+    import pytest
+
+    from scheduler.k8s.api import ApiError
+
+    class GarbledApi(PagedApi):
+        def list(self, path: str, **query: Any) -> Dict[str, Any]:
+            return {"items": {"not": "a list"}, "metadata": {"resourceVersion": "7"}}
+
+    received: List[Any] = []
+    reflector = Reflector(GarbledApi(0), "pods", "/api/v1/pods",
+                          lambda resource, kind, obj: received.append((kind, obj)), threading.Event())  # type: ignore[arg-type]
+    with pytest.raises(ApiError) as failure:
+        reflector._list()
+    assert failure.value.transient and "not a list" in failure.value.message
+    assert received == [] and not reflector.synced.is_set()
