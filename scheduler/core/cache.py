@@ -119,7 +119,10 @@ class ClusterState:
         if row is None:
             if self._free_rows:
                 row = self._free_rows.pop()
-            else:
+                self.requested[:, row] = 0  # a removed node's row: clear what it held
+                self.score_requested[:, row] = 0
+                self.load.reset(row)
+            else:  # a row never used: still as _grow() made it (zeros, no load samples)
                 row = len(self.nodes)
                 if row >= self.alive.shape[0]:
                     self._grow()
@@ -127,19 +130,18 @@ class ClusterState:
                 self.pods_on.append({})
                 self.ports_on.append(set())
             self.row_of[node.name] = row
-            self.requested[:, row] = 0
-            self.score_requested[:, row] = 0
-            self.load.reset(row)
         self.nodes[row] = node
         self.alive[row] = True
         for name in node.allocatable:
-            self._ensure_column(name)  # may replace the arrays: index after it
-        self.allocatable[:, row] = 0
+            if name not in self.column:
+                self._ensure_column(name)  # replaces the arrays: index after it
+        # a handful of resources: plain Python beats a numpy call per step
+        amounts = [0] * len(self.resources)
         for name, amount in node.allocatable.items():
-            self.allocatable[self.column[name], row] = amount
-        alloc = self.allocatable[:, row]
-        self.free_[:, row] = alloc - self.requested[:, row]
-        self.inv_allocatable[:, row] = np.where(alloc > 0, 1.0 / np.maximum(alloc, 1), 0.0)
+            amounts[self.column[name]] = amount
+        self.allocatable[:, row] = amounts
+        self.free_[:, row] = [amount - used for amount, used in zip(amounts, self.requested[:, row].tolist())]
+        self.inv_allocatable[:, row] = [1.0 / amount if amount > 0 else 0.0 for amount in amounts]
         self.load.changed(row)
         self._node_changed(row)
         arrived = list(self.awaiting_node.pop(node.name, {}).values())
