@@ -208,10 +208,10 @@ class Pod:
     scheduling_gates: Tuple[str, ...] = ()  # spec.schedulingGates names: not attempted while any remain
     claims: Tuple[str, ...] = ()  # PersistentVolumeClaim names the pod mounts (in its namespace)
     unsupported: Tuple[str, ...] = ()  # placement fields we do not honour: the pod is never placed
+    key: str = field(init=False, repr=False, compare=False)  # "namespace/name", the pod's identity everywhere
 
-    @property
-    def key(self) -> str:
-        return f"{self.namespace}/{self.name}"
+    def __post_init__(self) -> None:
+        self.key = f"{self.namespace}/{self.name}"  # read many times per pod and cycle: made once
 
     @property
     def terminal(self) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, Callable, FrozenSet, List, Mapping, Optional, Tuple
 
 from scheduler.core.model import (
@@ -276,8 +277,14 @@ def _timestamp(value: Any) -> float:
         except OverflowError:
             return 0.0
         return number if math.isfinite(number) else 0.0
-    if not isinstance(value, str):
+    if not isinstance(value, str) or len(value) > 64:  # RFC 3339 with nanoseconds and an offset is 35 characters
         return 0.0
+    return _rfc3339(value)
+
+
+@lru_cache(maxsize=4096)
+def _rfc3339(value: str) -> float:
+    """Timestamps have second precision: pods created together share them, so each is read once."""
     try:
         return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
     except (ValueError, OverflowError, OSError):
