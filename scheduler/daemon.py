@@ -13,6 +13,7 @@ Threads and who owns what:
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import queue as queue_module
 import signal
@@ -61,6 +62,11 @@ ERRORS_PERSIST_AFTER = 60.0  # healthz fails when nothing but internal errors ha
 OPTIONAL_WATCHES = ("podgroups", "poddisruptionbudgets", "storageclasses", "namespaces")
 """Watches the scheduler runs without when the API does not serve them (404)."""
 FORBIDDEN_OK = ("storageclasses", "namespaces")
+GC_YOUNG_THRESHOLD = 20_000
+"""Allocations between collections of CPython's youngest generation (700 by default).  The daemon keeps
+tens of thousands of long-lived objects per 10,000 pods and builds many more while it lists and parses; with
+the default, collections rescanning them took a quarter of the initial list's CPU (5,000 nodes, 10,000 pods:
+820 -> 670 ms).  Reference counting frees everything that is not in a cycle either way."""
 """... and when our RBAC does not allow them (403: warned about, not fatal; only messages and namespaceSelector need them)."""
 
 
@@ -539,6 +545,8 @@ def _key(obj: Dict[str, Any]) -> str:
 
 
 def main(args: argparse.Namespace, config: Config) -> int:
+    young, older, oldest = gc.get_threshold()
+    gc.set_threshold(max(GC_YOUNG_THRESHOLD, young), older, oldest)
     try:
         api = KubeApi.from_kubeconfig(config.kubeconfig, pool_size=pool_size_for(config.bind_workers))
     except ApiError as exc:
