@@ -3,9 +3,10 @@ and connections the server dropped, timed out or answered late (the answer must 
 from __future__ import annotations
 
 import base64
+import contextlib
 import ssl
 import threading
-from typing import Any, Dict, Iterator
+from typing import Any, Dict, Iterator, List, Optional
 
 import pytest
 import trustme
@@ -157,16 +158,20 @@ def test_idle_connections_are_bounded_by_the_pool_size(plain_server, tmp_path):
     assert plain_server.connections_open == 4
 
 
-@pytest.mark.parametrize("body", [b"<html>502 Bad Gateway</html>", b'{"kind": "PodList", "items": [', b"[1, 2]"])
-def test_a_2xx_answer_that_is_not_a_json_object_is_a_transient_error(body, tmp_path):
-    """e.g. a proxy's error page with status 200, or a body cut short: never read as an empty list."""
+@contextlib.contextmanager
+def answering(body: bytes, seen: Optional[List[str]] = None) -> Iterator[str]:
+    """A bare HTTP server answering every GET with 200 and `body` (the request paths go to `seen`); yields
+    its URL."""
     import http.server
 
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
         def do_GET(self) -> None:  # noqa: N802 - the http.server hook's name
+            if seen is not None:
+                seen.append(self.path)
             self.send_response(200)
+            self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
@@ -177,13 +182,33 @@ def test_a_2xx_answer_that_is_not_a_json_object_is_a_transient_error(body, tmp_p
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        from kubernetes import client
-
-        configuration = client.Configuration()
-        configuration.host = f"http://127.0.0.1:{server.server_address[1]}"
-        with pytest.raises(ApiError) as failure:
-            KubeApi(configuration).list("/api/v1/pods")
-        assert failure.value.transient and failure.value.reason == "InvalidAnswer"
-        assert body[:20].decode() in failure.value.message
+        yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
+
+
+def _api_at(url: str) -> KubeApi:
+    from kubernetes import client
+
+    configuration = client.Configuration()
+    configuration.host = url
+    return KubeApi(configuration)
+
+
+def test_a_server_url_with_a_path_keeps_it_in_every_request():
+    """e.g. an API behind a proxy at https://host/k8s/clusters/c-1: requests go below that path."""
+    seen: List[str] = []
+    with answering(b'{"kind": "PodList", "items": []}', seen) as url:
+        assert _api_at(url + "/k8s/clusters/c-1/").request("GET", "/api/v1/pods", {"limit": 1}) == {
+            "kind": "PodList", "items": []}
+    assert seen == ["/k8s/clusters/c-1/api/v1/pods?limit=1"]
+
+
+@pytest.mark.parametrize("body", [b"<html>502 Bad Gateway</html>", b'{"kind": "PodList", "items": [', b"[1, 2]"])
+def test_a_2xx_answer_that_is_not_a_json_object_is_a_transient_error(body):
+    """e.g. a proxy's error page with status 200, or a body cut short: never read as an empty list."""
+    with answering(body) as url:
+        with pytest.raises(ApiError) as failure:
+            _api_at(url).list("/api/v1/pods")
+    assert failure.value.transient and failure.value.reason == "InvalidAnswer"
+    assert body[:20].decode() in failure.value.message
