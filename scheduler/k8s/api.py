@@ -412,7 +412,9 @@ def _uses(permission: perm.Permission) -> None:
 
 
 def _safe_json(raw: bytes) -> Dict[str, Any]:
+    """An error answer's JSON object; {} when it is empty, not JSON, or JSON but not an object."""
     try:
-        return orjson.loads(raw) if raw else {}
+        payload = orjson.loads(raw) if raw else {}
     except ValueError:
         return {}
+    return payload if isinstance(payload, dict) else {}

@@ -159,9 +159,9 @@ def test_idle_connections_are_bounded_by_the_pool_size(plain_server, tmp_path):
 
 
 @contextlib.contextmanager
-def answering(body: bytes, seen: Optional[List[str]] = None) -> Iterator[str]:
-    """A bare HTTP server answering every GET with 200 and `body` (the request paths go to `seen`); yields
-    its URL."""
+def answering(body: bytes, seen: Optional[List[str]] = None, status: int = 200) -> Iterator[str]:
+    """A bare HTTP server answering every GET with `status` and `body` (the request paths go to `seen`);
+    yields its URL."""
     import http.server
 
     class Handler(http.server.BaseHTTPRequestHandler):
@@ -170,7 +170,7 @@ def answering(body: bytes, seen: Optional[List[str]] = None) -> Iterator[str]:
         def do_GET(self) -> None:  # noqa: N802 - the http.server hook's name
             if seen is not None:
                 seen.append(self.path)
-            self.send_response(200)
+            self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
@@ -212,3 +212,14 @@ def test_a_2xx_answer_that_is_not_a_json_object_is_a_transient_error(body):
             _api_at(url).list("/api/v1/pods")
     assert failure.value.transient and failure.value.reason == "InvalidAnswer"
     assert body[:20].decode() in failure.value.message
+
+
+
+@pytest.mark.parametrize("body", [b"[1, 2]", b'"overloaded"', b"<html>503</html>"])
+def test_an_error_answer_whose_body_is_not_a_json_object_is_still_an_api_error(body):
+    """e.g. a proxy answering 503 with a JSON array or an HTML page: the status and the body's text are kept."""
+    with answering(body, status=503) as url:
+        with pytest.raises(ApiError) as failure:
+            _api_at(url).request("GET", "/version")
+    assert failure.value.status == 503 and failure.value.transient
+    assert failure.value.message == body.decode()
