@@ -187,11 +187,12 @@ def answering(body: bytes, seen: Optional[List[str]] = None, status: int = 200) 
         server.shutdown()
 
 
-def _api_at(url: str) -> KubeApi:
+def _api_at(url: str, proxy: Optional[str] = None) -> KubeApi:
     from kubernetes import client
 
     configuration = client.Configuration()
     configuration.host = url
+    configuration.proxy = proxy
     return KubeApi(configuration)
 
 
@@ -223,3 +224,11 @@ def test_an_error_answer_whose_body_is_not_a_json_object_is_still_an_api_error(b
             _api_at(url).request("GET", "/version")
     assert failure.value.status == 503 and failure.value.transient
     assert failure.value.message == body.decode()
+
+
+def test_through_a_configured_proxy_every_request_goes_to_the_proxy():
+    """The kubeconfig's proxy-url: urllib3's proxy manager builds each request (absolute URL to the proxy)."""
+    seen: List[str] = []
+    with answering(b'{"major": "1", "minor": "31"}', seen) as proxy:
+        assert _api_at("http://kube.invalid:6443", proxy=proxy).server_version() == (1, 31)
+    assert seen == ["http://kube.invalid:6443/version"]
