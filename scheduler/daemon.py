@@ -62,12 +62,12 @@ ERRORS_PERSIST_AFTER = 60.0  # healthz fails when nothing but internal errors ha
 OPTIONAL_WATCHES = ("podgroups", "poddisruptionbudgets", "storageclasses", "namespaces")
 """Watches the scheduler runs without when the API does not serve them (404)."""
 FORBIDDEN_OK = ("storageclasses", "namespaces")
+"""... and when our RBAC does not allow them (403: warned about, not fatal; only messages and namespaceSelector need them)."""
 GC_YOUNG_THRESHOLD = 20_000
 """Allocations between collections of CPython's youngest generation (700 by default).  The daemon keeps
 tens of thousands of long-lived objects per 10,000 pods and builds many more while it lists and parses; with
 the default, collections rescanning them took a quarter of the initial list's CPU (5,000 nodes, 10,000 pods:
 820 -> 670 ms).  Reference counting frees everything that is not in a cycle either way."""
-"""... and when our RBAC does not allow them (403: warned about, not fatal; only messages and namespaceSelector need them)."""
 
 
 class Daemon:
@@ -252,7 +252,7 @@ class Daemon:
     def _object(self, resource: str, kind: str, obj: Dict[str, Any], relist: bool = False) -> None:
         key = _key(obj)
         if kind == "DELETED":
-            self._gone(resource, key, obj)
+            self._gone(resource, key)
             return
         seen = _seen(obj)
         if not relist and _older(seen, self.known[resource].get(key)):
@@ -260,10 +260,10 @@ class Daemon:
         self.known[resource][key] = seen
         getattr(self, f"_on_{resource}")(kind, key, obj)
 
-    def _gone(self, resource: str, key: str, obj: Optional[Dict[str, Any]] = None) -> None:
-        """The object was deleted (its last state, when the API told it, else only its key)."""
+    def _gone(self, resource: str, key: str) -> None:
+        """The object was deleted (handlers of a deletion read only its key)."""
         self.known[resource].pop(key, None)
-        getattr(self, f"_on_{resource}")("DELETED", key, obj if obj is not None else {})
+        getattr(self, f"_on_{resource}")("DELETED", key, {})
 
     def _on_pods(self, kind: str, key: str, obj: Dict[str, Any]) -> None:
         if kind == "DELETED":

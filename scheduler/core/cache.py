@@ -133,8 +133,7 @@ class ClusterState:
         self.nodes[row] = node
         self.alive[row] = True
         for name in node.allocatable:
-            if name not in self.column:
-                self._ensure_column(name)  # replaces the arrays: index after it
+            self._ensure_column(name)  # may replace the arrays: index after it
         # a handful of resources: plain Python beats a numpy call per step
         amounts = [0] * len(self.resources)
         for name, amount in node.allocatable.items():
