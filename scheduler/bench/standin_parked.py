@@ -6,8 +6,9 @@ starts in a process of its own, tries each once and parks it.  Then, for one
 as it would in any such window of a long run), one node a second sends a kubelet's
 heartbeat (a status PATCH that only moves `lastHeartbeatTime`).  Figures: the daemon's
 CPU over the window as a share of one core (target <= 5 %), the attempts in it (the
-periodic retry's; heartbeats must add none) and the daemon's writes to the API
-(none: nothing it would write has changed).
+periodic retry's; heartbeats must add none) and the daemon's writes to the API (the
+pod conditions do not change; each pod's FailedScheduling Event is patched once, as the
+repeat makes it a series, and then not again before the 30-min series refresh).
 """
 from __future__ import annotations
 
