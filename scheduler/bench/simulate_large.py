@@ -64,14 +64,16 @@ def simulate_large(args: argparse.Namespace, config: Config) -> Dict[str, Any]:
     pods = args.pods if args.pods_given else 50000
     raw = scenario(args.nodes, pods)
     start, cpu_start = time.perf_counter(), time.process_time()
-    result = Simulator(parse_scenario(raw, config.scheduler_name), config).run()
+    simulator = Simulator(parse_scenario(raw, config.scheduler_name), config)
+    result = simulator.run()
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     states: Dict[str, int] = {}
     for pod in result.pods:
         states[pod.state] = states.get(pod.state, 0) + 1
     return {"workload": "SimulateLarge", "target": "sim", "nodes": args.nodes, "pods": len(result.pods),
             "preemption": config.preemption, "seconds": round(seconds, 1), "cpu_seconds": round(cpu, 1),
-            **{f"pods_{k.lower()}": v for k, v in sorted(states.items())}, "peak_rss_mb": peak_rss_mb()}
+            **{f"pods_{k.lower()}": v for k, v in sorted(states.items())},
+            "diagnoses_shared": simulator.loop.engine.diagnoses_shared, "peak_rss_mb": peak_rss_mb()}
 
 
 register("SimulateLarge", simulate_large)

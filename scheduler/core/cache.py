@@ -74,6 +74,7 @@ class ClusterState:
         self._node_log: List[int] = []  # the row changed at each node generation, the latest NODE_LOG_SIZE
         self._node_log_start = 0  # the generation _node_log[0] was recorded at
         self.generation = 0  # bumps on every change (used by callers to detect "cluster changed")
+        self.what_ifs_open = 0  # a what-if changes rows without bumping `generation`: no cached answers meanwhile
 
     # ------------------------------------------------------------ columns
     @property
@@ -310,9 +311,11 @@ class ClusterState:
         filters see the node as it would be; everything is restored exactly afterwards.  Preemption
         asks "does the pod fit without these?" this way: one definition of "fits"."""
         view = RowWhatIf(self, row)
+        self.what_ifs_open += 1
         try:
             yield view
         finally:
+            self.what_ifs_open -= 1
             view.restore()
 
     def expired_assumptions(self, now: float, ttl: float) -> List[str]:

@@ -13,7 +13,7 @@ import numpy as np
 
 from scheduler.core.cache import ClusterState
 from scheduler.core.columns import resized
-from scheduler.core.framework import Diagnosis, FilterPlugin, Profile, diagnose
+from scheduler.core.framework import Diagnosis, FilterPlugin, Profile, diagnose, diagnosis_key
 from scheduler.core.lru import MAX_SHAPES, Lru
 from scheduler.core.model import Pod
 
@@ -55,6 +55,11 @@ class Engine:
         # shape -> (mask, a pod of that shape), least recently used first; bounded: pods choose their shapes
         self._static_cache: Lru[Hashable, Tuple[np.ndarray, Pod]] = Lru(MAX_SHAPES)
         self._static_generation = -1
+        self._all_filters: Tuple[FilterPlugin, ...] = tuple(profile.filters) + self.extra_filters
+        # diagnoses by what the filters read from a pod, all for one state generation and outside inputs
+        self._diagnoses: Lru[Hashable, Diagnosis] = Lru(MAX_SHAPES)
+        self._diagnosed_at: Hashable = None
+        self.diagnoses_shared = 0  # how many diagnoses were another pod's (for benchmarks and tests)
 
     # ------------------------------------------------------------ filtering
     def static_mask(self, pod: Pod) -> np.ndarray:
@@ -106,7 +111,24 @@ class Engine:
         return True
 
     def diagnose(self, pod: Pod) -> Diagnosis:
-        return diagnose(self.profile, pod, self.state, self.extra_filters)
+        """Why the pod fits nowhere.  Pods alike in everything the filters read share one diagnosis until
+        the cluster changes: a backlog of one workload's pods is explained once per change, not per pod."""
+        state = self.state
+        key = None if state.what_ifs_open else diagnosis_key(self._all_filters, pod)
+        if key is None:
+            return diagnose(self.profile, pod, state, self.extra_filters)
+        stamp = (state.generation, tuple(plugin.outside_inputs(state) for plugin in self._all_filters))
+        if stamp != self._diagnosed_at:
+            self._diagnoses.clear()
+            self._diagnosed_at = stamp
+        shared = self._diagnoses.peek(key)
+        if shared is not None:
+            self.diagnoses_shared += 1
+            return shared.copy()
+        fresh = diagnose(self.profile, pod, state, self.extra_filters)
+        fresh.resolvable_rows.flags.writeable = False
+        self._diagnoses.get_or_build(key, lambda: fresh)
+        return fresh.copy()
 
     # ------------------------------------------------------------ scoring
     def score(self, pod: Pod, rows: np.ndarray) -> np.ndarray:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Callable, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Set, Tuple, Type, TypeVar
+from typing import Callable, Dict, FrozenSet, Hashable, Iterable, List, Mapping, Optional, Sequence, Set, Tuple, Type, TypeVar
 
 import numpy as np
 
@@ -40,6 +40,11 @@ class ClusterChange:
 
 Verdict = Tuple[np.ndarray, Counter[str], np.ndarray]
 """Rows rejected, reason -> number of those rows, the rows among them where evicting pods could help."""
+
+UNDECLARED = object()
+"""A filter's `pod_inputs` when it does not say what it reads: its diagnoses are never reused."""
+SKIPPED = "skipped"
+"""A filter's place in a diagnosis key when it does not apply to the pod."""
 
 
 class FilterPlugin:
@@ -93,6 +98,17 @@ class FilterPlugin:
         if not len(rejected):
             return None
         return rejected, self.explain(pod, state, rejected), self.resolvable_rows(pod, state, rejected)
+
+    def pod_inputs(self, pod: Pod) -> Hashable:
+        """Everything this filter reads from the pod (hashable), so pods alike in it share a diagnosis while
+        nothing changes (see `outside_inputs`).  Kept beside the rule: a field a filter reads but does not
+        name here would give one pod another's reasons.  UNDECLARED (the default): never shared."""
+        return UNDECLARED
+
+    def outside_inputs(self, state: ClusterState) -> Hashable:
+        """What the filter reads besides the pod and the ClusterState (every change of which bumps
+        `state.generation`): e.g. the nominations' version, the age of load samples.  None: nothing."""
+        return None
 
     default_reason = "node(s) were rejected"
 
@@ -178,6 +194,10 @@ class Diagnosis:
     def status(self) -> str:
         return UNSCHEDULABLE if len(self.resolvable_rows) else UNRESOLVABLE
 
+    def copy(self) -> Diagnosis:
+        """Another pod's copy of a shared diagnosis (the rows are shared: the engine makes them read-only)."""
+        return Diagnosis(self.total_nodes, Counter(self.reasons), set(self.plugins), self.resolvable_rows)
+
     @property
     def message(self) -> str:
         parts = ", ".join(f"{count} {reason}" for reason, count in sorted(self.reasons.items()))
@@ -210,6 +230,21 @@ def wakes(plugin: Optional[FilterPlugin], kind: str) -> bool:
     if plugin is None:
         return kind != POD_PLACED
     return kind in plugin.wakes_on
+
+
+def diagnosis_key(filters: Sequence[FilterPlugin], pod: Pod) -> Optional[Tuple[Hashable, ...]]:
+    """What the diagnosis of the pod depends on, as far as the pod goes (the inputs of the filters that
+    apply); None when a filter that applies does not declare its inputs."""
+    key: List[Hashable] = []
+    for plugin in filters:
+        if not plugin.applies(pod):
+            key.append(SKIPPED)
+            continue
+        inputs = plugin.pod_inputs(pod)
+        if inputs is UNDECLARED:
+            return None
+        key.append(inputs)
+    return tuple(key)
 
 
 def diagnose(profile: Profile, pod: Pod, state: ClusterState, extra: Sequence[FilterPlugin] = ()) -> Diagnosis:

@@ -8,7 +8,7 @@ NominatedRoom filter), so lower-priority work cannot slip into it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Dict, Iterable, List, NamedTuple, Optional, Tuple
+from typing import Callable, Dict, Hashable, Iterable, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
@@ -208,6 +208,14 @@ class NominatedRoom(FilterPlugin):
 
     def applies(self, pod: Pod) -> bool:
         return bool(len(self.nominations))
+
+    def pod_inputs(self, pod: Pod) -> Hashable:
+        """What is held against it depends on its priority and gang, and on its own nomination if it has one."""
+        own = pod.key if pod.key in self.nominations.by_pod else ""
+        return pod.priority, pod.gang_name, tuple(pod.requests.items()), own
+
+    def outside_inputs(self, state: ClusterState) -> Hashable:
+        return self.nominations.version
 
     def filter_row(self, pod: Pod, state: ClusterState, row: int) -> bool:
         node = state.nodes[row]

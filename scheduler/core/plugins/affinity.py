@@ -1,7 +1,7 @@
 """NodeAffinity: nodeSelector and required node affinity filter; preferred affinity scores."""
 from __future__ import annotations
 
-from typing import Optional
+from typing import Hashable, Optional
 
 import numpy as np
 
@@ -34,6 +34,9 @@ class NodeAffinity(FilterPlugin):
 
     def applies(self, pod: Pod) -> bool:
         return bool(pod.node_selector or pod.required_terms)
+
+    def pod_inputs(self, pod: Pod) -> Hashable:
+        return pod.node_selector, pod.required_terms
 
     def filter(self, pod: Pod, state: ClusterState) -> np.ndarray:
         key = (pod.node_selector, pod.required_terms)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from typing import Hashable
 
 import numpy as np
 
@@ -29,6 +30,9 @@ class ResourceFit(FilterPlugin):
     wakes_on = frozenset({POD_REMOVED, NODE_CHANGED, BUDGET_CHANGED})
     node_aspects = frozenset({ADDED, ALLOCATABLE})
     resolvable = True
+
+    def pod_inputs(self, pod: Pod) -> Hashable:
+        return tuple(pod.requests.items())
 
     def filter(self, pod: Pod, state: ClusterState) -> np.ndarray:
         n = state.size

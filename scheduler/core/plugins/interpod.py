@@ -12,7 +12,7 @@ evicting the pods that cause them.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Optional, Sequence, Tuple
+from typing import Hashable, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -114,6 +114,10 @@ class InterPodAffinity(FilterPlugin):
     def applies(self, pod: Pod) -> bool:
         """Terms of its own, or an existing pod's required anti-affinity somewhere (which may select it)."""
         return pod.pod_affinity is not None or self._index is None or self._index.kinds_held[ANTI_REQUIRED] > 0
+
+    def pod_inputs(self, pod: Pod) -> Hashable:
+        """Its terms, and what other pods' terms select it by."""
+        return pod.namespace, frozenset(pod.labels.items()), pod.owner_uid, pod.pod_affinity
 
     def filter(self, pod: Pod, state: ClusterState) -> np.ndarray:
         found = rejections(pod, state)

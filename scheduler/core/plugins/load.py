@@ -13,7 +13,7 @@ resource-fit filter.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Callable, Dict, Optional, Set, Tuple
+from typing import Callable, Dict, Hashable, Optional, Set, Tuple
 
 import numpy as np
 
@@ -64,6 +64,7 @@ class LoadView:
         # pass/fail masks per request shape (cpu, memory), patched row by row as the view changes
         self._masks: Dict[Tuple[int, int], np.ndarray] = {}
         self._generation = -1
+        self.version = 0  # bumps whenever the headroom may have changed
 
     def sync(self, state: ClusterState) -> None:
         """Bring the view up to date with the state (cheap when little changed)."""
@@ -71,6 +72,7 @@ class LoadView:
             if self._next_expiry == float("inf") or self.clock() < self._next_expiry:
                 return
         self._generation = state.generation
+        self.version += 1
         now = self.clock()
         if state is not self.state:
             self.state = state
@@ -158,6 +160,14 @@ class LoadAware(FilterPlugin):
         self.on_missing = on_missing
         self.clock = clock
         self.view = view or LoadView(alpha, max_age, on_missing, clock)
+
+    def pod_inputs(self, pod: Pod) -> Hashable:
+        return pod.requests.get(CPU, 0), pod.requests.get(MEMORY, 0)
+
+    def outside_inputs(self, state: ClusterState) -> Hashable:
+        """Samples age out with the clock, not with a change of the state: the view counts its rebuilds."""
+        self.view.sync(state)
+        return self.view.version
 
     def filter(self, pod: Pod, state: ClusterState) -> np.ndarray:
         self.view.sync(state)

@@ -1,6 +1,8 @@
 """NodeName: a pod that names its node (spec.nodeName, or `plan --node`) fits only there."""
 from __future__ import annotations
 
+from typing import Hashable
+
 import numpy as np
 
 from scheduler.core.cache import ClusterState
@@ -18,6 +20,9 @@ class NodeName(FilterPlugin):
 
     def applies(self, pod: Pod) -> bool:
         return bool(pod.node_name)
+
+    def pod_inputs(self, pod: Pod) -> Hashable:
+        return pod.node_name
 
     def filter(self, pod: Pod, state: ClusterState) -> np.ndarray:
         mask = np.zeros(state.size, dtype=bool)

@@ -1,7 +1,7 @@
 """NodePorts: a requested hostPort must not be in use on the node (0.0.0.0 clashes with any IP)."""
 from __future__ import annotations
 
-from typing import Iterable, Set, Tuple
+from typing import Hashable, Iterable, Set, Tuple
 
 import numpy as np
 
@@ -31,6 +31,9 @@ class NodePorts(FilterPlugin):
 
     def applies(self, pod: Pod) -> bool:
         return bool(pod.host_ports)
+
+    def pod_inputs(self, pod: Pod) -> Hashable:
+        return pod.host_ports
 
     def filter(self, pod: Pod, state: ClusterState) -> np.ndarray:
         mask: np.ndarray = state.alive[: state.size].copy()

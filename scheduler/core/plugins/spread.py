@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from typing import Iterable, List, Optional, Sequence, Tuple
+from typing import Hashable, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -117,6 +117,12 @@ class PodTopologySpread(FilterPlugin):
 
     def applies(self, pod: Pod) -> bool:
         return bool(self._hard(pod))
+
+    def pod_inputs(self, pod: Pod) -> Hashable:
+        """Its constraints (own, or defaults by its controller), its labels for counting itself, and its
+        node affinity and tolerations for the nodes counted."""
+        return (pod.namespace, frozenset(pod.labels.items()), pod.spread, pod.owner_uid, pod.owner_kind,
+                pod.node_selector, pod.required_terms, pod.tolerations)
 
     def filter(self, pod: Pod, state: ClusterState) -> np.ndarray:
         missing, skewed = _violations(self.rules, pod, state, self._hard(pod))

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Dict, List, Optional
+from typing import Dict, Hashable, List, Optional
 
 import numpy as np
 
@@ -40,6 +40,9 @@ class TaintToleration(FilterPlugin):
         self._cache = MaskCache()
         self._taints: List[Taint] = []  # taint id - 1 -> taint (ids are 1-based: 0 means tolerated)
         self._taint_ids: Dict[Taint, int] = {}
+
+    def pod_inputs(self, pod: Pod) -> Hashable:
+        return pod.tolerations
 
     def filter(self, pod: Pod, state: ClusterState) -> np.ndarray:
         return self._cache.get(state, pod.tolerations, lambda node: first_untolerated(pod, node) is None)

@@ -1,6 +1,8 @@
 """NodeUnschedulable and NodeReady: cordoned or not-Ready nodes take no new pods."""
 from __future__ import annotations
 
+from typing import Hashable
+
 import numpy as np
 
 from scheduler.core.cache import ClusterState
@@ -27,6 +29,9 @@ class NodeUnschedulable(FilterPlugin):
     def __init__(self) -> None:
         self._cache = MaskCache()
 
+    def pod_inputs(self, pod: Pod) -> Hashable:
+        return pod.tolerations
+
     def filter(self, pod: Pod, state: ClusterState) -> np.ndarray:
         tolerated = _tolerates(pod, UNSCHEDULABLE_TAINT)
         return self._cache.get(state, tolerated, lambda node: tolerated or not node.unschedulable)
@@ -42,6 +47,9 @@ class NodeReady(FilterPlugin):
 
     def __init__(self) -> None:
         self._cache = MaskCache()
+
+    def pod_inputs(self, pod: Pod) -> Hashable:
+        return pod.tolerations
 
     def filter(self, pod: Pod, state: ClusterState) -> np.ndarray:
         tolerated = _tolerates(pod, NOT_READY_TAINT)

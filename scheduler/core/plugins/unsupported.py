@@ -7,6 +7,7 @@ move it to a scheduler that supports the field.
 from __future__ import annotations
 
 from collections import Counter
+from typing import Hashable
 
 import numpy as np
 
@@ -23,6 +24,9 @@ class UnsupportedFields(FilterPlugin):
 
     def applies(self, pod: Pod) -> bool:
         return bool(pod.unsupported)
+
+    def pod_inputs(self, pod: Pod) -> Hashable:
+        return pod.unsupported
 
     def filter(self, pod: Pod, state: ClusterState) -> np.ndarray:
         return np.zeros(state.size, dtype=bool)

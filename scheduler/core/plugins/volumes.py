@@ -20,7 +20,7 @@ until a node changes.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Callable, Dict, List, Mapping, Optional, Tuple
+from typing import Callable, Dict, Hashable, List, Mapping, Optional, Tuple
 
 import numpy as np
 
@@ -99,6 +99,9 @@ class VolumeBinding(FilterPlugin):
     def applies(self, pod: Pod) -> bool:
         return bool(pod.claims)
 
+    def pod_inputs(self, pod: Pod) -> Hashable:
+        return pod.namespace, pod.claims
+
     def _masks(self, pod: Pod, state: ClusterState) -> Optional[List[np.ndarray]]:
         """Per bound volume with node affinity, the nodes it may be used from; None when no node can fit."""
         if claim_problem(pod, state) is not None:
@@ -131,6 +134,9 @@ class VolumeZone(FilterPlugin):
     def applies(self, pod: Pod) -> bool:
         return bool(pod.claims)
 
+    def pod_inputs(self, pod: Pod) -> Hashable:
+        return pod.namespace, pod.claims
+
     def _masks(self, pod: Pod, state: ClusterState) -> List[np.ndarray]:
         return [self._cache.get(state, volume.topology, _labels_check(volume.zone_matches))
                 for volume in bound_volumes(pod, state) if volume.topology]
@@ -160,6 +166,9 @@ class VolumeRestrictions(FilterPlugin):
 
     def applies(self, pod: Pod) -> bool:
         return bool(pod.claims)
+
+    def pod_inputs(self, pod: Pod) -> Hashable:
+        return pod.key, pod.namespace, pod.claims  # a pod never conflicts with itself
 
     def _index(self, state: ClusterState) -> Dict[str, List[str]]:
         seen = (state, state.generation)
