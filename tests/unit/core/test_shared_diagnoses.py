@@ -56,10 +56,10 @@ def test_a_backlog_of_one_shape_is_explained_once_until_the_cluster_changes():
 
 def test_pods_that_differ_in_what_a_filter_reads_get_their_own_reasons():
     engine = make_engine([make_node("gpu", cpu="2", taints=[GPU_TAINT]), make_node("small", cpu="1")])
-    plain = engine.schedule(make_pod("plain", cpu="2")).message
-    tolerating = engine.schedule(make_pod("tolerating", cpu="3", tolerations=TOLERATES_GPU)).message
+    plain = engine.diagnose(make_pod("plain", cpu="2")).message
+    tolerating = engine.diagnose(make_pod("tolerating", cpu="2", tolerations=TOLERATES_GPU)).message  # only that
     assert plain == "0/2 nodes are available: 1 Insufficient cpu, 1 node(s) had untolerated taint {dedicated: gpu}."
-    assert tolerating == "0/2 nodes are available: 2 Insufficient cpu."
+    assert tolerating == "0/2 nodes are available: 1 Insufficient cpu."
     assert engine.diagnoses_shared == 0
 
 
