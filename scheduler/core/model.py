@@ -58,11 +58,14 @@ class Toleration:
     effect: str = ""
 
     def tolerates(self, taint: Taint) -> bool:
-        """kube's rule: empty effect matches all, empty key with Exists matches every taint."""
+        """kube's rule: empty effect matches all, empty key with Exists matches every taint, an operator
+        other than Equal (or empty) and Exists tolerates nothing."""
         if self.effect and self.effect != taint.effect:
             return False
         if self.operator == "Exists":
             return not self.key or self.key == taint.key
+        if self.operator not in ("Equal", ""):
+            return False
         return self.key == taint.key and self.value == taint.value
 
 

@@ -43,6 +43,10 @@ def test_taint_without_value_is_shown_by_key():
     ({"key": "dedicated", "operator": "Exists", "effect": "NoExecute"}, False),
     ({"key": "other", "operator": "Exists"}, False),
     ({"operator": "Exists"}, True),  # empty key with Exists tolerates everything
+    ({"key": "dedicated", "value": "gpu", "effect": "NoSchedule"}, True),  # no operator: Equal
+    ({"key": "dedicated", "operator": "", "value": "gpu"}, True),  # empty operator: Equal, as kube reads it
+    ({"key": "dedicated", "operator": "equal", "value": "gpu"}, False),  # an unknown operator tolerates nothing
+    ({"key": "dedicated", "operator": "Lt", "value": "gpu"}, False),
 ])
 def test_tolerations(toleration, fits):
     engine = make_engine([make_node("n1", taints=[GPU_TAINT])])
