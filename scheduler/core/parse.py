@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Any, Callable, FrozenSet, List, Mapping, Optional, Tuple
 
@@ -284,9 +284,11 @@ def _timestamp(value: Any) -> float:
 
 @lru_cache(maxsize=4096)
 def _rfc3339(value: str) -> float:
-    """Timestamps have second precision: pods created together share them, so each is read once."""
+    """Timestamps have second precision: pods created together share them, so each is read once.  One
+    without an offset is UTC (the API's zone), never the zone this process happens to run in."""
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).timestamp()
     except (ValueError, OverflowError, OSError):
         return 0.0
 

@@ -503,10 +503,17 @@ def test_garbage_timestamps_are_unknown(stamp):
     assert (pod.created, pod.started) == (0.0, 0.0)
 
 
-def test_rfc3339_timestamps_still_parse():
-    raw = raw_pod()
-    raw["metadata"]["creationTimestamp"] = "2024-05-01T10:00:00Z"
-    assert parse_pod(raw, DEFAULTS).created == 1714557600.0
+@pytest.mark.parametrize("stamp", ["2024-05-01T10:00:00Z", "2024-05-01T12:00:00+02:00", "2024-05-01T10:00:00"])
+def test_rfc3339_timestamps_still_parse(stamp, monkeypatch):
+    monkeypatch.setenv("TZ", "America/New_York")  # a zone-less stamp is UTC, not this process's zone
+    time.tzset()
+    try:
+        raw = raw_pod()
+        raw["metadata"]["creationTimestamp"] = stamp
+        assert parse_pod(raw, DEFAULTS).created == 1714557600.0
+    finally:
+        monkeypatch.undo()
+        time.tzset()
 
 
 @pytest.mark.parametrize("field, value, expected", [
