@@ -26,6 +26,8 @@ from scheduler.quantity import KUBERNETES_QUANTITIES
 MAX_PRIORITY_GAP = INT32_MAX - INT32_MIN
 """Priorities are int32, so no two differ by more."""
 MAX_PORT = 65535
+MAX_BIND_WORKERS = 256
+"""Each worker holds a connection and a thread; more than the API server admits at once only queues there."""
 _MAX_NUMBER_TEXT = 64
 _NAMESPACE = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 _HOST_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*")
@@ -350,7 +352,8 @@ OPTIONS: Tuple[Option, ...] = (
     Option("leader-elect-namespace", _string, "namespace of the Lease", scope="run", metavar="NS"),
     Option("metrics-port", _number(int, 0, MAX_PORT), "port for /metrics, /healthz and /readyz (0 disables)", scope="run", metavar="PORT"),
     Option("metrics-bind-address", parse_bind_address, "HOST or HOST:PORT the /metrics and health server listens on (0.0.0.0 all IPv4, :: all, 127.0.0.1 local only); a port here beats --metrics-port", scope="run", metavar="HOST[:PORT]"),
-    Option("bind-workers", _number(int, 1), "concurrent binding/eviction API calls", scope="run", metavar="N"),
+    Option("bind-workers", _number(int, 1, MAX_BIND_WORKERS), "concurrent binding/eviction API calls (at most 256: "
+           "kube-apiserver admits 200 mutating requests at once by default)", scope="run", metavar="N"),
     Option("log-level", parse_choice("debug", "info", "warning", "error"), "log verbosity", scope="all"),
     Option("log-format", parse_choice("text", "json"), "log line format", scope="all"),
 )

@@ -157,6 +157,8 @@ def test_non_finite_numbers_are_rejected(flag, value):
     ("priority", "9" * 100000, "integer"),
     ("preemption_min_priority_gap", 2**32, "<= 4294967295"),
     ("metrics_port", 70000, "<= 65535"),
+    ("bind_workers", 0, ">= 1 and <= 256"),
+    ("bind_workers", 10**6, ">= 1 and <= 256"),  # a thread and a connection each
     ("metrics_bind_address", "0.0.0.0:0", "port must be 1..65535"),
     ("metrics_bind_address", "0.0.0.0:http", "port must be 1..65535"),
     ("metrics_bind_address", "[::1]x", "IP address or host name"),
