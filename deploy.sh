@@ -39,6 +39,8 @@ Options:
   -h, --help       show this help
 
 Environment: ROLLOUT_TIMEOUT (default 180s), KUBECONFIG as usual.
+Exit status: 0 done, 1 a step failed (a missing tool, docker, kubectl, the
+rollout), 2 bad arguments (nothing was changed).
 
 Examples:
   ./deploy.sh registry.example.com/team
@@ -81,11 +83,11 @@ SETS=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
     -h | --help) usage; exit 0 ;;
-    --namespace) [[ $# -ge 2 ]] || die "--namespace needs a value"; NAMESPACE="$2"; shift 2 ;;
+    --namespace) [[ $# -ge 2 ]] || die_usage "--namespace needs a value"; NAMESPACE="$2"; shift 2 ;;
     --namespace=*) NAMESPACE="${1#*=}"; shift ;;
-    --tag) [[ $# -ge 2 ]] || die "--tag needs a value"; TAG="$2"; shift 2 ;;
+    --tag) [[ $# -ge 2 ]] || die_usage "--tag needs a value"; TAG="$2"; shift 2 ;;
     --tag=*) TAG="${1#*=}"; shift ;;
-    --kind) [[ $# -ge 2 ]] || die "--kind needs a cluster name"; KIND_CLUSTER="$2"; shift 2 ;;
+    --kind) [[ $# -ge 2 ]] || die_usage "--kind needs a cluster name"; KIND_CLUSTER="$2"; shift 2 ;;
     --kind=*) KIND_CLUSTER="${1#*=}"; shift ;;
     --minikube) MINIKUBE=true; shift ;;
     --no-build) BUILD=false; shift ;;
@@ -93,21 +95,21 @@ while [[ $# -gt 0 ]]; do
     --uninstall) UNINSTALL=true; shift ;;
     --set) [[ $# -ge 2 ]] || die_usage "--set needs KEY=VALUE"; SETS+=("$2"); shift 2 ;;
     --set=*) SETS+=("${1#*=}"); shift ;;
-    -*) usage >&2; die "unknown option: $1" ;;
+    -*) usage >&2; die_usage "unknown option: $1" ;;
     *)
-      [[ -z "$REGISTRY" ]] || die "only one registry may be given (got '$REGISTRY' and '$1')"
+      [[ -z "$REGISTRY" ]] || die_usage "only one registry may be given (got '$REGISTRY' and '$1')"
       REGISTRY="$1"; shift ;;
   esac
 done
 
 [[ "$NAMESPACE" =~ ^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$ ]] \
-  || die "invalid namespace '$NAMESPACE' (lower-case letters, digits and '-', at most 63)"
-[[ -z "$KIND_CLUSTER" || "$MINIKUBE" == false ]] || die "--kind and --minikube exclude each other"
+  || die_usage "invalid namespace '$NAMESPACE' (lower-case letters, digits and '-', at most 63)"
+[[ -z "$KIND_CLUSTER" || "$MINIKUBE" == false ]] || die_usage "--kind and --minikube exclude each other"
 LOCAL_CLUSTER=false
 if [[ -n "$KIND_CLUSTER" || "$MINIKUBE" == true ]]; then LOCAL_CLUSTER=true; fi
 if [[ -z "$REGISTRY" && "$LOCAL_CLUSTER" == false && "$DRY_RUN" == false && "$UNINSTALL" == false && "$BUILD" == true ]]; then
   usage >&2
-  die "a registry is required unless --kind, --minikube, --no-build, --dry-run or --uninstall is given"
+  die_usage "a registry is required unless --kind, --minikube, --no-build, --dry-run or --uninstall is given"
 fi
 
 default_tag() {
@@ -134,7 +136,7 @@ checksum() {
 }
 
 [[ -n "$TAG" ]] || TAG="$(default_tag)"
-[[ "$TAG" =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]] || die "invalid image tag '$TAG'"
+[[ "$TAG" =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]] || die_usage "invalid image tag '$TAG'"
 if [[ -n "$REGISTRY" ]]; then
   IMAGE="${REGISTRY%/}/$APP:$TAG"
 else
