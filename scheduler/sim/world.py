@@ -381,6 +381,8 @@ class InMemoryCluster:
         collects the wall-clock seconds of every scheduling cycle (benchmarks); `progress` is
         called between rounds (it decides itself how often to show anything); `after_cycle()` after each
         cycle that decided something (benchmarks change the cluster while it schedules)."""
+        if idle_wait is not None and until is None:
+            raise ValueError("idle_wait needs until: a pod that never fits would be retried forever")
         while True:
             self.advance(self.now)
             self._drain(cycle_times, progress, after_cycle)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Tuple
 
+import pytest
+
 from scheduler.config import load_config
 from scheduler.core.effects import Bind, Evict, Nominate, PodRef, SetCondition
 from scheduler.sim.world import InMemoryCluster
@@ -282,3 +284,5 @@ def test_run_with_idle_wait_retries_parked_pods_periodically():
     world.run(until=130.0, idle_wait=30.0)
     assert world.now == 130.0
     assert event_times(world, "big", "FailedScheduling") == [0.0, 60.0, 120.0]
+    with pytest.raises(ValueError, match="idle_wait needs until"):
+        world.run(idle_wait=30.0)  # would never end: the pod never fits
