@@ -50,12 +50,12 @@ class Engine:
         self.static_filters = [f for f in profile.filters if f.static]
         self.dynamic_filters = [f for f in profile.filters if not f.static]
         self.extra_filters: Tuple[FilterPlugin, ...] = tuple(extra_filters)  # e.g. the room held for nominated pods
-        for plugin in list(profile.filters) + list(self.extra_filters):
+        self.all_filters: Tuple[FilterPlugin, ...] = tuple(profile.filters) + self.extra_filters  # in their order
+        for plugin in self.all_filters:
             plugin.attach(state)
         # shape -> (mask, a pod of that shape), least recently used first; bounded: pods choose their shapes
         self._static_cache: Lru[Hashable, Tuple[np.ndarray, Pod]] = Lru(MAX_SHAPES)
         self._static_generation = -1
-        self._all_filters: Tuple[FilterPlugin, ...] = tuple(profile.filters) + self.extra_filters
         # diagnoses by what the filters read from a pod, all for one state generation and outside inputs
         self._diagnoses: Lru[Hashable, Diagnosis] = Lru(MAX_SHAPES)
         self._diagnosed_at: Hashable = None
@@ -114,10 +114,10 @@ class Engine:
         """Why the pod fits nowhere.  Pods alike in everything the filters read share one diagnosis until
         the cluster changes: a backlog of one workload's pods is explained once per change, not per pod."""
         state = self.state
-        key = None if state.what_ifs_open else diagnosis_key(self._all_filters, pod)
+        key = None if state.what_ifs_open else diagnosis_key(self.all_filters, pod)
         if key is None:
             return diagnose(self.profile, pod, state, self.extra_filters)
-        stamp = (state.generation, tuple(plugin.outside_inputs(state) for plugin in self._all_filters))
+        stamp = (state.generation, tuple(plugin.outside_inputs(state) for plugin in self.all_filters))
         if stamp != self._diagnosed_at:
             self._diagnoses.clear()
             self._diagnosed_at = stamp

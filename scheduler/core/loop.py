@@ -90,7 +90,7 @@ class SchedulingLoop:
         self._assumed_view: Dict[str, Pod] = {}  # latest object of pods we assumed but the API has not shown bound
         self._bind_failures: Dict[str, int] = {}  # consecutive failed bindings per pod (drives their backoff)
         self._rebinds: Dict[str, Tuple[str, float]] = {}  # pod -> (node, when): bindings whose fate is unknown
-        self._filters = {f.name: f for f in list(engine.profile.filters) + list(engine.extra_filters)}
+        self._filters = {f.name: f for f in engine.all_filters}
 
     # ------------------------------------------------------------ events in
     def is_ours(self, pod: Pod) -> bool:

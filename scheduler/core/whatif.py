@@ -40,7 +40,7 @@ class WhatIf:
         """Every filter's objection to this one node (not only the first, unlike the pod-level message)."""
         row = self.state.row_of[node]
         reasons: List[str] = []
-        for plugin in list(self.engine.profile.filters) + list(self.engine.extra_filters):
+        for plugin in self.engine.all_filters:
             if plugin.name == NodeName.name or not plugin.applies(pod):
                 continue
             if not plugin.filter(pod, self.state)[row]:
@@ -54,7 +54,7 @@ class WhatIf:
         rows = [state.row_of[name] for name in self.node_names()[:limit]]
         out: Dict[int, Dict[str, Any]] = {row: {"node": state.name_of(row), "fits": True} for row in rows}
         remaining = set(rows)
-        for plugin in list(self.engine.profile.filters) + list(self.engine.extra_filters):
+        for plugin in self.engine.all_filters:
             if not remaining:
                 break
             if not plugin.applies(pod):

@@ -323,7 +323,7 @@ def test_each_filter_answers_alike_for_pods_alike_in_its_declared_inputs(seed):
     get the same verdict, in every state of the walk."""
     for loop, where, pods in walk(seed, steps=120):
         state = loop.state
-        for plugin in loop.engine._all_filters:
+        for plugin in loop.engine.all_filters:
             seen: Dict[Any, Any] = {}
             for pod in pods:
                 if not plugin.applies(pod):
