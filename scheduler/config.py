@@ -352,7 +352,7 @@ OPTIONS: Tuple[Option, ...] = (
     Option("leader-elect-namespace", _string, "namespace of the Lease", scope="run", metavar="NS"),
     Option("metrics-port", _number(int, 0, MAX_PORT), "port for /metrics, /healthz and /readyz (0 disables)", scope="run", metavar="PORT"),
     Option("metrics-bind-address", parse_bind_address, "HOST or HOST:PORT the /metrics and health server listens on (0.0.0.0 all IPv4, :: all, 127.0.0.1 local only); a port here beats --metrics-port", scope="run", metavar="HOST[:PORT]"),
-    Option("bind-workers", _number(int, 1, MAX_BIND_WORKERS), "concurrent binding/eviction API calls (at most 256: "
+    Option("bind-workers", _number(int, 1, MAX_BIND_WORKERS), f"concurrent binding/eviction API calls (at most {MAX_BIND_WORKERS}: "
            "kube-apiserver admits 200 mutating requests at once by default)", scope="run", metavar="N"),
     Option("log-level", parse_choice("debug", "info", "warning", "error"), "log verbosity", scope="all"),
     Option("log-format", parse_choice("text", "json"), "log line format", scope="all"),
