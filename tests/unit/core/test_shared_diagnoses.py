@@ -92,6 +92,7 @@ def test_a_new_nomination_is_seen_at_once():
     loop.state.upsert_node(make_node("n0", cpu="2"))
     low = make_pod("low", cpu="2", priority=1)
     assert loop.engine.select(low, loop.engine.feasible(low)) is not None
+    assert loop.engine.diagnose(low).message == "0/1 nodes are available."  # remembered for pods of its shape
     loop.nominations.add(Nomination(make_pod("high", cpu="1", priority=100), "n0", 0.0))
     held = loop.engine.diagnose(make_pod("low-2", cpu="2", priority=1))
     assert "room reserved for a higher-priority nominated pod" in held.message
